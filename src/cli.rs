@@ -1,0 +1,94 @@
+//! Command-line arguments (clap derive). No logic: `lib::run` dispatches.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::commands::check::FailOn;
+use crate::report::Format;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "vfio-doctor",
+    version,
+    about = "Diagnoses broken GPU passthrough (KVM/QEMU/libvirt, vfio-pci, OVMF): what is wrong, the evidence, and the exact fix",
+    args_conflicts_with_subcommands = true,
+    after_help = "Without a subcommand, runs `check` on this host (read-only; run as root to read the kernel log)."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub check: CheckArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Collect (or load a bundle, or read pasted files), diagnose, and report [default]
+    Check(CheckArgs),
+    /// Write a redacted bundle of this host (or of a --root tree, or of pasted files)
+    Collect(CollectArgs),
+    /// List the rules
+    Rules {
+        /// Print the catalog as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print one rule's documentation
+    Explain {
+        /// A code (VD301) or name (bar-reservation-failure)
+        code_or_name: String,
+    },
+    /// Print shell completions
+    Completions {
+        shell: clap_complete::Shell,
+    },
+}
+
+/// Where the material comes from. With none of these, the live host is collected.
+#[derive(Debug, Clone, Args)]
+pub struct SourceArgs {
+    /// Loose files to analyse (dmesg, domain XML, lspci -nnk, QEMU/Xorg logs, …); `-` is stdin;
+    /// `KIND:PATH` forces the kind
+    #[arg(value_name = "INPUT")]
+    pub inputs: Vec<String>,
+    /// A bundle written by `vfio-doctor collect`
+    #[arg(long, value_name = "FILE", conflicts_with = "root")]
+    pub bundle: Option<PathBuf>,
+    /// Read a tree that looks like a host's / (a mounted disk, a fixture) instead of this host
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// Only this libvirt domain
+    #[arg(long, value_name = "NAME")]
+    pub vm: Option<String>,
+    /// Keep host names, user names, addresses and serials (default: replaced by placeholders)
+    #[arg(long)]
+    pub no_redact: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// Output format (default: from -o's extension, else text)
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+    /// Write the report to FILE instead of standard output
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Exit 1 when a finding at or above this severity exists
+    #[arg(long, value_enum, default_value = "error")]
+    pub fail_on: FailOn,
+    /// Also load the rule documents in DIR
+    #[arg(long, value_name = "DIR")]
+    pub rules: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CollectArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// Write the bundle to FILE (default: standard output)
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}

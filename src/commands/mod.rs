@@ -1,0 +1,70 @@
+//! One module per subcommand: orchestration only (load → system → rules → report).
+
+pub mod check;
+pub mod collect;
+pub mod explain;
+pub mod rules;
+
+use std::io::Write;
+use std::path::Path;
+
+use crate::bundle::{self, Bundle};
+use crate::collect::{self as collector, Options};
+use crate::import::{self, Input};
+use crate::root::Root;
+use crate::Error;
+
+/// Where a bundle comes from: `--bundle`, loose inputs, `--root`, or the live host.
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    pub bundle: Option<std::path::PathBuf>,
+    pub root: Option<std::path::PathBuf>,
+    pub inputs: Vec<String>,
+    pub vm: Option<String>,
+    pub redact: bool,
+}
+
+/// Build the bundle the user asked for: loaded, or collected (and inputs added), then redacted.
+pub fn obtain_bundle(origin: &Origin) -> Result<Bundle, Error> {
+    let inputs: Vec<Input> = origin.inputs.iter().map(|a| Input::parse(a)).collect();
+    let mut bundle = if let Some(path) = &origin.bundle {
+        if origin.root.is_some() {
+            return Err(Error::Usage("--bundle and --root cannot be used together".into()));
+        }
+        let mut b = bundle::load(path)?;
+        import::add_inputs(&mut b, &inputs)?;
+        b
+    } else if origin.root.is_none() && !inputs.is_empty() {
+        // Loose files alone: analyse them, never the machine we run on.
+        let mut b = Bundle::new();
+        import::add_inputs(&mut b, &inputs)?;
+        b
+    } else {
+        let root = match &origin.root {
+            Some(dir) => Root::at(dir)?,
+            None => Root::live(),
+        };
+        let mut b = collector::collect(&root, &Options { vm: origin.vm.clone() });
+        import::add_inputs(&mut b, &inputs)?;
+        b
+    };
+    if origin.redact && !bundle.redacted {
+        bundle::redact::redact(&mut bundle);
+    }
+    Ok(bundle)
+}
+
+/// Write `text` to `-o FILE`, or to stdout. A closed pipe (`| head`) is not an error.
+pub fn emit(text: &str, output: Option<&Path>) -> Result<(), Error> {
+    match output {
+        Some(path) => std::fs::write(path, text).map_err(|source| Error::Output { path: path.to_path_buf(), source }),
+        None => {
+            let mut out = std::io::stdout().lock();
+            match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+                Err(source) => Err(Error::Output { path: "stdout".into(), source }),
+            }
+        }
+    }
+}

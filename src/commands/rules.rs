@@ -1,0 +1,38 @@
+//! `vfio-doctor rules`: the catalog as a table (or JSON).
+
+use comfy_table::{presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};
+
+use super::emit;
+use crate::rules::Catalog;
+use crate::Error;
+
+pub fn run(json: bool) -> Result<(), Error> {
+    let catalog = Catalog::builtin()?;
+    if json {
+        let list: Vec<serde_json::Value> = catalog
+            .rules()
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "code": r.code, "name": r.name, "severity": r.severity, "title": r.title,
+                    "needs": r.needs.iter().map(|any| any.iter().map(|k| k.name()).collect::<Vec<_>>().join("|")).collect::<Vec<_>>(),
+                    "kind": if r.patterns.is_empty() { "logic" } else { "pattern" },
+                    "status": if r.retired { "retired" } else { "stable" },
+                })
+            })
+            .collect();
+        return emit(&(serde_json::to_string_pretty(&list).unwrap_or_default() + "\n"), None);
+    }
+    let mut table = Table::new();
+    table
+        .load_preset(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_width(100)
+        .set_header(vec!["code", "name", "severity", "title"]);
+    for r in catalog.rules() {
+        let name = if r.retired { format!("{} (retired)", r.name) } else { r.name.clone() };
+        table.add_row(vec![r.code.clone(), name, r.severity.to_string(), r.title.clone()]);
+    }
+    table.force_no_tty();
+    emit(&format!("{table}\n{} rules. `vfio-doctor explain NAME` prints one.\n", catalog.rules().len()), None)
+}

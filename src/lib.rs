@@ -1,0 +1,70 @@
+//! vfio-doctor: collects a Linux host's GPU-passthrough state read-only (or loads a bundle, or
+//! reads pasted files), parses it once into a [`system::System`], runs the rule catalog, and
+//! reports findings with evidence and the exact fix. See ARCHITECTURE.md for the map.
+
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod bundle;
+pub mod cli;
+pub mod collect;
+pub mod commands;
+mod error;
+pub mod import;
+pub mod report;
+pub mod root;
+pub mod rules;
+pub mod system;
+
+pub use error::Error;
+
+use clap::CommandFactory;
+
+use cli::{Cli, Command};
+use commands::{check::CheckOptions, Origin};
+
+/// What the process should exit with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Nothing at or above `--fail-on`.
+    Clean,
+    /// Findings at or above `--fail-on`.
+    Findings,
+}
+
+fn origin(s: &cli::SourceArgs) -> Origin {
+    Origin { bundle: s.bundle.clone(), root: s.root.clone(), inputs: s.inputs.clone(), vm: s.vm.clone(), redact: !s.no_redact }
+}
+
+fn check(args: &cli::CheckArgs) -> Result<Exit, Error> {
+    let opts = CheckOptions {
+        origin: origin(&args.source),
+        format: args.format,
+        output: args.output.clone(),
+        fail_on: args.fail_on,
+        rules_dir: args.rules.clone(),
+    };
+    Ok(if commands::check::run(&opts)? { Exit::Findings } else { Exit::Clean })
+}
+
+pub fn run(cli: Cli) -> Result<Exit, Error> {
+    match cli.command {
+        None => check(&cli.check),
+        Some(Command::Check(args)) => check(&args),
+        Some(Command::Collect(args)) => {
+            commands::collect::run(&origin(&args.source), args.output.as_ref())?;
+            Ok(Exit::Clean)
+        }
+        Some(Command::Rules { json }) => {
+            commands::rules::run(json)?;
+            Ok(Exit::Clean)
+        }
+        Some(Command::Explain { code_or_name }) => {
+            commands::explain::run(&code_or_name)?;
+            Ok(Exit::Clean)
+        }
+        Some(Command::Completions { shell }) => {
+            clap_complete::generate(shell, &mut Cli::command(), "vfio-doctor", &mut std::io::stdout());
+            Ok(Exit::Clean)
+        }
+    }
+}

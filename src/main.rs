@@ -1,0 +1,18 @@
+//! Entry point: parse arguments, run, map the result to an exit code (0 clean, 1 findings,
+//! 2 the tool could not do its job) with a one-line error.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = vfio_doctor::cli::Cli::parse();
+    match vfio_doctor::run(cli) {
+        Ok(vfio_doctor::Exit::Clean) => ExitCode::SUCCESS,
+        Ok(vfio_doctor::Exit::Findings) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("vfio-doctor: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

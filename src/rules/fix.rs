@@ -1,0 +1,73 @@
+//! Remediation builders that know this host: which boot loader and initramfs tool it uses,
+//! so a fix names the file to edit and the command to run here, not a generic list.
+
+use crate::bundle::SourceKind;
+use crate::system::System;
+
+/// The boot loader configuration found on the host, most specific first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BootLoader {
+    /// Pop!_OS and others: `kernelstub -a`.
+    Kernelstub,
+    /// systemd-boot entries (`loader/entries/*.conf`).
+    SystemdBoot,
+    /// `/etc/kernel/cmdline` (kernel-install, Proxmox with systemd-boot, UKIs).
+    KernelCmdline,
+    Grub,
+    Unknown,
+}
+
+pub fn boot_loader(sys: &System) -> BootLoader {
+    let paths: Vec<&str> =
+        sys.sources.iter().filter(|s| s.kind == SourceKind::BootConfig && s.status == crate::bundle::Status::Ok).map(|s| s.path.as_str()).collect();
+    let has = |needle: &str| paths.iter().any(|p| p.contains(needle));
+    if has("kernelstub") {
+        BootLoader::Kernelstub
+    } else if has("loader/entries/") {
+        BootLoader::SystemdBoot
+    } else if has("etc/kernel/cmdline") {
+        BootLoader::KernelCmdline
+    } else if has("default/grub") {
+        BootLoader::Grub
+    } else {
+        BootLoader::Unknown
+    }
+}
+
+/// The command that regenerates grub.cfg on this distribution.
+pub fn grub_update_command(sys: &System) -> &'static str {
+    let id = sys.host.distro_id.as_deref().unwrap_or("");
+    let is = |x: &str| id.split_whitespace().any(|w| w == x);
+    if is("debian") || is("ubuntu") {
+        "sudo update-grub"
+    } else if is("fedora") || is("rhel") || is("centos") || is("suse") || is("opensuse") {
+        "sudo grub2-mkconfig -o /boot/grub2/grub.cfg"
+    } else if is("arch") || is("manjaro") || is("endeavouros") || is("gentoo") {
+        "sudo grub-mkconfig -o /boot/grub/grub.cfg"
+    } else {
+        "sudo update-grub   # Debian/Ubuntu; Fedora: sudo grub2-mkconfig -o /boot/grub2/grub.cfg; Arch: sudo grub-mkconfig -o /boot/grub/grub.cfg"
+    }
+}
+
+/// Markdown steps that add kernel command-line options with this host's boot loader, then reboot.
+pub fn add_kernel_options(sys: &System, options: &[&str]) -> String {
+    let opts = options.join(" ");
+    let steps = match boot_loader(sys) {
+        BootLoader::Kernelstub => format!("```sh\nsudo kernelstub -a \"{opts}\"\n```"),
+        BootLoader::SystemdBoot => format!(
+            "Append `{opts}` to the `options` line of your entry in `/boot/loader/entries/*.conf` (or `/efi/loader/entries/`)."
+        ),
+        BootLoader::KernelCmdline => format!(
+            "Append `{opts}` to `/etc/kernel/cmdline`, then regenerate the boot entries:\n\n```sh\nsudo proxmox-boot-tool refresh   # Proxmox; elsewhere: sudo kernel-install add $(uname -r) /lib/modules/$(uname -r)/vmlinuz\n```"
+        ),
+        BootLoader::Grub => format!(
+            "Add `{opts}` inside `GRUB_CMDLINE_LINUX_DEFAULT=\"…\"` in `/etc/default/grub`, then:\n\n```sh\n{}\n```",
+            grub_update_command(sys)
+        ),
+        BootLoader::Unknown => format!(
+            "Add `{opts}` to the kernel command line. With GRUB: edit `GRUB_CMDLINE_LINUX_DEFAULT` in `/etc/default/grub`, then:\n\n```sh\n{}\n```\n\nWith systemd-boot, append it to the `options` line in `/boot/loader/entries/*.conf`; on Pop!_OS: `sudo kernelstub -a \"{opts}\"`.",
+            grub_update_command(sys)
+        ),
+    };
+    format!("{steps}\n\nReboot, then check that `cat /proc/cmdline` shows `{opts}`.")
+}

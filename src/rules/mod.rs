@@ -1,0 +1,165 @@
+//! The rule engine: findings, evidence, and running the catalog over a [`System`]. It holds no
+//! knowledge of any particular rule; rules live in `rules/*.md` (words, identifiers, patterns)
+//! and, where a pattern is not enough, in `src/rules/checks/<name>.rs` (logic).
+
+pub mod catalog;
+mod checks;
+pub mod fix;
+mod pattern;
+
+pub use catalog::{Catalog, Rule};
+
+use serde::{Deserialize, Serialize};
+
+use crate::system::System;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Warning,
+    Error,
+}
+
+impl Severity {
+    pub fn parse(s: &str) -> Option<Severity> {
+        match s {
+            "info" => Some(Severity::Info),
+            "warning" => Some(Severity::Warning),
+            "error" => Some(Severity::Error),
+            _ => None,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        }
+    }
+}
+
+impl std::fmt::Display for Severity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where a fact was seen: the file or sysfs path, the line or attribute, and the text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Evidence {
+    pub source: String,
+    pub location: String,
+    pub excerpt: String,
+    /// How many times this excerpt (or lines like it) occurred, when more than once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<u64>,
+}
+
+impl Evidence {
+    pub fn new(source: impl Into<String>, location: impl Into<String>, excerpt: impl Into<String>) -> Evidence {
+        Evidence { source: source.into(), location: location.into(), excerpt: excerpt.into(), count: None }
+    }
+}
+
+impl From<&crate::system::LogLine> for Evidence {
+    fn from(line: &crate::system::LogLine) -> Evidence {
+        Evidence::new(line.source.to_string(), format!("line {}", line.line_no), line.text.clone())
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Finding {
+    pub code: String,
+    pub name: String,
+    pub severity: Severity,
+    pub title: String,
+    pub message: String,
+    pub subject: String,
+    pub evidence: Vec<Evidence>,
+    pub remediation: String,
+    pub references: Vec<String>,
+}
+
+/// A rule that could not run, and why ("no kernel log (permission denied: /dev/kmsg; run as root)").
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NotEvaluated {
+    pub code: String,
+    pub rule: String,
+    pub reason: String,
+}
+
+/// What running the catalog produced.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub findings: Vec<Finding>,
+    pub not_evaluated: Vec<NotEvaluated>,
+    pub rules_run: usize,
+}
+
+/// The sink a check writes findings into; bound to the rule, so code, name, title, severity
+/// and references are filled in from its document and cannot be misspelled.
+pub struct Findings<'a> {
+    rule: &'a Rule,
+    out: &'a mut Vec<Finding>,
+}
+
+impl<'a> Findings<'a> {
+    /// Emit a finding about `subject`. Evidence is required up front: an expert trusts nothing
+    /// without it. The returned finding can be adjusted (remediation, severity).
+    pub fn emit(&mut self, subject: impl Into<String>, message: impl Into<String>, evidence: Vec<Evidence>) -> &mut Finding {
+        self.out.push(Finding {
+            code: self.rule.code.clone(),
+            name: self.rule.name.clone(),
+            severity: self.rule.severity,
+            title: self.rule.title.clone(),
+            message: message.into(),
+            subject: subject.into(),
+            evidence,
+            remediation: String::new(),
+            references: self.rule.references.clone(),
+        });
+        let last = self.out.len() - 1;
+        &mut self.out[last]
+    }
+
+    pub fn rule(&self) -> &Rule {
+        self.rule
+    }
+}
+
+/// The signature every logic rule's `check` has.
+pub type CheckFn = fn(&System, &mut Findings<'_>);
+
+/// Run every rule of the catalog. A rule whose `needs` are not met is recorded as not evaluated.
+pub fn run(sys: &System, catalog: &Catalog) -> Outcome {
+    let mut outcome = Outcome::default();
+    let scanner = pattern::Scanner::new(catalog);
+    for rule in catalog.rules() {
+        if rule.retired {
+            continue;
+        }
+        if let Some(missing) = rule.needs.iter().find(|any_of| !any_of.iter().any(|k| sys.has(*k))) {
+            let reason = missing.iter().map(|k| sys.why_missing(*k)).collect::<Vec<_>>().join(", or ");
+            outcome.not_evaluated.push(NotEvaluated { code: rule.code.clone(), rule: rule.name.clone(), reason });
+            continue;
+        }
+        outcome.rules_run += 1;
+        let mut found = Vec::new();
+        scanner.run(sys, rule, &mut found);
+        if let Some(check) = checks::find(&rule.name) {
+            let mut sink = Findings { rule, out: &mut found };
+            check(sys, &mut sink);
+        }
+        outcome.findings.extend(found);
+    }
+    outcome.findings.sort_by(|a, b| {
+        b.severity.cmp(&a.severity).then_with(|| a.code.cmp(&b.code)).then_with(|| a.subject.cmp(&b.subject))
+    });
+    outcome
+}
+
+/// Names of the rules that have a logic file (for the catalog test).
+pub fn logic_rule_names() -> Vec<&'static str> {
+    checks::names()
+}

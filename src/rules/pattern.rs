@@ -1,0 +1,152 @@
+//! The engine for pattern rules: runs every `[[match]]` of the catalog over the parsed lines of
+//! the sources it names (and over unrecognised text), with a `RegexSet` prefilter so that most
+//! lines are looked at once, not once per pattern. Identical findings fold into one, counted.
+
+use std::collections::BTreeMap;
+
+use regex::{Captures, RegexSet};
+
+use super::catalog::{placeholder_re, Pattern, Rule};
+use super::{Evidence, Finding};
+use crate::bundle::SourceKind;
+use crate::system::{LogLine, System};
+
+pub(super) struct Scanner {
+    /// Per source kind: a set of every pattern regex that reads it, and which (rule, pattern) each is.
+    sets: Vec<(SourceKind, RegexSet, Vec<(String, usize)>)>,
+}
+
+impl Scanner {
+    pub fn new(catalog: &super::Catalog) -> Scanner {
+        let mut by_kind: BTreeMap<SourceKind, Vec<(String, usize, String)>> = BTreeMap::new();
+        for rule in catalog.rules() {
+            for (i, p) in rule.patterns.iter().enumerate() {
+                // Unrecognised text is scanned against every signature.
+                for kind in p.sources.iter().copied().chain([SourceKind::Text]) {
+                    let entry = by_kind.entry(kind).or_default();
+                    if !entry.iter().any(|(n, j, _)| n == &rule.name && *j == i) {
+                        entry.push((rule.name.clone(), i, p.regex.as_str().to_string()));
+                    }
+                }
+            }
+        }
+        let sets = by_kind
+            .into_iter()
+            .filter_map(|(kind, pats)| {
+                let set = RegexSet::new(pats.iter().map(|(_, _, r)| r)).ok()?;
+                Some((kind, set, pats.into_iter().map(|(n, i, _)| (n, i)).collect()))
+            })
+            .collect();
+        Scanner { sets }
+    }
+
+    /// Append `rule`'s pattern findings, one per subject, with every corroborating source.
+    pub fn run(&self, sys: &System, rule: &Rule, out: &mut Vec<Finding>) {
+        if rule.patterns.is_empty() {
+            return;
+        }
+        // subject → finding under construction
+        let mut by_subject: BTreeMap<String, Finding> = BTreeMap::new();
+        for (kind, set, owners) in &self.sets {
+            let mine: Vec<usize> = owners.iter().enumerate().filter(|(_, (n, _))| n == &rule.name).map(|(i, _)| i).collect();
+            if mine.is_empty() {
+                continue;
+            }
+            for line in sys.lines(*kind) {
+                let hits = set.matches(&line.message);
+                for &slot in &mine {
+                    if !hits.matched(slot) {
+                        continue;
+                    }
+                    let pattern = &rule.patterns[owners[slot].1];
+                    let Some(caps) = pattern.regex.captures(&line.message) else { continue };
+                    if !requirements_met(sys, pattern, &caps, line) {
+                        continue;
+                    }
+                    record(sys, rule, pattern, &caps, line, &mut by_subject);
+                }
+            }
+        }
+        out.extend(by_subject.into_values());
+    }
+}
+
+fn requirements_met(sys: &System, p: &Pattern, caps: &Captures<'_>, line: &LogLine) -> bool {
+    if let Some(want) = &p.require.device_driver {
+        let Some(addr) = caps.name("device").map(|m| m.as_str()) else { return false };
+        // sysfs knows best; a paste only has the driver named in the line's own prefix.
+        let driver = match sys.device(addr).and_then(|d| d.driver.clone()) {
+            Some(d) => Some(d),
+            None => line.device.as_ref().map(|d| d.driver.clone()),
+        };
+        if driver.as_deref() != Some(want.as_str()) {
+            return false;
+        }
+    }
+    if let Some(opt) = &p.require.cmdline_has {
+        if !sys.cmdline.as_ref().is_some_and(|c| c.has(opt)) {
+            return false;
+        }
+    }
+    if let Some(opt) = &p.require.cmdline_lacks {
+        if sys.cmdline.as_ref().is_some_and(|c| c.has(opt)) {
+            return false;
+        }
+    }
+    true
+}
+
+fn record(sys: &System, rule: &Rule, p: &Pattern, caps: &Captures<'_>, line: &LogLine, by_subject: &mut BTreeMap<String, Finding>) {
+    let fill = |template: &str| interpolate(template, sys, caps, line);
+    let subject = match &p.subject {
+        Some(s) => fill(s),
+        None => match caps.name("device") {
+            Some(_) => fill("{device.label}"),
+            None => rule.title.clone(),
+        },
+    };
+    let finding = by_subject.entry(subject.clone()).or_insert_with(|| Finding {
+        code: rule.code.clone(),
+        name: rule.name.clone(),
+        severity: rule.severity,
+        title: rule.title.clone(),
+        message: fill(&p.message),
+        subject,
+        evidence: Vec::new(),
+        remediation: fill(&p.remediation).trim().to_string(),
+        references: rule.references.clone(),
+    });
+    // One evidence entry per source file: its first line, counted.
+    let source = line.source.to_string();
+    match finding.evidence.iter_mut().find(|e| e.source == source) {
+        Some(e) => {
+            e.count = Some(e.count.unwrap_or(1) + 1);
+        }
+        None => finding.evidence.push(Evidence::from(line)),
+    }
+}
+
+/// Fill `{capture}`, `{device.name}`, `{device.label}`, `{device.ids}`, `{device.driver}`,
+/// `{source}`, `{line}` and `{vm}` in a message template.
+fn interpolate(template: &str, sys: &System, caps: &Captures<'_>, line: &LogLine) -> String {
+    placeholder_re()
+        .replace_all(template, |c: &Captures<'_>| {
+            let name = &c[1];
+            let device = || caps.name("device").map(|m| m.as_str());
+            let dev = || device().and_then(|a| sys.device(a));
+            match name {
+                "device.name" => dev().map(|d| d.name()).unwrap_or_else(|| "the device".into()),
+                "device.label" => dev().map(|d| d.label()).or_else(|| device().map(str::to_string)).unwrap_or_default(),
+                "device.ids" => dev().map(|d| d.ids()).unwrap_or_else(|| "????:????".into()),
+                "device.driver" => dev()
+                    .and_then(|d| d.driver.clone())
+                    .or_else(|| line.device.as_ref().map(|d| d.driver.clone()))
+                    .unwrap_or_else(|| "no driver".into()),
+                "source" => line.source.to_string(),
+                "line" => line.line_no.to_string(),
+                "vm" => sys.sources.iter().find(|s| *s.path == *line.source).and_then(|s| s.vm.clone()).unwrap_or_else(|| "the VM".into()),
+                other => caps.name(other).map(|m| m.as_str().to_string()).unwrap_or_default(),
+            }
+        })
+        .into_owned()
+}

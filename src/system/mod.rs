@@ -1,0 +1,127 @@
+//! The System: the parsed view of a bundle that rules query. Parsing happens once, here; rules
+//! never re-parse raw text. Nothing in here does I/O, and nothing here is serialized.
+
+pub mod cmdline;
+pub mod kernel_log;
+pub mod pci;
+
+pub use cmdline::Cmdline;
+pub use kernel_log::{DeviceRef, LogLine};
+pub use pci::{Device, Group, PciAddress};
+
+use crate::bundle::{Bundle, Host, SourceKind, Status};
+
+/// One source as the rules see it: what it is, where it came from, and whether it is usable.
+#[derive(Debug, Clone)]
+pub struct SourceInfo {
+    pub kind: SourceKind,
+    pub path: String,
+    pub origin: String,
+    pub status: Status,
+    pub reason: Option<String>,
+    pub vm: Option<String>,
+}
+
+#[derive(Debug, Default)]
+pub struct System {
+    pub host: Host,
+    pub devices: Vec<Device>,
+    pub groups: Vec<Group>,
+    pub cmdline: Option<Cmdline>,
+    /// Lines of every text source, by source; index with [`System::lines`].
+    logs: Vec<(SourceKind, Vec<LogLine>)>,
+    pub sources: Vec<SourceInfo>,
+    pub notes: Vec<String>,
+}
+
+impl System {
+    pub fn from_bundle(bundle: &Bundle) -> System {
+        let mut sys = System {
+            host: bundle.host.clone(),
+            notes: bundle.notes.clone(),
+            ..System::default()
+        };
+        sys.devices = pci::devices(bundle);
+        sys.groups = pci::groups(bundle, &sys.devices);
+        for s in &bundle.sources {
+            sys.sources.push(SourceInfo {
+                kind: s.kind,
+                path: s.path.clone(),
+                origin: s.origin.clone(),
+                status: s.status,
+                reason: s.reason.clone(),
+                vm: s.vm.clone(),
+            });
+            let Some(text) = s.text.as_deref() else { continue };
+            if !s.is_ok() {
+                continue;
+            }
+            match s.kind {
+                SourceKind::Cmdline if sys.cmdline.is_none() => sys.cmdline = Some(Cmdline::parse(text, &s.path)),
+                SourceKind::KernelLog | SourceKind::KernelLogPrevious | SourceKind::Text => {
+                    sys.logs.push((s.kind, kernel_log::parse(text, &s.path)));
+                }
+                kind => sys.logs.push((kind, kernel_log::plain_lines(text, &s.path))),
+            }
+        }
+        sys
+    }
+
+    /// Every line of every source of `kind`, in source order.
+    pub fn lines(&self, kind: SourceKind) -> impl Iterator<Item = &LogLine> {
+        self.logs.iter().filter(move |(k, _)| *k == kind).flat_map(|(_, lines)| lines.iter())
+    }
+
+    /// Whether a usable source of `kind` exists. For `pci` and `iommu-groups` a rebuilt view
+    /// (from pasted lspci or a group listing) counts too.
+    pub fn has(&self, kind: SourceKind) -> bool {
+        match kind {
+            SourceKind::Pci if !self.devices.is_empty() => true,
+            SourceKind::IommuGroups if !self.groups.is_empty() => true,
+            SourceKind::Cpuinfo if self.host.cpu_flags.is_some() => true,
+            _ => self.sources.iter().any(|s| s.kind == kind && s.status == Status::Ok),
+        }
+    }
+
+    /// Why a source of `kind` is not usable, phrased for "not evaluated: …".
+    pub fn why_missing(&self, kind: SourceKind) -> String {
+        let reasons: Vec<String> = self
+            .sources
+            .iter()
+            .filter(|s| s.kind == kind && s.status != Status::Ok)
+            .map(|s| s.reason.clone().unwrap_or_else(|| format!("{}: {}", s.path, s.status)))
+            .collect();
+        if reasons.is_empty() {
+            format!("no {} in the input", kind.human())
+        } else {
+            format!("no {} ({})", kind.human(), reasons.join("; "))
+        }
+    }
+
+    pub fn device(&self, address: &str) -> Option<&Device> {
+        let addr = PciAddress::parse(address)?;
+        self.devices.iter().find(|d| d.address == addr)
+    }
+
+    pub fn group(&self, id: &str) -> Option<&Group> {
+        self.groups.iter().find(|g| g.id == id)
+    }
+
+    /// The device the firmware booted on (boot_vga = 1), if sysfs says.
+    pub fn boot_vga(&self) -> Option<&Device> {
+        self.devices.iter().find(|d| d.boot_vga)
+    }
+
+    /// Whether the IOMMU is known to be on: groups exist, or the kernel log says so.
+    pub fn iommu_groups_present(&self) -> bool {
+        !self.groups.is_empty()
+    }
+
+    /// Is the CPU vendor AMD / Intel (from cpuinfo)?
+    pub fn cpu_is_amd(&self) -> bool {
+        self.host.cpu_vendor.as_deref().is_some_and(|v| v.contains("AMD") || v.contains("Hygon"))
+    }
+    pub fn cpu_is_intel(&self) -> bool {
+        self.host.cpu_vendor.as_deref().is_some_and(|v| v.contains("Intel"))
+    }
+}

@@ -1,0 +1,92 @@
+//! Shared test helpers: build a case's bundle exactly as the CLI would, and normalise
+//! unstable values for snapshots.
+
+#![allow(dead_code)]
+
+pub mod fakeroot;
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use vfio_doctor::bundle::Bundle;
+use vfio_doctor::commands::{obtain_bundle, Origin};
+use vfio_doctor::report::Report;
+use vfio_doctor::rules::Catalog;
+
+/// fixtures/rules/<rule>/<case>/case.toml
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Case {
+    /// A host spec to build a root from (the case's own [host]/[files]/[[device]] overlay it).
+    #[serde(flatten)]
+    pub spec: fakeroot::HostSpec,
+    /// Loose inputs, relative to the case directory (`KIND:` prefixes allowed).
+    #[serde(default)]
+    pub inputs: Vec<String>,
+    /// A bundle file (relative to the case directory) instead of a root.
+    #[serde(default)]
+    pub bundle: Option<String>,
+    #[serde(default)]
+    pub vm: Option<String>,
+    /// Analyse with --no-redact.
+    #[serde(default)]
+    pub no_redact: bool,
+}
+
+/// A built case: its bundle, and the temporary root (kept alive while in use).
+pub struct Built {
+    pub bundle: Bundle,
+    pub root: Option<tempfile::TempDir>,
+}
+
+/// Build the bundle for a case directory: a root from its spec (if it has a base or devices),
+/// plus its inputs, redacted — the same path `vfio-doctor check` takes.
+pub fn build_case(dir: &Path) -> Built {
+    let text = std::fs::read_to_string(dir.join("case.toml")).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    let case: Case = toml::from_str(&text).unwrap_or_else(|e| panic!("{}/case.toml: {e}", dir.display()));
+    let inputs: Vec<String> = case
+        .inputs
+        .iter()
+        .map(|i| match i.split_once(':') {
+            Some((kind, path)) if !kind.contains('/') => format!("{kind}:{}", dir.join(path).display()),
+            _ => dir.join(i).display().to_string(),
+        })
+        .collect();
+    let has_root = case.spec.base.is_some() || !case.spec.devices.is_empty() || !case.spec.files.is_empty();
+    let root = has_root.then(|| {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        fakeroot::build(&fakeroot::resolve(case.spec), tmp.path());
+        tmp
+    });
+    let origin = Origin {
+        bundle: case.bundle.as_ref().map(|b| dir.join(b)),
+        root: root.as_ref().map(|t| t.path().to_path_buf()),
+        inputs,
+        vm: case.vm.clone(),
+        redact: !case.no_redact,
+    };
+    let bundle = obtain_bundle(&origin).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    Built { bundle, root }
+}
+
+pub fn diagnose(bundle: &Bundle) -> Report {
+    let catalog = Catalog::builtin().expect("builtin catalog parses");
+    vfio_doctor::commands::check::diagnose(bundle, &catalog)
+}
+
+/// Replace a temporary root's path with `{ROOT}` in any JSON text.
+pub fn normalise(json: String, root: Option<&Path>) -> String {
+    match root {
+        Some(r) => json.replace(&r.display().to_string(), "{ROOT}"),
+        None => json,
+    }
+    .replace(&fixtures().display().to_string(), "{FIXTURES}")
+}
+
+pub fn fixtures() -> PathBuf {
+    fakeroot::fixtures_dir()
+}
+
+pub fn binary() -> std::process::Command {
+    std::process::Command::new(env!("CARGO_BIN_EXE_vfio-doctor"))
+}

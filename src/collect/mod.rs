@@ -2,12 +2,21 @@
 //! report's plugins), all reading through a [`Root`]. A failure becomes a source status,
 //! never an error: collection always returns a bundle.
 
+mod boot_config;
 mod capture;
 mod cmdline;
+pub mod files;
 mod host;
+mod iomem;
 mod iommu;
 mod kernel_log;
+pub mod libvirt;
+mod modprobe;
+mod module_params;
+mod net;
 mod pci;
+pub mod qemu_log;
+mod xorg_log;
 
 pub use capture::{capture_text, TEXT_CAP};
 
@@ -40,6 +49,14 @@ pub const COLLECTORS: &[Collector] = &[
     pci::COLLECTOR,
     iommu::COLLECTOR,
     kernel_log::COLLECTOR,
+    libvirt::COLLECTOR,
+    qemu_log::COLLECTOR,
+    xorg_log::COLLECTOR,
+    modprobe::COLLECTOR,
+    boot_config::COLLECTOR,
+    iomem::COLLECTOR,
+    module_params::COLLECTOR,
+    net::COLLECTOR,
 ];
 
 /// Collect everything from `root` into a new bundle (not yet redacted).

@@ -90,6 +90,9 @@ pub struct Source {
     pub vm: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
+    /// Binary content (an option ROM), base64 (standard alphabet, padded), when `text` is not fit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base64: Option<String>,
     /// What was cut from `text` to keep the bundle small.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cut: Option<Cut>,
@@ -105,6 +108,7 @@ impl Source {
             reason: None,
             vm: None,
             text: Some(text),
+            base64: None,
             cut: None,
         }
     }
@@ -124,6 +128,7 @@ impl Source {
             reason: Some(reason.into()),
             vm: None,
             text: None,
+            base64: None,
             cut: None,
         }
     }

@@ -180,7 +180,8 @@ fn failures(sys: &System, vm: &Vm, path: &str) -> (Vec<Evidence>, bool) {
     let mut evidence = Vec::new();
     let mut missing = false;
     // The collector's own attempt (a `rom` source per `<rom file>`).
-    for s in sys.sources.iter().filter(|s| s.kind == SourceKind::Rom && s.path == path) {
+    // Its path is the XML's, or relative to the collected root (no leading `/`).
+    for s in sys.sources.iter().filter(|s| s.kind == SourceKind::Rom && (s.path == path || s.path == path.trim_start_matches('/'))) {
         if s.vm.as_deref().is_some_and(|v| v != vm.name) || s.status == Status::Ok {
             continue;
         }

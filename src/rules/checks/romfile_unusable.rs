@@ -13,32 +13,33 @@ use crate::system::{Hostdev, LogLine, PciAddress, System, Vm};
 /// QEMU hw/pci/pci.c pci_add_option_rom(): `failed to find romfile "%s"` (missing, or unreadable
 /// by the QEMU process), `romfile "%s" is empty`, `romfile "%s" too large (…)`,
 /// `romfile "%s" (%u bytes) is too large for ROM size %u`.
-fn qemu_romfile_re() -> &'static Regex {
-    static RE: OnceLock<Regex> = OnceLock::new();
+fn qemu_romfile_re() -> Option<&'static Regex> {
+    static RE: OnceLock<Option<Regex>> = OnceLock::new();
     RE.get_or_init(|| {
-        Regex::new(r#"(?:failed to find romfile "(?P<a>[^"]+)"|romfile "(?P<b>[^"]+)" (?:is empty|too large|\(\d+ bytes\) is too large))"#)
-            .expect("static regex")
+        Regex::new(r#"(?:failed to find romfile "(?P<a>[^"]+)"|romfile "(?P<b>[^"]+)" (?:is empty|too large|\(\d+ bytes\) is too large))"#).ok()
     })
+    .as_ref()
 }
 
 /// Kernel audit lines: AppArmor (`apparmor="DENIED" operation="open" profile="libvirt-<uuid>"
 /// name="/home/…rom" … comm="qemu-system-x86"`) names the full path; SELinux
 /// (`avc:  denied  { read } for  pid=… comm="qemu-kvm" name="vbios.rom" …`) only the file name.
-fn denied_re() -> &'static Regex {
-    static RE: OnceLock<Regex> = OnceLock::new();
+fn denied_re() -> Option<&'static Regex> {
+    static RE: OnceLock<Option<Regex>> = OnceLock::new();
     RE.get_or_init(|| {
         Regex::new(concat!(
             r#"(?:apparmor="DENIED".*?profile="libvirt-[^"]*".*?name="(?P<aa>[^"]+)""#,
             r#"|avc:\s+denied\s+\{[^}]*\bread\b[^}]*\}.*?comm="(?:qemu-kvm|qemu-system-[^"]*|kvm)".*?name="(?P<se>[^"]+)")"#
         ))
-        .expect("static regex")
+        .ok()
     })
+    .as_ref()
 }
 
 /// QEMU hw/vfio/pci.c vfio_pci_load_rom(): `vfio-pci: Cannot read device rom at %s`.
-fn device_rom_re() -> &'static Regex {
-    static RE: OnceLock<Regex> = OnceLock::new();
-    RE.get_or_init(|| Regex::new(r"Cannot read device rom at (?P<addr>[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7])").expect("static regex"))
+fn device_rom_re() -> Option<&'static Regex> {
+    static RE: OnceLock<Option<Regex>> = OnceLock::new();
+    RE.get_or_init(|| Regex::new(r"Cannot read device rom at (?P<addr>[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7])").ok()).as_ref()
 }
 
 fn audit_lines(sys: &System) -> impl Iterator<Item = &LogLine> {
@@ -51,13 +52,13 @@ fn qemu_lines(sys: &System) -> impl Iterator<Item = &LogLine> {
 
 /// The ROM path a QEMU line says it could not use.
 fn qemu_romfile(line: &LogLine) -> Option<String> {
-    let c = qemu_romfile_re().captures(&line.message)?;
+    let c = qemu_romfile_re()?.captures(&line.message)?;
     c.name("a").or_else(|| c.name("b")).map(|m| m.as_str().to_string())
 }
 
 /// Whether an audit line denies QEMU the file `path`.
 fn denies(line: &LogLine, path: &str) -> bool {
-    let Some(c) = denied_re().captures(&line.message) else { return false };
+    let Some(c) = denied_re().and_then(|re| re.captures(&line.message)) else { return false };
     match (c.name("aa"), c.name("se")) {
         (Some(full), _) => full.as_str() == path,
         (None, Some(base)) => path.rsplit('/').next() == Some(base.as_str()),
@@ -252,7 +253,7 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
     // No romfile, and the card's own ROM (the BAR) cannot be read.
     let mut seen_devices: Vec<String> = Vec::new();
     for l in qemu_lines(sys) {
-        let Some(c) = device_rom_re().captures(&l.message) else { continue };
+        let Some(c) = device_rom_re().and_then(|re| re.captures(&l.message)) else { continue };
         let Some(addr) = PciAddress::parse(&c["addr"]) else { continue };
         if seen_devices.contains(&addr.to_string()) {
             continue;
@@ -272,5 +273,15 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
              `<rom file='/usr/share/vgabios/vbios.rom'/>` in the `<hostdev>` of {addr} (`sudo virsh edit {vm}`). If the guest does not \
              need the ROM (a secondary GPU), `<rom bar='off'/>` skips it."
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signatures_compile() {
+        assert!(qemu_romfile_re().is_some() && denied_re().is_some() && device_rom_re().is_some());
     }
 }

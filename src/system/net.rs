@@ -42,3 +42,22 @@ impl super::System {
         self.lines(SourceKind::Net).filter_map(parse_line).collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::bundle::{Bundle, Source, SourceKind};
+    use crate::system::System;
+
+    #[test]
+    fn collector_lines_become_interfaces() {
+        let mut b = Bundle::new();
+        let text = "br0 type=bridge\nwlp6s0 type=wireless master=br0\nenp7s0 type=ether\ngarbage\n";
+        b.sources.push(Source::ok(SourceKind::Net, "sys/class/net", "sysfs", text.into()));
+        let sys = System::from_bundle(&b);
+        let nets = sys.net_interfaces();
+        let shown: Vec<(&str, &str, Option<&str>)> = nets.iter().map(|n| (n.name.as_str(), n.kind.as_str(), n.master.as_deref())).collect();
+        assert_eq!(shown, vec![("br0", "bridge", None), ("wlp6s0", "wireless", Some("br0")), ("enp7s0", "ether", None)]);
+        assert!(nets[1].is_wireless());
+        assert_eq!(nets[1].line.line_no, 2);
+    }
+}

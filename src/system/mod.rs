@@ -2,8 +2,10 @@
 //! never re-parse raw text. Nothing in here does I/O, and nothing here is serialized.
 
 pub mod cmdline;
+pub mod guest;
 pub mod kernel_log;
 pub mod pci;
+pub mod rom;
 
 pub use cmdline::Cmdline;
 pub use kernel_log::{DeviceRef, LogLine};
@@ -32,6 +34,10 @@ pub struct System {
     logs: Vec<(SourceKind, Vec<LogLine>)>,
     pub sources: Vec<SourceInfo>,
     pub notes: Vec<String>,
+    /// Windows guest evidence (DxDiag, pnputil, PowerShell).
+    pub guest: guest::Guest,
+    /// Option ROMs (a domain's `<rom file=…>`, or a loose dump), parsed.
+    pub roms: Vec<rom::RomFile>,
 }
 
 impl System {
@@ -56,14 +62,19 @@ impl System {
             if !s.is_ok() {
                 continue;
             }
+            if matches!(s.kind, SourceKind::Dxdiag | SourceKind::Pnputil | SourceKind::Powershell) {
+                sys.guest.add(s.kind, &s.path, text);
+            }
             match s.kind {
                 SourceKind::Cmdline if sys.cmdline.is_none() => sys.cmdline = Some(Cmdline::parse(text, &s.path)),
                 SourceKind::KernelLog | SourceKind::KernelLogPrevious | SourceKind::Text => {
                     sys.logs.push((s.kind, kernel_log::parse(text, &s.path)));
                 }
+                SourceKind::Rom => {}
                 kind => sys.logs.push((kind, kernel_log::plain_lines(text, &s.path))),
             }
         }
+        sys.roms = rom::roms(bundle, &sys.devices, &mut sys.notes);
         sys
     }
 

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod fakeroot;
+pub mod rom_builder;
 
 use std::path::{Path, PathBuf};
 

@@ -25,7 +25,7 @@ pub struct RomFile {
 pub struct Expected {
     pub vendor: u16,
     pub device: u16,
-    /// `--device 10de:1c02`, or `VM win10 loads it for hostdev 0000:08:00.0`.
+    /// `--device 10de:1c02`, or `VM win10 loads it for this hostdev`.
     pub why: String,
     pub address: Option<PciAddress>,
     /// The host device's name, when the address is a known device.
@@ -72,7 +72,7 @@ pub fn roms(bundle: &Bundle, devices: &[Device], notes: &mut Vec<String>) -> Vec
             Some(Expected {
                 vendor: dev.vendor_id?,
                 device: dev.device_id?,
-                why: format!("VM {vm} loads it for hostdev {addr}"),
+                why: format!("VM {vm} loads it for this hostdev"),
                 name: Some(dev.name()),
                 address: Some(addr),
                 evidence: vec![ev, dev.evidence("vendor:device", &dev.ids())],

@@ -12,9 +12,9 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
         let mut evidence: Vec<_> = [dx.user_dpi.as_ref(), dx.system_dpi.as_ref()].into_iter().flatten().map(|d| d.field.evidence()).collect();
         evidence.extend(dx.dwm_dpi_scaling.iter().map(|f| f.evidence()));
         let cards: Vec<String> = dx.displays.iter().filter_map(|d| d.card_name.as_ref().map(|f| f.value.clone())).collect();
-        let on = if cards.is_empty() { String::new() } else { format!(" (display: {})", cards.join(", ")) };
+        let on = if cards.is_empty() { String::new() } else { format!(" on {}", cards.join(" and ")) };
         let f = out.emit(
-            format!("guest display scaling ({})", dx.source),
+            format!("guest display scaling ({})", dx.source.rsplit(['/', '\\']).next().unwrap_or(&dx.source)),
             format!(
                 "The Windows guest scales its desktop to {percent} %{}{on}: Parsec, Steam Link and RDP stream the stretched desktop, so text and games look blurry",
                 dpi_value.map(|d| format!(" ({d} DPI)")).unwrap_or_default()

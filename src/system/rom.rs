@@ -4,6 +4,7 @@
 use base64::Engine as _;
 
 use super::pci::{Device, PciAddress};
+use super::vm::Vm;
 use crate::bundle::{Bundle, Source, SourceKind};
 use crate::rom::Rom;
 use crate::rules::Evidence;
@@ -53,7 +54,7 @@ impl RomFile {
 }
 
 /// Every ROM source of the bundle, parsed; undecodable ones become notes.
-pub fn roms(bundle: &Bundle, devices: &[Device], notes: &mut Vec<String>) -> Vec<RomFile> {
+pub fn roms(bundle: &Bundle, devices: &[Device], vms: &[Vm], notes: &mut Vec<String>) -> Vec<RomFile> {
     let mut out = Vec::new();
     for s in bundle.sources.iter().filter(|s| s.kind == SourceKind::Rom && s.is_ok()) {
         let bytes = match (&s.base64, &s.text) {
@@ -67,7 +68,7 @@ pub fn roms(bundle: &Bundle, devices: &[Device], notes: &mut Vec<String>) -> Vec
             (None, Some(text)) => text.as_bytes().to_vec(),
             (None, None) => continue,
         };
-        let expected = domain_hostdev_for(bundle, s).and_then(|(addr, vm, ev)| {
+        let expected = hostdev_for(vms, s).and_then(|(addr, vm, ev)| {
             let dev = devices.iter().find(|d| d.address == addr)?;
             Some(Expected {
                 vendor: dev.vendor_id?,
@@ -83,42 +84,13 @@ pub fn roms(bundle: &Bundle, devices: &[Device], notes: &mut Vec<String>) -> Vec
     out
 }
 
-/// The hostdev whose `<rom file=…>` names this ROM source: (its source address, the VM, evidence).
-///
-/// LEAD: this reads the domain XML itself because `System.vms` is not in this branch; switch it
-/// to `System.vms` (hostdev source address + rom file) when that lands.
-fn domain_hostdev_for(bundle: &Bundle, rom: &Source) -> Option<(PciAddress, String, Evidence)> {
-    let xmls = bundle.sources.iter().filter(|s| s.kind == SourceKind::DomainXml && s.is_ok());
-    for xml in xmls {
-        if rom.vm.is_some() && xml.vm.is_some() && rom.vm != xml.vm {
-            continue;
-        }
-        let Some(text) = xml.text.as_deref() else { continue };
-        let Ok(doc) = roxmltree::Document::parse(text) else { continue };
-        let vm = doc
-            .descendants()
-            .find(|n| n.has_tag_name("name") && n.parent().is_some_and(|p| p.has_tag_name("domain")))
-            .and_then(|n| n.text())
-            .map(str::to_string)
-            .or_else(|| xml.vm.clone())
-            .unwrap_or_else(|| "?".into());
-        for hostdev in doc.descendants().filter(|n| n.has_tag_name("hostdev")) {
-            let Some(rom_node) = hostdev.children().find(|n| n.has_tag_name("rom") && n.attribute("file") == Some(rom.path.as_str())) else {
-                continue;
-            };
-            let Some(addr) = hostdev.children().find(|n| n.has_tag_name("source")).and_then(|s| s.children().find(|n| n.has_tag_name("address")))
-            else {
-                continue;
-            };
-            let num = |a: &str| addr.attribute(a).and_then(|v| u32::from_str_radix(v.trim_start_matches("0x"), 16).ok());
-            let (Some(d), Some(b), Some(sl), Some(f)) = (num("domain"), num("bus"), num("slot"), num("function")) else { continue };
-            let Some(address) = PciAddress::parse(&format!("{d:04x}:{b:02x}:{sl:02x}.{f:x}")) else { continue };
-            let line = text[..rom_node.range().start].matches('\n').count() + 1;
-            let excerpt = text.lines().nth(line - 1).map(str::trim).unwrap_or_default().to_string();
-            return Some((address, vm, Evidence::new(xml.path.clone(), format!("line {line}"), excerpt)));
-        }
-    }
-    None
+/// The hostdev whose `<rom file=…>` names this ROM source: (its host address, the VM, evidence).
+fn hostdev_for(vms: &[Vm], rom: &Source) -> Option<(PciAddress, String, Evidence)> {
+    vms.iter().filter(|vm| rom.vm.as_ref().is_none_or(|name| *name == vm.name)).find_map(|vm| {
+        let h = vm.hostdevs.iter().find(|h| h.rom_file.as_deref() == Some(rom.path.as_str()))?;
+        let evidence = Evidence::new(vm.source.to_string(), format!("line {}", h.line), h.excerpt.clone());
+        Some((h.address.clone(), vm.name.clone(), evidence))
+    })
 }
 
 impl RomFile {

@@ -30,7 +30,7 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
                 "QEMU's standard VGA".into(),
                 "QEMU's standard VGA has no WDDM driver: switch the domain's video model to virtio (`<video><model type='virtio'/></video>`) and install `viogpudo` from the virtio-win ISO, or use `type='none'` when the passed-through GPU is the only display.".into(),
             ),
-            (Some((v, _)), None) if matches!(v, 0x10de | 0x1002 | 0x8086) => (
+            (Some((0x10de | 0x1002 | 0x8086, _)), None) => (
                 format!("a GPU ({ids})"),
                 "Install the GPU vendor's driver in the guest.".into(),
             ),

@@ -33,6 +33,10 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
         let mut evidence: Vec<Evidence> = seen.iter().flat_map(|g| g.evidence.iter().cloned()).collect();
         let only_dxdiag = seen.iter().all(|g| g.is_weak_evidence());
         let mut message = format!("Windows stopped {guest_name} ({ids}) with Code 43 (CM_PROB_FAILED_POST_START)");
+        // The VM that takes the host device (Windows guests first): its name goes in the fix.
+        let mut vms: Vec<_> = host.map(|d| sys.vms.iter().filter(|vm| vm.takes(&d.address)).collect()).unwrap_or_default();
+        vms.sort_by_key(|vm| !vm.looks_windows());
+        let vm = vms.first().copied();
         let subject = match host {
             Some(d) => {
                 evidence.push(d.evidence("driver", d.driver.as_deref().unwrap_or("none")));
@@ -42,6 +46,12 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
                     d.name(),
                     d.driver.as_deref().unwrap_or("none")
                 ));
+                if let Some(vm) = vm {
+                    message.push_str(&format!(", passed to VM {}", vm.name));
+                    if let Some(h) = vm.hostdevs.iter().find(|h| h.address == d.address) {
+                        evidence.push(vm.hostdev_evidence(h));
+                    }
+                }
                 d.address.to_string()
             }
             None => {
@@ -55,11 +65,12 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
             message.push_str(". Only DxDiag says so, and DxDiag is weak evidence for Code 43: confirm with `pnputil /enum-devices /problem` in the guest");
         }
         let vendor = first.vendor_id;
+        let edit = vm.map(|vm| format!("`virsh edit {}`", vm.name)).unwrap_or_else(|| "`virsh edit` the VM".into());
         let f = out.emit(subject, message, evidence);
         let mut fix = match vendor {
-            Some(0x10de) => String::from(
+            Some(0x10de) => format!(
                 "1. Update the guest's NVIDIA driver to R465 or later: GeForce passthrough is supported since.\n\
-                 2. With an older driver, hide the hypervisor from it (`virsh edit` the VM):\n\n\
+                 2. With an older driver, hide the hypervisor from it ({edit}):\n\n\
                  ```xml\n<features>\n  <hyperv mode='custom'>\n    <vendor_id state='on' value='0123456789ab'/>\n  </hyperv>\n  <kvm>\n    <hidden state='on'/>\n  </kvm>\n</features>\n```\n\n\
                  3. If the host booted on this card, give the VM a clean ROM (`<rom file=…/>`, checked with `vfio-doctor rom`).\n",
             ),

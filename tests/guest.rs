@@ -90,3 +90,40 @@ fn a_started_gpu_is_no_code43() {
     assert!(sys.guest.code43_devices().is_empty());
     assert!(sys.guest.devices.iter().all(|d| d.kind == SourceKind::Pnputil));
 }
+
+/// No real DxDiag showing Code 43 was found (signatures.md §6.1 ⚠): this one is the UTF-8
+/// fixture with the GPU's status flags and problem code changed the way dxdiagn prints them
+/// (`DN_HAS_PROBLEM`, a numeric code). The finding must call DxDiag weak evidence.
+#[test]
+fn code43_seen_only_in_dxdiag_is_weak_evidence() {
+    let text = std::fs::read_to_string(guest_file("dxdiag-125-basic-utf8.txt")).expect("fixture");
+    let nv_at = text.find("Card name: NVIDIA").expect("nvidia block");
+    let (head, tail) = text.split_at(nv_at);
+    let tail = tail
+        .replacen(
+            "Device Status: 0180200A [DN_DRIVER_LOADED|DN_STARTED|DN_DISABLEABLE|DN_NT_ENUMERATOR|DN_NT_DRIVER]",
+            "Device Status: 01802402 [DN_DRIVER_LOADED|DN_HAS_PROBLEM|DN_DISABLEABLE|DN_NT_ENUMERATOR|DN_NT_DRIVER]",
+            1,
+        )
+        .replacen("Device Problem Code: No Problem", "Device Problem Code: 43", 1);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("DxDiag.txt");
+    std::fs::write(&path, format!("{head}{tail}")).expect("write");
+    let root = support::fixtures().join("hosts/seed-b550");
+    let origin = vfio_doctor::commands::Origin {
+        root: Some(root),
+        inputs: vec![format!("dxdiag:{}", path.display())],
+        redact: true,
+        ..Default::default()
+    };
+    let bundle = vfio_doctor::commands::obtain_bundle(&origin).expect("bundle");
+    let sys = System::from_bundle(&bundle);
+    let c43 = sys.guest.code43_devices();
+    assert_eq!(c43.len(), 1);
+    assert!(c43[0].is_weak_evidence() && c43[0].has_problem);
+    let report = support::diagnose(&bundle);
+    let f = report.findings.iter().find(|f| f.name == "guest-code43").expect("finding");
+    assert_eq!(f.subject, "0000:08:00.0");
+    assert!(f.message.contains("DxDiag is weak evidence"), "{}", f.message);
+    assert!(f.remediation.contains("pnputil /enum-devices"), "{}", f.remediation);
+}

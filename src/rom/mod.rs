@@ -538,6 +538,17 @@ mod tests {
     }
 
     #[test]
+    fn device_list_counts_as_a_match() {
+        let mut b = image(0x10de, 0x1c03, 0, true, 1);
+        b[0x4C] = 3; // PCI 3.0 structure
+        b[0x48..0x4A].copy_from_slice(&0x20u16.to_le_bytes()); // device list at PCIR+0x20
+        b[0x60..0x62].copy_from_slice(&0x1c02u16.to_le_bytes());
+        let rom = parse(&b);
+        assert_eq!(rom.images[0].pcir.device_list, vec![0x1c02]);
+        assert!(rom.is_for(0x10de, 0x1c02) && rom.is_for(0x10de, 0x1c03) && !rom.is_for(0x1002, 0x1c02));
+    }
+
+    #[test]
     fn hostile_bytes_do_not_panic() {
         for len in [1usize, 2, 0x19, 0x1A, 0x60, 600] {
             let mut b = vec![0x55u8; len];

@@ -1,10 +1,22 @@
-//! Loose inputs (forum pastes, single files): sniffed by content or forced with `KIND:PATH`,
-//! and added to a bundle as sources.
+//! Loose inputs (forum pastes, single files, stdin): decoded, split at shell prompts, sniffed
+//! by content or forced with `KIND:PATH`, and added to a bundle as sources; devices and IOMMU
+//! groups a paste carries (lspci, group listings) are rebuilt into the bundle's PCI view.
+
+pub mod decode;
+pub mod iommu_listing;
+pub mod lspci;
+pub mod rom;
+pub mod sniff;
+pub mod transcript;
 
 use std::path::{Path, PathBuf};
 
-use crate::bundle::{Bundle, Source, SourceKind};
+use base64::Engine as _;
+
+use crate::bundle::{Bundle, PciDevice, Source, SourceKind};
 use crate::Error;
+
+pub use sniff::sniff;
 
 /// The largest loose input read; beyond it head and tail are kept.
 pub const INPUT_CAP: u64 = 64 * 1024 * 1024;
@@ -17,24 +29,21 @@ pub struct Input {
 }
 
 impl Input {
-    /// Parse `KIND:PATH`, `PATH` or `-`. A prefix that is not a known kind is part of the path.
+    /// Parse `KIND:PATH`, `PATH` or `-` (`KIND:-` too). KIND is one of `dmesg`, `lspci`,
+    /// `iommu-groups`, `domain-xml`, `qemu-log`, `xorg-log`, `cmdline`, `modprobe`, `grub`,
+    /// `dxdiag`, `pnputil`, `powershell`, `rom` (or a bundle kind name such as `kernel-log`).
+    /// A prefix that is not a known kind is part of the path.
     pub fn parse(arg: &str) -> Input {
         if let Some((kind, path)) = arg.split_once(':') {
-            let kind = match kind {
-                "dmesg" => Some(SourceKind::KernelLog),
-                "iommu-groups" => Some(SourceKind::IommuScript),
-                "modprobe" => Some(SourceKind::Modprobe),
-                "grub" => Some(SourceKind::BootConfig),
-                other => SourceKind::from_name(other),
-            };
-            if let Some(kind) = kind {
+            if let Some(kind) = sniff::forced_kind(kind) {
                 return Input { kind: Some(kind), path: PathBuf::from(path) };
             }
         }
         Input { kind: None, path: PathBuf::from(arg) }
     }
 
-    fn name(&self) -> String {
+    /// How the input is named in sources, notes and errors: as given, `stdin` for `-`.
+    pub fn name(&self) -> String {
         if self.path == Path::new("-") {
             "stdin".into()
         } else {
@@ -43,44 +52,256 @@ impl Input {
     }
 }
 
-/// Read each input, tell its kind, and add it to `bundle`.
+/// Read each input, tell its kind, and add it to `bundle`: one source per input (per
+/// transcript part), devices and groups rebuilt from lspci and group listings, and a note for
+/// anything that could not be told. A binary that is not an option ROM stops with an error.
 pub fn add_inputs(bundle: &mut Bundle, inputs: &[Input]) -> Result<(), Error> {
     for input in inputs {
-        let bytes = read_input(input)?;
-        let name = input.name();
-        let text = String::from_utf8_lossy(&bytes).into_owned();
-        let kind = input.kind.unwrap_or_else(|| sniff(&text));
-        if kind == SourceKind::Text {
-            bundle.notes.push(format!("{name}: kind not recognised, scanned for known messages"));
-        }
-        let (text, cut) = crate::collect::capture_text(text.as_bytes(), false);
-        let mut s = Source::ok(kind, name, "input", text);
-        s.cut = cut;
-        bundle.sources.push(s);
+        let (bytes, capped) = read_input(input)?;
+        add_bytes(bundle, &input.name(), input.kind, &bytes, capped)?;
     }
     Ok(())
 }
 
-fn read_input(input: &Input) -> Result<Vec<u8>, Error> {
+/// Add one input's content (already read) under `name`.
+pub fn add_bytes(bundle: &mut Bundle, name: &str, forced: Option<SourceKind>, bytes: &[u8], capped: bool) -> Result<(), Error> {
+    if capped {
+        bundle.notes.push(format!("{name}: larger than {} MiB, only the first {} MiB were read", INPUT_CAP >> 20, INPUT_CAP >> 20));
+    }
+    if forced == Some(SourceKind::Rom) || (forced.is_none() && rom::looks_like_rom(bytes)) {
+        if bytes.is_empty() {
+            bundle.notes.push(format!("{name}: empty, nothing to analyse"));
+            return Ok(());
+        }
+        let mut s = Source::ok(SourceKind::Rom, name, "input", String::new());
+        s.text = None;
+        s.base64 = Some(base64::engine::general_purpose::STANDARD.encode(bytes));
+        bundle.sources.push(s);
+        return Ok(());
+    }
+    let text = match decode::decode(bytes) {
+        decode::Content::Empty => {
+            bundle.notes.push(format!("{name}: empty, nothing to analyse"));
+            return Ok(());
+        }
+        decode::Content::Binary => {
+            return Err(Error::input(
+                name,
+                "binary file that is neither text nor an option ROM (no 55 AA signature); give a log, a paste or a vBIOS dump",
+            ))
+        }
+        decode::Content::Text(t) => t,
+    };
+    if let Some(kind) = forced {
+        add_part(bundle, name.to_string(), kind, &text, None);
+        return Ok(());
+    }
+    let parts = transcript::split(&text);
+    let single = parts.len() == 1 && parts[0].command.is_none();
+    for (i, part) in parts.iter().enumerate() {
+        let part_name = if single {
+            name.to_string()
+        } else {
+            match &part.command {
+                Some(cmd) => format!("{name}#{} ({})", i + 1, short_command(cmd)),
+                None => format!("{name}#{}", i + 1),
+            }
+        };
+        let kind = part.command.as_deref().and_then(sniff::kind_from_command).unwrap_or_else(|| sniff::sniff(&part.text));
+        add_part(bundle, part_name, kind, &part.text, part.command.as_deref());
+    }
+    Ok(())
+}
+
+fn short_command(cmd: &str) -> String {
+    const MAX: usize = 48;
+    if cmd.chars().count() <= MAX {
+        cmd.to_string()
+    } else {
+        format!("{}…", cmd.chars().take(MAX).collect::<String>())
+    }
+}
+
+/// Add one text of a known (or unknown) kind as a source, rebuilding what it carries.
+fn add_part(bundle: &mut Bundle, name: String, kind: SourceKind, text: &str, command: Option<&str>) {
+    let mut vm = None;
+    let mut text = text.to_string();
+    match kind {
+        SourceKind::Text => bundle.notes.push(format!("{name}: kind not recognised, scanned for known messages")),
+        SourceKind::Lspci => {
+            let devices = lspci::parse(&text, &name);
+            if devices.is_empty() {
+                bundle.notes.push(format!("{name}: no PCI device lines (`08:00.0 VGA compatible controller …`) in this lspci output"));
+            }
+            merge_devices(bundle, devices);
+        }
+        SourceKind::IommuScript => {
+            let listing = iommu_listing::parse(&text, &name);
+            if listing.groups.is_empty() {
+                let why = if listing.bogus_headers.is_empty() {
+                    "no `IOMMU Group N` lines".to_string()
+                } else {
+                    format!("`{}` is what the script prints when /sys/kernel/iommu_groups is empty", listing.bogus_headers[0])
+                };
+                bundle.notes.push(format!("{name}: the IOMMU group listing names no groups ({why})"));
+            }
+            merge_devices(bundle, listing.devices);
+            merge_groups(bundle, listing.groups);
+        }
+        SourceKind::DomainXml => {
+            text = domain_xml_only(&text);
+            match roxmltree::Document::parse(&text) {
+                Ok(doc) => {
+                    vm = doc
+                        .root_element()
+                        .children()
+                        .find(|n| n.has_tag_name("name"))
+                        .and_then(|n| n.text())
+                        .map(|t| t.trim().to_string())
+                }
+                Err(e) => bundle.notes.push(format!("{name}: the domain XML does not parse ({e}); only its lines are scanned")),
+            }
+        }
+        SourceKind::QemuLog => vm = qemu_vm_name(&text, command),
+        _ => {}
+    }
+    let (kept, cut) = crate::collect::capture_text(text.as_bytes(), false);
+    let mut s = Source::ok(kind, name, "input", kept);
+    s.cut = cut;
+    s.vm = vm;
+    bundle.sources.push(s);
+}
+
+/// From `<domain …>` to `</domain>`: drops a `virsh dumpxml` prompt, "Please be patient"
+/// and prose a forum paste puts around it.
+fn domain_xml_only(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let start = sniff::domain_xml_start(&lines).unwrap_or(0);
+    let mut out = String::new();
+    for line in &lines[start..] {
+        out.push_str(line);
+        out.push('\n');
+        if line.trim_end().ends_with("</domain>") {
+            break;
+        }
+    }
+    out
+}
+
+/// The VM a QEMU log or `virsh start` output is about: `-name guest=win10,` in libvirt's
+/// command line, or the command's own argument.
+fn qemu_vm_name(text: &str, command: Option<&str>) -> Option<String> {
+    if let Some(i) = text.find("-name guest=") {
+        let rest = &text[i + "-name guest=".len()..];
+        let name: String = rest.chars().take_while(|c| *c != ',' && !c.is_whitespace()).collect();
+        if !name.is_empty() {
+            return Some(name);
+        }
+    }
+    let cmd = command?;
+    let words: Vec<&str> = cmd.split_whitespace().collect();
+    if let Some(p) = words.iter().position(|w| *w == "virsh") {
+        let rest: Vec<&&str> = words[p + 1..].iter().filter(|w| !w.starts_with('-')).collect();
+        if let [verb, vm, ..] = rest.as_slice() {
+            if matches!(**verb, "start" | "create") {
+                return Some(vm.to_string());
+            }
+        }
+    }
+    words
+        .iter()
+        .find_map(|w| w.strip_prefix("/var/log/libvirt/qemu/"))
+        .map(|f| f.split('.').next().unwrap_or(f).to_string())
+        .filter(|n| !n.is_empty() && !n.contains('*'))
+}
+
+/// Add rebuilt devices; a device already known (from sysfs or an earlier paste) only gets
+/// the fields it lacks. For sysfs devices a missing driver or group is a fact (unbound, no
+/// IOMMU), so those two are never filled from a paste.
+fn merge_devices(bundle: &mut Bundle, devices: Vec<PciDevice>) {
+    for new in devices {
+        let Some(addr) = crate::system::PciAddress::parse(&new.address) else { continue };
+        let existing = bundle.pci_devices.iter_mut().find(|d| crate::system::PciAddress::parse(&d.address).as_ref() == Some(&addr));
+        let Some(old) = existing else {
+            bundle.pci_devices.push(new);
+            continue;
+        };
+        let from_sysfs = old.origin.as_deref().is_none_or(|o| o == "sysfs");
+        let fill = |a: &mut Option<String>, b: &Option<String>| {
+            if a.is_none() {
+                a.clone_from(b);
+            }
+        };
+        fill(&mut old.vendor, &new.vendor);
+        fill(&mut old.device, &new.device);
+        fill(&mut old.subsystem_vendor, &new.subsystem_vendor);
+        fill(&mut old.subsystem_device, &new.subsystem_device);
+        fill(&mut old.class, &new.class);
+        fill(&mut old.revision, &new.revision);
+        if !from_sysfs {
+            fill(&mut old.driver, &new.driver);
+            fill(&mut old.iommu_group, &new.iommu_group);
+            if let (Some(o), Some(n)) = (old.origin.as_mut(), new.origin.as_ref()) {
+                if !o.split(", ").any(|x| x == n) {
+                    o.push_str(", ");
+                    o.push_str(n);
+                }
+            }
+        }
+    }
+}
+
+/// Add groups whose id is not known yet; a known group only gains members it lacks.
+fn merge_groups(bundle: &mut Bundle, groups: Vec<crate::bundle::IommuGroup>) {
+    for g in groups {
+        match bundle.iommu_groups.iter_mut().find(|x| x.id == g.id) {
+            Some(old) => {
+                for d in g.devices {
+                    if !old.devices.contains(&d) {
+                        old.devices.push(d);
+                    }
+                }
+            }
+            None => bundle.iommu_groups.push(g),
+        }
+    }
+}
+
+fn read_input(input: &Input) -> Result<(Vec<u8>, bool), Error> {
     if input.path == Path::new("-") {
         use std::io::Read;
         let mut buf = Vec::new();
-        std::io::stdin().take(INPUT_CAP).read_to_end(&mut buf).map_err(|e| Error::input("stdin", e.to_string()))?;
-        return Ok(buf);
+        std::io::stdin().take(INPUT_CAP + 1).read_to_end(&mut buf).map_err(|e| Error::input("stdin", e.to_string()))?;
+        let capped = buf.len() as u64 > INPUT_CAP;
+        buf.truncate(INPUT_CAP as usize);
+        return Ok((buf, capped));
     }
     let read = crate::root::read_capped(&input.path, INPUT_CAP).map_err(|e| Error::input(&input.path, format!("cannot read: {e}")))?;
-    Ok(read.bytes)
+    Ok((read.bytes, read.capped))
 }
 
-/// Tell the kind of a text from its content.
-pub fn sniff(text: &str) -> SourceKind {
-    let head: String = text.chars().take(64 * 1024).collect();
-    let kernel_markers = ["] Linux version", "] Command line:", "kernel: ", "] pci 0000:", "] vfio", "] NVRM:", "] DMAR:", "] AMD-Vi:"];
-    if head.trim_start().starts_with("<domain") {
-        return SourceKind::DomainXml;
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forced_kinds_parse_and_unknown_prefix_is_a_path() {
+        assert_eq!(Input::parse("dmesg:boot.txt").kind, Some(SourceKind::KernelLog));
+        assert_eq!(Input::parse("iommu-groups:g.txt").kind, Some(SourceKind::IommuScript));
+        assert_eq!(Input::parse("grub:-").path, PathBuf::from("-"));
+        assert_eq!(Input::parse("rom:card.rom").kind, Some(SourceKind::Rom));
+        let p = Input::parse("C:/x.txt");
+        assert_eq!((p.kind, p.path), (None, PathBuf::from("C:/x.txt")));
     }
-    if kernel_markers.iter().any(|m| head.contains(m)) {
-        return SourceKind::KernelLog;
+
+    #[test]
+    fn sysfs_devices_keep_their_driver() {
+        let mut b = Bundle::new();
+        b.pci_devices.push(PciDevice { address: "0000:08:00.0".into(), vendor: Some("0x10de".into()), ..PciDevice::default() });
+        add_bytes(&mut b, "l.txt", None, b"08:00.0 VGA compatible controller [0300]: NVIDIA [10de:1c02] (rev a1)\n\tSubsystem: X [1458:3735]\n\tKernel driver in use: nvidia\n", false)
+            .expect("text");
+        assert_eq!(b.pci_devices.len(), 1);
+        let d = &b.pci_devices[0];
+        assert_eq!((d.driver.as_deref(), d.subsystem_vendor.as_deref(), d.origin.as_deref()), (None, Some("0x1458"), None));
     }
-    SourceKind::Text
 }

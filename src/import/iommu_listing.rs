@@ -19,20 +19,22 @@ pub struct Listing {
     pub bogus_headers: Vec<String>,
 }
 
-fn re(cell: &'static OnceLock<Regex>, pattern: &str) -> &'static Regex {
-    cell.get_or_init(|| Regex::new(pattern).expect("static regex"))
-}
+use super::re;
 
 pub fn parse(text: &str, origin: &str) -> Listing {
-    static HEADER: OnceLock<Regex> = OnceLock::new();
-    static ROW: OnceLock<Regex> = OnceLock::new();
-    static DRIVER: OnceLock<Regex> = OnceLock::new();
-    static SYSFS: OnceLock<Regex> = OnceLock::new();
-    let header = re(&HEADER, r"^IOMMU [Gg]roup (?P<id>\S+?):?(?:\s+(?P<rest>.*))?$");
-    let row = re(&ROW, r"^Group:?\s+(?P<id>\d+)\s+(?P<rest>.*)$");
-    let driver_suffix = re(&DRIVER, r"\s+Driver:\s*(?P<drv>\S+)\s*$");
-    let sysfs = re(&SYSFS, r"^/sys/kernel/iommu_groups/(?P<id>\d+)/devices/(?P<addr>[0-9a-fA-F:.]+)\s*$");
+    static HEADER: OnceLock<Option<Regex>> = OnceLock::new();
+    static ROW: OnceLock<Option<Regex>> = OnceLock::new();
+    static DRIVER: OnceLock<Option<Regex>> = OnceLock::new();
+    static SYSFS: OnceLock<Option<Regex>> = OnceLock::new();
     let mut listing = Listing::default();
+    let (Some(header), Some(row), Some(driver_suffix), Some(sysfs)) = (
+        re(&HEADER, r"^IOMMU [Gg]roup (?P<id>\S+?):?(?:\s+(?P<rest>.*))?$"),
+        re(&ROW, r"^Group:?\s+(?P<id>\d+)\s+(?P<rest>.*)$"),
+        re(&DRIVER, r"\s+Driver:\s*(?P<drv>\S+)\s*$"),
+        re(&SYSFS, r"^/sys/kernel/iommu_groups/(?P<id>\d+)/devices/(?P<addr>[0-9a-fA-F:.]+)\s*$"),
+    ) else {
+        return listing;
+    };
     let mut current: Option<String> = None;
     for raw in text.lines() {
         let raw = raw.trim_end_matches('\r');

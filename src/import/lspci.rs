@@ -9,35 +9,33 @@ use regex::Regex;
 
 use crate::bundle::PciDevice;
 
-fn re(cell: &'static OnceLock<Regex>, pattern: &str) -> &'static Regex {
-    cell.get_or_init(|| Regex::new(pattern).expect("static regex"))
-}
+use super::re;
 
 /// A device from one lspci header line (`-nns` style, as the group scripts print it too).
 pub fn parse_header(line: &str, origin: &str) -> Option<PciDevice> {
-    static HEAD: OnceLock<Regex> = OnceLock::new();
-    static IDS: OnceLock<Regex> = OnceLock::new();
-    static REV: OnceLock<Regex> = OnceLock::new();
-    static PROGIF: OnceLock<Regex> = OnceLock::new();
+    static HEAD: OnceLock<Option<Regex>> = OnceLock::new();
+    static IDS: OnceLock<Option<Regex>> = OnceLock::new();
+    static REV: OnceLock<Option<Regex>> = OnceLock::new();
+    static PROGIF: OnceLock<Option<Regex>> = OnceLock::new();
     let head = re(
         &HEAD,
         r"^(?P<addr>(?:[0-9a-fA-F]{4}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]) (?P<cname>[^\[:]*?)\s*(?:\[(?P<class>[0-9a-fA-F]{4})\])?: (?P<desc>.*)$",
     );
-    let c = head.captures(line.trim())?;
+    let c = head?.captures(line.trim())?;
     let address = crate::system::PciAddress::parse(&c["addr"])?;
     let desc = &c["desc"];
     let mut dev = PciDevice { address: address.as_str().to_string(), origin: Some(origin.to_string()), ..PciDevice::default() };
-    let prog_if = re(&PROGIF, r"\(prog-if ([0-9a-fA-F]{2})").captures(desc).map(|p| p[1].to_ascii_lowercase());
+    let prog_if = re(&PROGIF, r"\(prog-if ([0-9a-fA-F]{2})").and_then(|r| r.captures(desc)).map(|p| p[1].to_ascii_lowercase());
     let class = c.name("class").map(|m| m.as_str().to_ascii_lowercase()).or_else(|| class_from_name(c["cname"].trim()).map(str::to_string));
     if let Some(class) = class {
         dev.class = Some(format!("0x{class}{}", prog_if.as_deref().unwrap_or("00")));
     }
     // The last `[vvvv:dddd]` is the ID pair; names may hold other brackets (`[AMD/ATI]`).
-    if let Some(ids) = re(&IDS, r"\[([0-9a-fA-F]{4}):([0-9a-fA-F]{4})\]").captures_iter(desc).last() {
+    if let Some(ids) = re(&IDS, r"\[([0-9a-fA-F]{4}):([0-9a-fA-F]{4})\]").and_then(|r| r.captures_iter(desc).last()) {
         dev.vendor = Some(format!("0x{}", ids[1].to_ascii_lowercase()));
         dev.device = Some(format!("0x{}", ids[2].to_ascii_lowercase()));
     }
-    if let Some(rev) = re(&REV, r"\(rev ([0-9a-fA-F]{2})\)").captures(desc) {
+    if let Some(rev) = re(&REV, r"\(rev ([0-9a-fA-F]{2})\)").and_then(|r| r.captures(desc)) {
         dev.revision = Some(format!("0x{}", rev[1].to_ascii_lowercase()));
     }
     Some(dev)
@@ -68,20 +66,20 @@ fn class_from_name(name: &str) -> Option<&'static str> {
 /// Apply one indented property line (`Kernel driver in use: vfio-pci`, `Subsystem: … [1043:87b3]`,
 /// `IOMMU group: 16`, `Flags: …, IOMMU group 16`) to `dev`.
 pub fn apply_property(dev: &mut PciDevice, line: &str) {
-    static SUBSYS: OnceLock<Regex> = OnceLock::new();
-    static FLAGS_GROUP: OnceLock<Regex> = OnceLock::new();
+    static SUBSYS: OnceLock<Option<Regex>> = OnceLock::new();
+    static FLAGS_GROUP: OnceLock<Option<Regex>> = OnceLock::new();
     let line = line.trim();
     if let Some(driver) = line.strip_prefix("Kernel driver in use:") {
         dev.driver = Some(driver.trim().to_string()).filter(|d| !d.is_empty());
     } else if let Some(sub) = line.strip_prefix("Subsystem:") {
-        if let Some(ids) = re(&SUBSYS, r"\[([0-9a-fA-F]{4}):([0-9a-fA-F]{4})\]\s*$").captures(sub) {
+        if let Some(ids) = re(&SUBSYS, r"\[([0-9a-fA-F]{4}):([0-9a-fA-F]{4})\]\s*$").and_then(|r| r.captures(sub)) {
             dev.subsystem_vendor = Some(format!("0x{}", ids[1].to_ascii_lowercase()));
             dev.subsystem_device = Some(format!("0x{}", ids[2].to_ascii_lowercase()));
         }
     } else if let Some(group) = line.strip_prefix("IOMMU group:") {
         dev.iommu_group = Some(group.trim().to_string()).filter(|g| !g.is_empty());
     } else if line.starts_with("Flags:") {
-        if let Some(g) = re(&FLAGS_GROUP, r"IOMMU group (\d+)").captures(line) {
+        if let Some(g) = re(&FLAGS_GROUP, r"IOMMU group (\d+)").and_then(|r| r.captures(line)) {
             dev.iommu_group = Some(g[1].to_string());
         }
     }
@@ -111,8 +109,8 @@ pub fn parse(text: &str, origin: &str) -> Vec<PciDevice> {
 
 /// `lspci -vmmnnk [-D]`: `Tag:\tvalue` records separated by blank lines.
 fn parse_machine(text: &str, origin: &str) -> Vec<PciDevice> {
-    static ID: OnceLock<Regex> = OnceLock::new();
-    let id = |v: &str| re(&ID, r"\[([0-9a-fA-F]{4})\]\s*$").captures(v).map(|c| c[1].to_ascii_lowercase());
+    static ID: OnceLock<Option<Regex>> = OnceLock::new();
+    let id = |v: &str| re(&ID, r"\[([0-9a-fA-F]{4})\]\s*$").and_then(|r| r.captures(v)).map(|c| c[1].to_ascii_lowercase());
     let mut out = Vec::new();
     for record in text.split("\n\n") {
         let mut dev: Option<PciDevice> = None;

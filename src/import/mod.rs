@@ -18,6 +18,12 @@ use crate::Error;
 
 pub use sniff::sniff;
 
+/// A lazily compiled pattern; `None` only if a literal pattern were invalid (unit tests
+/// exercise every one), so callers treat it as "no match" instead of panicking.
+fn re(cell: &'static std::sync::OnceLock<Option<regex::Regex>>, pattern: &str) -> Option<&'static regex::Regex> {
+    cell.get_or_init(|| regex::Regex::new(pattern).ok()).as_ref()
+}
+
 /// The largest loose input read; beyond it head and tail are kept.
 pub const INPUT_CAP: u64 = 64 * 1024 * 1024;
 

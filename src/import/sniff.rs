@@ -29,14 +29,12 @@ pub fn forced_kind(name: &str) -> Option<SourceKind> {
     })
 }
 
-fn re(cell: &'static OnceLock<Regex>, pattern: &str) -> &'static Regex {
-    cell.get_or_init(|| Regex::new(pattern).expect("static regex"))
-}
+use super::re;
 
 /// `[    8.838926] `, `[Tue Aug 26 16:02:52 2025] `, journal short and ISO forms with `kernel:`.
 fn kernel_line(line: &str) -> bool {
-    static STAMP: OnceLock<Regex> = OnceLock::new();
-    static BARE: OnceLock<Regex> = OnceLock::new();
+    static STAMP: OnceLock<Option<Regex>> = OnceLock::new();
+    static BARE: OnceLock<Option<Regex>> = OnceLock::new();
     let stamp = re(
         &STAMP,
         concat!(
@@ -54,18 +52,18 @@ fn kernel_line(line: &str) -> bool {
             r"|(?:NVRM|DMAR|AMD-Vi|vfio_pci|VFIO|vfio_iommu_type1|kvm|kvm_amd|kvm_intel|efifb|simple-framebuffer|iommu|pci_bus|PCI|ACPI|Command line|Kernel command line|x86/cpu|pcieport|nvidia|amdgpu|nouveau|\[drm\]):? )"
         ),
     );
-    stamp.is_match(line) || bare.is_match(line)
+    stamp.is_some_and(|r| r.is_match(line)) || bare.is_some_and(|r| r.is_match(line))
 }
 
 /// Journal lines of other programs (`Oct 24 14:18:36 host libvirtd[812]: …`).
 fn journal_line(line: &str) -> bool {
-    static J: OnceLock<Regex> = OnceLock::new();
-    re(&J, r"^(?:[A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2}|\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\S*) \S+ [\w.@/-]+(?:\[\d+\])?: ").is_match(line)
+    static J: OnceLock<Option<Regex>> = OnceLock::new();
+    re(&J, r"^(?:[A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2}|\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\S*) \S+ [\w.@/-]+(?:\[\d+\])?: ").is_some_and(|r| r.is_match(line))
 }
 
 /// QEMU stderr as libvirt logs it, or libvirt's own error around it.
 fn qemu_line(line: &str) -> bool {
-    static Q: OnceLock<Regex> = OnceLock::new();
+    static Q: OnceLock<Option<Regex>> = OnceLock::new();
     re(
         &Q,
         concat!(
@@ -79,28 +77,28 @@ fn qemu_line(line: &str) -> bool {
             r"|^-device (?:vfio-pci,|\{.?\x22driver\x22:\x22vfio-pci)"
         ),
     )
-    .is_match(line)
+    .is_some_and(|r| r.is_match(line))
 }
 
 fn xorg_line(line: &str) -> bool {
-    static X: OnceLock<Regex> = OnceLock::new();
-    re(&X, r"^(?:\[\s*\d+\.\d{3}\]|\[\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\]) \((?:--|\*\*|==|\+\+|!!|II|WW|EE|NI|\?\?)\) ").is_match(line)
+    static X: OnceLock<Option<Regex>> = OnceLock::new();
+    re(&X, r"^(?:\[\s*\d+\.\d{3}\]|\[\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\]) \((?:--|\*\*|==|\+\+|!!|II|WW|EE|NI|\?\?)\) ").is_some_and(|r| r.is_match(line))
         || line.contains("gdm-x-session[") && line.contains(") ")
 }
 
 /// `08:00.0 VGA compatible controller [0300]: …` or `0000:08:00.0 …`
 pub fn lspci_header(line: &str) -> bool {
-    static L: OnceLock<Regex> = OnceLock::new();
-    re(&L, r"^(?:[0-9a-fA-F]{4}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7] [A-Za-z][^:]*: ").is_match(line)
+    static L: OnceLock<Option<Regex>> = OnceLock::new();
+    re(&L, r"^(?:[0-9a-fA-F]{4}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7] [A-Za-z][^:]*: ").is_some_and(|r| r.is_match(line))
 }
 
 fn iommu_listing_line(line: &str) -> bool {
-    static G: OnceLock<Regex> = OnceLock::new();
+    static G: OnceLock<Option<Regex>> = OnceLock::new();
     re(
         &G,
         r"^(?:IOMMU [Gg]roup \S+?:?(?:\s|$)|Group:?\s+\d+\s+(?:[0-9a-fA-F]{4}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]|/sys/kernel/iommu_groups/\d+/devices/)",
     )
-    .is_match(line)
+    .is_some_and(|r| r.is_match(line))
 }
 
 fn modprobe_line(line: &str) -> bool {
@@ -198,8 +196,8 @@ fn lspci_property(line: &str) -> bool {
 }
 
 fn powershell_line(line: &str) -> bool {
-    static P: OnceLock<Regex> = OnceLock::new();
-    re(&P, r"^\s*(?:InstanceId|ConfigManagerErrorCode|PNPDeviceID|ProblemDescription)\s*:|^Status\s+Class\s+FriendlyName\s+InstanceId").is_match(line)
+    static P: OnceLock<Option<Regex>> = OnceLock::new();
+    re(&P, r"^\s*(?:InstanceId|ConfigManagerErrorCode|PNPDeviceID|ProblemDescription)\s*:|^Status\s+Class\s+FriendlyName\s+InstanceId").is_some_and(|r| r.is_match(line))
 }
 
 /// DxDiag's framed section titles: `-----` / `System Information` / `-----`.

@@ -22,10 +22,11 @@ const ROOT_PROMPT_COMMANDS: &[&str] = &[
     "nvidia-smi", "rom-parser", "pnputil", "dmidecode", "readlink", "proxmox-boot-tool", "qm",
 ];
 
-fn prompt_re() -> &'static Regex {
-    static RE: OnceLock<Regex> = OnceLock::new();
-    RE.get_or_init(|| {
-        Regex::new(concat!(
+fn prompt_re() -> Option<&'static Regex> {
+    static RE: OnceLock<Option<Regex>> = OnceLock::new();
+    super::re(
+        &RE,
+        concat!(
             r"^(?:",
             // [user@host ~]$ cmd   [root@host dir]# cmd
             r"\[[^\]\s@]+@[^\]]+\]\s?[$#]",
@@ -45,9 +46,8 @@ fn prompt_re() -> &'static Regex {
             // bare $ / % / bash -x trace
             r"|\$|%|\++",
             r")\s*(?P<cmd>.*)$"
-        ))
-        .expect("static regex")
-    })
+        ),
+    )
 }
 
 /// A bare `# cmd` root prompt (told from comments by its command).
@@ -64,7 +64,7 @@ pub fn prompt_command(line: &str) -> Option<&str> {
     if let Some(cmd) = root_prompt(line) {
         return Some(cmd.trim());
     }
-    let c = prompt_re().captures(line)?;
+    let c = prompt_re()?.captures(line)?;
     let whole = c.get(0)?.as_str();
     let cmd = c.name("cmd").map(|m| m.as_str().trim()).unwrap_or("");
     let prompt = &whole[..whole.len() - c.name("cmd").map(|m| m.as_str().len()).unwrap_or(0)];

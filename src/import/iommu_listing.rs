@@ -1,6 +1,7 @@
 //! Output of the common IOMMU-group scripts, rebuilt into groups and devices:
 //! the Arch-wiki script (`IOMMU Group 1:` then tab-indented `lspci -nns` lines), its
-//! one-line variant (`IOMMU Group 1 00:01.0 …`, also ls-iommu), the seed's
+//! one-line variant (`IOMMU Group 1 00:01.0 …`, also ls-iommu), OSX-KVM's lsgroup.sh
+//! (`### Group 7 ###`), the seed's
 //! `Group:  15   0000:02:00.0 … Driver: xhci_hcd` rows, and `find /sys/kernel/iommu_groups/ -type l`.
 
 use std::sync::OnceLock;
@@ -28,7 +29,7 @@ pub fn parse(text: &str, origin: &str) -> Listing {
     static SYSFS: OnceLock<Option<Regex>> = OnceLock::new();
     let mut listing = Listing::default();
     let (Some(header), Some(row), Some(driver_suffix), Some(sysfs)) = (
-        re(&HEADER, r"^IOMMU [Gg]roup (?P<id>\S+?):?(?:\s+(?P<rest>.*))?$"),
+        re(&HEADER, r"^(?:IOMMU [Gg]roup (?P<id>\S+?):?(?:\s+(?P<rest>.*))?|### Group (?P<id2>\d+) ###)$"),
         re(&ROW, r"^Group:?\s+(?P<id>\d+)\s+(?P<rest>.*)$"),
         re(&DRIVER, r"\s+Driver:\s*(?P<drv>\S+)\s*$"),
         re(&SYSFS, r"^/sys/kernel/iommu_groups/(?P<id>\d+)/devices/(?P<addr>[0-9a-fA-F:.]+)\s*$"),
@@ -44,7 +45,7 @@ pub fn parse(text: &str, origin: &str) -> Listing {
             continue;
         }
         let (id, rest) = if let Some(c) = header.captures(line) {
-            let id = c["id"].to_string();
+            let id = c.name("id").or(c.name("id2")).map_or("", |m| m.as_str()).to_string();
             if !id.chars().all(|ch| ch.is_ascii_digit()) {
                 listing.bogus_headers.push(line.to_string());
                 current = None;

@@ -25,9 +25,21 @@ pub fn parse_header(line: &str, origin: &str) -> Option<PciDevice> {
     let address = crate::system::PciAddress::parse(&c["addr"])?;
     let desc = &c["desc"];
     let mut dev = PciDevice { address: address.as_str().to_string(), origin: Some(origin.to_string()), ..PciDevice::default() };
+    // `lspci -n`: `01:00.0 0300: 1002:67df (rev ef)`, numbers only.
+    let cname = c["cname"].trim();
+    if c.name("class").is_none() && cname.len() == 4 && cname.chars().all(|ch| ch.is_ascii_hexdigit()) {
+        dev.class = Some(format!("0x{}00", cname.to_ascii_lowercase()));
+        let mut ids = desc.split_whitespace().next().unwrap_or("").split(':');
+        if let (Some(v), Some(d)) = (ids.next(), ids.next()) {
+            if v.len() == 4 && d.len() == 4 && (v.chars().chain(d.chars())).all(|ch| ch.is_ascii_hexdigit()) {
+                dev.vendor = Some(format!("0x{}", v.to_ascii_lowercase()));
+                dev.device = Some(format!("0x{}", d.to_ascii_lowercase()));
+            }
+        }
+    }
     let prog_if = re(&PROGIF, r"\(prog-if ([0-9a-fA-F]{2})").and_then(|r| r.captures(desc)).map(|p| p[1].to_ascii_lowercase());
     let class = c.name("class").map(|m| m.as_str().to_ascii_lowercase()).or_else(|| class_from_name(c["cname"].trim()).map(str::to_string));
-    if let Some(class) = class {
+    if let Some(class) = class.filter(|_| dev.class.is_none()) {
         dev.class = Some(format!("0x{class}{}", prog_if.as_deref().unwrap_or("00")));
     }
     // The last `[vvvv:dddd]` is the ID pair; names may hold other brackets (`[AMD/ATI]`).
@@ -72,9 +84,14 @@ pub fn apply_property(dev: &mut PciDevice, line: &str) {
     if let Some(driver) = line.strip_prefix("Kernel driver in use:") {
         dev.driver = Some(driver.trim().to_string()).filter(|d| !d.is_empty());
     } else if let Some(sub) = line.strip_prefix("Subsystem:") {
-        if let Some(ids) = re(&SUBSYS, r"\[([0-9a-fA-F]{4}):([0-9a-fA-F]{4})\]\s*$").and_then(|r| r.captures(sub)) {
-            dev.subsystem_vendor = Some(format!("0x{}", ids[1].to_ascii_lowercase()));
-            dev.subsystem_device = Some(format!("0x{}", ids[2].to_ascii_lowercase()));
+        // `-nn`: `ASUSTeK Computer Inc. Device [1043:87b3]`; `-n`: `1da2:e366`.
+        if let Some(ids) = re(&SUBSYS, r"(?:\[([0-9a-fA-F]{4}):([0-9a-fA-F]{4})\]|^\s*([0-9a-fA-F]{4}):([0-9a-fA-F]{4}))\s*$").and_then(|r| r.captures(sub)) {
+            let (v, d) = match (ids.get(1), ids.get(2), ids.get(3), ids.get(4)) {
+                (Some(v), Some(d), _, _) | (_, _, Some(v), Some(d)) => (v.as_str(), d.as_str()),
+                _ => return,
+            };
+            dev.subsystem_vendor = Some(format!("0x{}", v.to_ascii_lowercase()));
+            dev.subsystem_device = Some(format!("0x{}", d.to_ascii_lowercase()));
         }
     } else if let Some(group) = line.strip_prefix("IOMMU group:") {
         dev.iommu_group = Some(group.trim().to_string()).filter(|g| !g.is_empty());

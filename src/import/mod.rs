@@ -99,7 +99,7 @@ pub fn add_bytes(bundle: &mut Bundle, name: &str, forced: Option<SourceKind>, by
         decode::Content::Text(t) => t,
     };
     if let Some(kind) = forced {
-        add_part(bundle, name.to_string(), kind, &text, None);
+        add_part(bundle, name.to_string(), kind, &dedent(&text), None);
         return Ok(());
     }
     let parts = transcript::split(&text);
@@ -113,10 +113,39 @@ pub fn add_bytes(bundle: &mut Bundle, name: &str, forced: Option<SourceKind>, by
                 None => format!("{name}#{}", i + 1),
             }
         };
-        let kind = part.command.as_deref().and_then(sniff::kind_from_command).unwrap_or_else(|| sniff::sniff(&part.text));
-        add_part(bundle, part_name, kind, &part.text, part.command.as_deref());
+        let text = dedent(&part.text);
+        let kind = match part.command.as_deref().and_then(sniff::kind_from_command) {
+            // `virsh edit` prints no XML itself; a paste shows the XML under it, or not.
+            Some(SourceKind::DomainXml) if sniff::domain_xml_start(&text.lines().collect::<Vec<_>>()).is_none() => sniff::sniff(&text),
+            Some(kind) => kind,
+            None => sniff::sniff(&text),
+        };
+        add_part(bundle, part_name, kind, &text, part.command.as_deref());
     }
     Ok(())
+}
+
+/// Remove the indentation every non-blank line shares (a paste inside a Markdown list or
+/// quoted with leading spaces), so line-anchored formats are recognised.
+fn dedent(text: &str) -> String {
+    let common = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| &l[..l.len() - l.trim_start().len()])
+        .reduce(|a, b| {
+            let n = a.bytes().zip(b.bytes()).take_while(|(x, y)| x == y).count();
+            &a[..n]
+        })
+        .unwrap_or("");
+    if common.is_empty() {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len());
+    for line in text.lines() {
+        out.push_str(line.strip_prefix(common).unwrap_or(line.trim_start()));
+        out.push('\n');
+    }
+    out
 }
 
 fn short_command(cmd: &str) -> String {

@@ -40,7 +40,7 @@ fn kernel_line(line: &str) -> bool {
         concat!(
             r"^(?:\[\s*\d+\.\d{4,}\] ",
             r"|\[[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2} \d{4}\] ",
-            r"|[A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2} \S+ kernel: ",
+            r"|\p{L}{2,5}\.? [ \d]\d \d{2}:\d{2}:\d{2} \S+ kernel: ",
             r"|\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\S* \S+ kernel: )"
         ),
     );
@@ -58,7 +58,7 @@ fn kernel_line(line: &str) -> bool {
 /// Journal lines of other programs (`Oct 24 14:18:36 host libvirtd[812]: …`).
 fn journal_line(line: &str) -> bool {
     static J: OnceLock<Option<Regex>> = OnceLock::new();
-    re(&J, r"^(?:[A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2}|\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\S*) \S+ [\w.@/-]+(?:\[\d+\])?: ").is_some_and(|r| r.is_match(line))
+    re(&J, r"^(?:\p{L}{2,5}\.? [ \d]\d \d{2}:\d{2}:\d{2}|\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\S*) \S+ [\w.@/-]+(?:\[\d+\])?: ").is_some_and(|r| r.is_match(line))
 }
 
 /// QEMU stderr as libvirt logs it, or libvirt's own error around it.
@@ -89,14 +89,14 @@ fn xorg_line(line: &str) -> bool {
 /// `08:00.0 VGA compatible controller [0300]: …` or `0000:08:00.0 …`
 pub fn lspci_header(line: &str) -> bool {
     static L: OnceLock<Option<Regex>> = OnceLock::new();
-    re(&L, r"^(?:[0-9a-fA-F]{4}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7] [A-Za-z][^:]*: ").is_some_and(|r| r.is_match(line))
+    re(&L, r"^(?:[0-9a-fA-F]{4}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7] [0-9A-Za-z][^:]*: ").is_some_and(|r| r.is_match(line))
 }
 
 fn iommu_listing_line(line: &str) -> bool {
     static G: OnceLock<Option<Regex>> = OnceLock::new();
     re(
         &G,
-        r"^(?:IOMMU [Gg]roup \S+?:?(?:\s|$)|Group:?\s+\d+\s+(?:[0-9a-fA-F]{4}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]|/sys/kernel/iommu_groups/\d+/devices/)",
+        r"^(?:IOMMU [Gg]roup \S+?:?(?:\s|$)|### Group \d+ ###$|Group:?\s+\d+\s+(?:[0-9a-fA-F]{4}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]|/sys/kernel/iommu_groups/\d+/devices/)",
     )
     .is_some_and(|r| r.is_match(line))
 }
@@ -197,7 +197,10 @@ fn lspci_property(line: &str) -> bool {
 
 fn powershell_line(line: &str) -> bool {
     static P: OnceLock<Option<Regex>> = OnceLock::new();
-    re(&P, r"^\s*(?:InstanceId|ConfigManagerErrorCode|PNPDeviceID|ProblemDescription)\s*:|^Status\s+Class\s+FriendlyName\s+InstanceId").is_some_and(|r| r.is_match(line))
+    re(
+        &P,
+        r"^\s*(?:InstanceId|ConfigManagerErrorCode|PNPDeviceID|ProblemDescription)\s*:|^Status\s+Class\s+FriendlyName\s+InstanceId|^Availability\s+Caption\s.*ConfigManagerErrorCode\s.*PNPDeviceID",
+    ).is_some_and(|r| r.is_match(line))
 }
 
 /// DxDiag's framed section titles: `-----` / `System Information` / `-----`.
@@ -245,7 +248,7 @@ pub fn kind_from_command(command: &str) -> Option<SourceKind> {
             _ => None,
         },
         "pnputil" | "pnputil.exe" => Some(SourceKind::Pnputil),
-        "Get-PnpDevice" | "Get-WmiObject" | "Get-CimInstance" | "gwmi" => Some(SourceKind::Powershell),
+        "Get-PnpDevice" | "Get-WmiObject" | "Get-CimInstance" | "gwmi" | "wmic" | "wmic.exe" => Some(SourceKind::Powershell),
         "cat" | "less" | "more" | "tail" | "head" | "bat" | "grep" | "egrep" | "rg" | "zcat" | "nano" | "vim" | "vi" => file_kind(),
         p if p.contains("iommu") => Some(SourceKind::IommuScript),
         _ => None,

@@ -310,3 +310,20 @@ fn a_paste_fills_what_sysfs_lacks_but_never_overrides_it() {
     assert_eq!(nvme.driver.as_deref(), Some("nvme"));
     assert_eq!(b.pci_devices.iter().filter(|d| d.address == "0000:01:00.0").count(), 1);
 }
+
+#[test]
+fn the_whole_seed_article_is_diagnosed_from_what_it_quotes() {
+    // A blog post in Chinese with prompts, a group listing and QEMU lines between paragraphs.
+    let article = paste("seed-article.txt");
+    let b = import(&[article.display().to_string()]);
+    assert_eq!(b.iommu_groups.len(), 22, "the quoted listing is lifted out of the prose");
+    let listing = b.sources.iter().find(|s| s.kind == SourceKind::IommuScript).expect("listing source");
+    assert!(listing.path.contains("[lines "), "{}", listing.path);
+    assert!(b.sources.iter().any(|s| s.kind == SourceKind::QemuLog && s.path.contains("[line ")));
+    assert!(b.notes.iter().all(|n| n.ends_with("kind not recognised, scanned for known messages")), "{:?}", b.notes);
+    let (code, out, err) = run(&["check", "--format", "json", &article.display().to_string()], None);
+    assert_eq!(code, 1, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let bar = v["findings"].as_array().and_then(|f| f.iter().find(|f| f["name"] == "bar-reservation-failure")).expect("bar finding");
+    assert!(bar["message"].as_str().unwrap_or("").contains("0000:08:00.0"), "{bar}");
+}

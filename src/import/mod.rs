@@ -4,6 +4,7 @@
 
 pub mod decode;
 pub mod iommu_listing;
+pub mod island;
 pub mod lspci;
 pub mod rom;
 pub mod sniff;
@@ -120,7 +121,11 @@ pub fn add_bytes(bundle: &mut Bundle, name: &str, forced: Option<SourceKind>, by
             Some(kind) => kind,
             None => sniff::sniff(&text),
         };
-        add_part(bundle, part_name, kind, &text, part.command.as_deref());
+        if kind == SourceKind::Text {
+            add_text_with_islands(bundle, part_name, &text, part.command.as_deref());
+        } else {
+            add_part(bundle, part_name, kind, &text, part.command.as_deref());
+        }
     }
     Ok(())
 }
@@ -146,6 +151,23 @@ fn dedent(text: &str) -> String {
         out.push('\n');
     }
     out
+}
+
+/// An unrecognised text: known runs inside it become their own sources (`NAME [lines 5-9]`),
+/// the rest is scanned as generic text.
+fn add_text_with_islands(bundle: &mut Bundle, name: String, text: &str, command: Option<&str>) {
+    let (islands, rest) = island::split(text);
+    for isl in &islands {
+        let island_name = if isl.first_line == isl.last_line {
+            format!("{name} [line {}]", isl.first_line)
+        } else {
+            format!("{name} [lines {}-{}]", isl.first_line, isl.last_line)
+        };
+        add_part(bundle, island_name, isl.kind, &isl.text, command);
+    }
+    if !rest.trim().is_empty() {
+        add_part(bundle, name, SourceKind::Text, &rest, command);
+    }
 }
 
 fn short_command(cmd: &str) -> String {

@@ -188,7 +188,7 @@ pub fn sniff(text: &str) -> SourceKind {
 }
 
 /// `lspci -nnk | grep -A2 VGA` output loses its indentation in some forums.
-fn lspci_property(line: &str) -> bool {
+pub(crate) fn lspci_property(line: &str) -> bool {
     ["Subsystem:", "Kernel driver in use:", "Kernel modules:", "Flags:", "IOMMU group:", "Control:", "Status:", "Region ", "Capabilities:"]
         .iter()
         .any(|p| line.trim_start().starts_with(p))
@@ -209,6 +209,29 @@ fn dxdiag(lines: &[&str]) -> bool {
     let titles = ["System Information", "Display Devices", "DxDiag Notes", "Sound Devices", "DirectX Debug Levels"];
     lines.windows(3).any(|w| dashes(w[0]) && titles.contains(&w[1].trim()) && dashes(w[2]))
         || lines.iter().any(|l| l.trim_start().starts_with("DxDiag Version:"))
+}
+
+/// What one line of prose-mixed text is, when it is a line of a known format by itself
+/// (used to lift such runs out of an unrecognised paste, see island.rs).
+pub fn line_kind(line: &str) -> Option<SourceKind> {
+    let t = line.trim_start();
+    if iommu_listing_line(t) {
+        Some(SourceKind::IommuScript)
+    } else if xorg_line(line) {
+        Some(SourceKind::XorgLog)
+    } else if qemu_line(line) {
+        Some(SourceKind::QemuLog)
+    } else if kernel_line(line) {
+        Some(SourceKind::KernelLog)
+    } else if lspci_header(line) {
+        Some(SourceKind::Lspci)
+    } else if line.starts_with("GRUB_") && line.contains('=') {
+        Some(SourceKind::BootConfig)
+    } else if t.starts_with("BOOT_IMAGE=") {
+        Some(SourceKind::Cmdline)
+    } else {
+        None
+    }
 }
 
 /// The line where a domain's XML starts (`<domain type='kvm'>`), if the text holds one.

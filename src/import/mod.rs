@@ -138,7 +138,8 @@ fn dedent(text: &str) -> String {
         .filter(|l| !l.trim().is_empty())
         .map(|l| &l[..l.len() - l.trim_start().len()])
         .reduce(|a, b| {
-            let n = a.bytes().zip(b.bytes()).take_while(|(x, y)| x == y).count();
+            // Compare by characters: U+2000…U+200A share their first bytes.
+            let n: usize = a.chars().zip(b.chars()).take_while(|(x, y)| x == y).map(|(x, _)| x.len_utf8()).sum();
             &a[..n]
         })
         .unwrap_or("");
@@ -349,6 +350,52 @@ mod tests {
         assert_eq!(Input::parse("rom:card.rom").kind, Some(SourceKind::Rom));
         let p = Input::parse("C:/x.txt");
         assert_eq!((p.kind, p.path), (None, PathBuf::from("C:/x.txt")));
+    }
+
+    #[test]
+    fn dedent_by_characters() {
+        assert_eq!(dedent("\u{2000} \u{2001}x\n\u{2001}y\n"), "\u{2000} \u{2001}x\n\u{2001}y\n");
+        assert_eq!(dedent("    <domain>\n      <name>w</name>\n\n    </domain>\n"), "<domain>\n  <name>w</name>\n\n</domain>\n");
+    }
+
+    #[test]
+    fn never_panics_on_mangled_input() {
+        // Splices of real shapes with odd whitespace, truncation and random bytes.
+        let pieces: &[&[u8]] = &[
+            b"$ lspci -nnk\n",
+            b"08:00.0 VGA compatible controller [0300]: NVIDIA [10de:1c02] (rev a1)\n\tKernel driver in use: vfio-pci\n",
+            b"IOMMU Group 1:\n\t01:00.0 VGA [0300]: X [1002:67df]\n",
+            b"Group:  15  0000:04:00.0 VGA [0300]: A [1002:67ff] (rev ff)   Driver: amdgpu\n",
+            b"<domain type='kvm'><name>w</name>\n",
+            b"\xe2\x80\x80 \xe2\x80\x81x\n",
+            b"\xe2\x80\x81y\n",
+            b"\xe3\x80\x80[ 1.000000] vfio-pci 0000:08:00.0: BAR 3: can't reserve\n",
+            b"\xff\xfe",
+            b"\x55\xaa",
+            b"+ \n# \n\xe2\x9e\x9c  \n[user@h ~]$\n",
+            b"2023-05-25T06:28:55.270270Z qemu-system-x86_64: -name guest=\n",
+        ];
+        let mut seed: u64 = 0x9e3779b97f4a7c15;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..400 {
+            let mut input = Vec::new();
+            for _ in 0..(next() % 8) {
+                let p = pieces[(next() % pieces.len() as u64) as usize];
+                let cut = (next() % (p.len() as u64 + 1)) as usize;
+                input.extend_from_slice(&p[..cut]);
+                if next() % 5 == 0 {
+                    input.push((next() & 0xff) as u8);
+                }
+            }
+            let mut b = Bundle::new();
+            let forced = if next() % 4 == 0 { sniff::forced_kind("lspci") } else { None };
+            let _ = add_bytes(&mut b, "fuzz.txt", forced, &input, false);
+        }
     }
 
     #[test]

@@ -203,6 +203,12 @@ fn markdown_notes_with_indented_fenced_transcripts() {
     assert_eq!(gpu.revision.as_deref(), Some("0xef"), "the first paste's revision is kept");
     assert_eq!(b.iommu_groups.len(), 2);
     assert_eq!(b.pci_devices.iter().filter(|d| d.address == "0000:01:00.0").count(), 1);
+    // The Arch-wiki script shows no drivers: 00:00.0's missing driver is "not known", said so.
+    let host_bridge = b.pci_devices.iter().find(|d| d.address == "0000:00:00.0").expect("00:00.0");
+    assert_eq!(host_bridge.driver, None);
+    assert!(host_bridge.notes.iter().any(|n| n.starts_with("driver: not shown in")), "{:?}", host_bridge.notes);
+    assert!(gpu.notes.is_empty(), "the lspci -k paste told 01:00.0's driver: {:?}", gpu.notes);
+    assert!(b.notes.iter().any(|n| n.ends_with("this IOMMU group listing does not show drivers, so the drivers in use are not known from it")), "{:?}", b.notes);
     // The dmesg lines were indented in the notes; the kernel-log view reads them.
     let sys = vfio_doctor::system::System::from_bundle(&b);
     assert!(sys.lines(SourceKind::KernelLog).any(|l| l.message == "DMAR: IOMMU enabled"));
@@ -216,6 +222,20 @@ fn zsh_percent_prompt_and_powershell_prompt() {
     assert_eq!(last.kind, SourceKind::QemuLog);
     let b = import_paste("transcript-ps-wmic.txt");
     assert_eq!(kinds(&b), vec![SourceKind::Powershell]);
+}
+
+#[test]
+fn quoted_reply_is_unquoted() {
+    let dmesg = std::fs::read_to_string(paste("dmesg-d3cold.txt")).expect("read");
+    let quoted: String = dmesg.lines().map(|l| format!("> {l}\n")).collect();
+    let dir = tempfile::tempdir().expect("tmp");
+    let file = dir.path().join("reply.txt");
+    std::fs::write(&file, quoted).expect("write");
+    let b = import(&[file.display().to_string()]);
+    assert_eq!(kinds(&b), vec![SourceKind::KernelLog]);
+    let sys = vfio_doctor::system::System::from_bundle(&b);
+    let line = sys.lines(SourceKind::KernelLog).find(|l| l.message.contains("D3cold")).expect("D3cold line");
+    assert_eq!(line.device.as_ref().map(|d| d.address.as_str()), Some("0000:01:00.0"));
 }
 
 #[test]

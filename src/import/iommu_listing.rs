@@ -18,6 +18,8 @@ pub struct Listing {
     pub devices: Vec<PciDevice>,
     /// Group headers whose number is not a number (`IOMMU Group .:` when no groups exist).
     pub bogus_headers: Vec<String>,
+    /// Whether the listing shows drivers (`Driver: x` rows, `Kernel driver in use:` lines).
+    pub shows_drivers: bool,
 }
 
 use super::re;
@@ -65,6 +67,9 @@ pub fn parse(text: &str, origin: &str) -> Listing {
             continue;
         } else if let (Some(id), true) = (current.clone(), raw.starts_with(char::is_whitespace)) {
             if let Some(last) = listing.devices.last_mut().filter(|_| !crate::import::sniff::lspci_header(line)) {
+                if line.starts_with("Kernel driver in use:") || line.starts_with("Kernel modules:") {
+                    listing.shows_drivers = true;
+                }
                 lspci::apply_property(last, line);
                 continue;
             }
@@ -72,6 +77,9 @@ pub fn parse(text: &str, origin: &str) -> Listing {
         } else {
             continue;
         };
+        if rest.contains("Driver:") {
+            listing.shows_drivers = true;
+        }
         let (rest, driver) = match driver_suffix.captures(&rest) {
             Some(c) => (rest[..c.get(0).map_or(rest.len(), |m| m.start())].to_string(), Some(c["drv"].to_string())),
             None => (rest, None),

@@ -124,6 +124,15 @@ pub fn parse(text: &str, origin: &str) -> Vec<PciDevice> {
     out
 }
 
+/// Whether the output shows drivers at all (`-k`: `Kernel driver in use:` / `Kernel modules:`,
+/// `-vmmk`: `Driver:`); without them a device's missing driver means "not known".
+pub fn shows_drivers(text: &str) -> bool {
+    text.lines().any(|l| {
+        let t = l.trim_start();
+        t.starts_with("Kernel driver in use:") || t.starts_with("Kernel modules:") || t.starts_with("Driver:")
+    })
+}
+
 /// `lspci -vmmnnk [-D]`: `Tag:\tvalue` records separated by blank lines.
 fn parse_machine(text: &str, origin: &str) -> Vec<PciDevice> {
     static ID: OnceLock<Option<Regex>> = OnceLock::new();

@@ -133,6 +133,20 @@ pub fn add_bytes(bundle: &mut Bundle, name: &str, forced: Option<SourceKind>, by
 /// Remove the indentation every non-blank line shares (a paste inside a Markdown list or
 /// quoted with leading spaces), so line-anchored formats are recognised.
 fn dedent(text: &str) -> String {
+    // E-mail and forum quoting (`> ` before every line) first.
+    let quoted = text.lines().filter(|l| !l.trim().is_empty()).all(|l| l.trim_start().starts_with('>'))
+        && text.lines().any(|l| !l.trim().is_empty());
+    if quoted {
+        let unquoted: String = text
+            .lines()
+            .map(|l| {
+                let t = l.trim_start();
+                let t = t.strip_prefix('>').unwrap_or(t);
+                format!("{}\n", t.strip_prefix(' ').unwrap_or(t))
+            })
+            .collect();
+        return dedent(&unquoted);
+    }
     let common = text
         .lines()
         .filter(|l| !l.trim().is_empty())
@@ -187,9 +201,12 @@ fn add_part(bundle: &mut Bundle, name: String, kind: SourceKind, text: &str, com
     match kind {
         SourceKind::Text => bundle.notes.push(format!("{name}: kind not recognised, scanned for known messages")),
         SourceKind::Lspci => {
-            let devices = lspci::parse(&text, &name);
+            let mut devices = lspci::parse(&text, &name);
             if devices.is_empty() {
                 bundle.notes.push(format!("{name}: no PCI device lines (`08:00.0 VGA compatible controller …`) in this lspci output"));
+            } else if !lspci::shows_drivers(&text) {
+                bundle.notes.push(format!("{name}: lspci was run without -k, so the drivers in use are not known from it"));
+                mark_driver_unknown(&mut devices, &name);
             }
             merge_devices(bundle, devices);
         }
@@ -203,7 +220,12 @@ fn add_part(bundle: &mut Bundle, name: String, kind: SourceKind, text: &str, com
                 };
                 bundle.notes.push(format!("{name}: the IOMMU group listing names no groups ({why})"));
             }
-            merge_devices(bundle, listing.devices);
+            let mut devices = listing.devices;
+            if !devices.is_empty() && !listing.shows_drivers {
+                bundle.notes.push(format!("{name}: this IOMMU group listing does not show drivers, so the drivers in use are not known from it"));
+                mark_driver_unknown(&mut devices, &name);
+            }
+            merge_devices(bundle, devices);
             merge_groups(bundle, listing.groups);
         }
         SourceKind::DomainXml => {
@@ -266,6 +288,14 @@ fn qemu_vm_name(text: &str, command: Option<&str>) -> Option<String> {
         .filter(|n| !n.is_empty() && !n.contains('*'))
 }
 
+/// A device from output that never shows drivers: its `driver: None` means "not known",
+/// not "unbound", and the device says so.
+fn mark_driver_unknown(devices: &mut [PciDevice], name: &str) {
+    for d in devices.iter_mut().filter(|d| d.driver.is_none()) {
+        d.notes.push(format!("driver: not shown in {name}"));
+    }
+}
+
 /// Add rebuilt devices; a device already known (from sysfs or an earlier paste) only gets
 /// the fields it lacks. For sysfs devices a missing driver or group is a fact (unbound, no
 /// IOMMU), so those two are never filled from a paste.
@@ -290,6 +320,9 @@ fn merge_devices(bundle: &mut Bundle, devices: Vec<PciDevice>) {
         fill(&mut old.class, &new.class);
         fill(&mut old.revision, &new.revision);
         if !from_sysfs {
+            if old.driver.is_none() && new.driver.is_some() {
+                old.notes.retain(|n| !n.starts_with("driver: not shown"));
+            }
             fill(&mut old.driver, &new.driver);
             fill(&mut old.iommu_group, &new.iommu_group);
             if let (Some(o), Some(n)) = (old.origin.as_mut(), new.origin.as_ref()) {
@@ -320,7 +353,10 @@ fn merge_groups(bundle: &mut Bundle, groups: Vec<crate::bundle::IommuGroup>) {
 
 fn read_input(input: &Input) -> Result<(Vec<u8>, bool), Error> {
     if input.path == Path::new("-") {
-        use std::io::Read;
+        use std::io::{IsTerminal, Read};
+        if std::io::stdin().is_terminal() {
+            eprintln!("vfio-doctor: reading the paste from standard input; end it with Ctrl-D");
+        }
         let mut buf = Vec::new();
         std::io::stdin().take(INPUT_CAP + 1).read_to_end(&mut buf).map_err(|e| Error::input("stdin", e.to_string()))?;
         let capped = buf.len() as u64 > INPUT_CAP;
@@ -349,6 +385,7 @@ mod tests {
     fn dedent_by_characters() {
         assert_eq!(dedent("\u{2000} \u{2001}x\n\u{2001}y\n"), "\u{2000} \u{2001}x\n\u{2001}y\n");
         assert_eq!(dedent("    <domain>\n      <name>w</name>\n\n    </domain>\n"), "<domain>\n  <name>w</name>\n\n</domain>\n");
+        assert_eq!(dedent("> [ 1.000000] DMAR: IOMMU enabled\n>\n> [ 1.100000] x\n"), "[ 1.000000] DMAR: IOMMU enabled\n\n[ 1.100000] x\n");
     }
 
     #[test]

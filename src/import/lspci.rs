@@ -178,6 +178,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn iommu_group_from_v_and_vvv() {
+        let v = "08:00.0 VGA compatible controller [0300]: NVIDIA Corporation GP106 [GeForce GTX 1060 3GB] [10de:1c02] (rev a1) (prog-if 00 [VGA controller])\n\tFlags: bus master, fast devsel, latency 0, IRQ 140, IOMMU group 16\n";
+        assert_eq!(parse(v, "v.txt")[0].iommu_group.as_deref(), Some("16"));
+        let vvv = "08:00.1 Audio device [0403]: NVIDIA Corporation GP106 High Definition Audio Controller [10de:10f1] (rev a1)\n\tIOMMU group: 16\n\tKernel driver in use: vfio-pci\n";
+        let d = &parse(vvv, "vvv.txt")[0];
+        assert_eq!((d.iommu_group.as_deref(), d.class.as_deref()), (Some("16"), Some("0x040300")));
+        assert!(!shows_drivers(v) && shows_drivers(vvv));
+    }
+
+    #[test]
     fn nnk_and_vmm() {
         let t = "08:00.0 VGA compatible controller [0300]: NVIDIA Corporation GA102 [GeForce RTX 3090] [10de:2204] (rev a1)\n\tSubsystem: ASUSTeK Computer Inc. Device [1043:87b3]\n\tKernel driver in use: vfio-pci\n";
         let d = &parse(t, "lspci.txt")[0];

@@ -14,8 +14,12 @@ pub struct Part {
     pub text: String,
 }
 
-/// Commands a root prompt (`# cmd`) must start with to be told from a comment line.
+/// Commands a root prompt (`# cmd`) or a bare zsh `% cmd` must start with to be told from a
+/// comment line or from prose ("% of the time").
 const ROOT_PROMPT_COMMANDS: &[&str] = &[
+    "lsusb", "lshw", "inxi", "modinfo", "dkms", "efibootmgr", "bootctl", "kernelstub", "ip", "cd",
+    "git", "apt", "dnf", "pacman", "yay", "zypper", "virt-install", "virt-host-validate", "qemu-img", "ls-iommu",
+    "grub2-mkconfig", "doas", "su", "sleep", "wmic", "Get-PnpDevice",
     "lspci", "dmesg", "journalctl", "virsh", "cat", "grep", "egrep", "less", "tail", "head", "modprobe", "lsmod",
     "echo", "ls", "find", "qemu-system-x86_64", "qemu-kvm", "kvm", "update-grub", "update-initramfs", "grub-mkconfig",
     "mkinitcpio", "dracut", "uname", "systemctl", "sudo", "bash", "sh", "./iommu.sh", "ls-iommu", "lsblk", "for",
@@ -69,6 +73,13 @@ pub fn prompt_command(line: &str) -> Option<&str> {
     let cmd = c.name("cmd").map(|m| m.as_str().trim()).unwrap_or("");
     let prompt = &whole[..whole.len() - c.name("cmd").map(|m| m.as_str().len()).unwrap_or(0)];
     let prompt = prompt.trim();
+    // zsh's bare `%` is common in prose: only known commands or paths.
+    if prompt == "%" {
+        let first = cmd.split_whitespace().next()?;
+        if !(ROOT_PROMPT_COMMANDS.contains(&first) || first.starts_with("./") || first.starts_with('/')) {
+            return None;
+        }
+    }
     // The bare forms need a command that looks like one, and `+` traces need `+ ` exactly.
     let bare = matches!(prompt, "$" | "%") || prompt.starts_with('+');
     if bare {
@@ -145,6 +156,7 @@ mod tests {
             "# If you change this file, run 'update-grub' afterwards",
             "# options vfio-pci ids=10de:1c02",
             "$ 5 per month",
+            "% of the time the GPU resets",
             "+ ACPI: Power Button",
             "[    1.234] kernel: x",
             "GRUB_CMDLINE_LINUX_DEFAULT=\"quiet\"",

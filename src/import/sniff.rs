@@ -67,7 +67,10 @@ fn qemu_line(line: &str) -> bool {
     re(
         &Q,
         concat!(
-            r"^(?:\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d+Z )?(?:qemu-system-[\w]+|qemu-kvm|kvm|qemu): ",
+            r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d+Z (?:qemu-system-[\w]+|qemu-kvm|kvm|qemu): ",
+            r"|^(?:qemu-system-[\w]+|qemu-kvm|qemu): ",
+            // Proxmox names QEMU `kvm`; the kernel's own `kvm: disabled by bios` is not QEMU.
+            r"|^kvm: (?:-\w|warning: |error: |vfio|VFIO|terminating|failed|Failed)",
             r"|^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3}\+\d{4}: (?:starting up|shutting down|Domain id=)",
             r"|^(?:error: )?(?:internal error: )?(?:qemu|QEMU) unexpectedly closed the monitor",
             r"|^(?:error: )?internal error: process exited while connecting to monitor",
@@ -170,8 +173,9 @@ pub fn sniff(text: &str) -> SourceKind {
     } else {
         0
     };
-    let kernel = lines.iter().filter(|l| kernel_line(l)).count();
-    let journal = lines.iter().filter(|l| journal_line(l)).count();
+    let kernel = lines.iter().filter(|l| kernel_line(l) && !qemu_line(l)).count();
+    // `2023-05-25T06:28:54Z qemu-system-x86_64: warning: …` has a journal's shape too.
+    let journal = lines.iter().filter(|l| journal_line(l) && !qemu_line(l)).count();
     let qemu = lines.iter().filter(|l| qemu_line(l)).count();
     let xorg = lines.iter().filter(|l| xorg_line(l)).count();
     let votes = [
@@ -325,5 +329,10 @@ mod tests {
         assert_eq!(sniff("vfio-pci 0000:08:00.0: BAR 3: can't reserve [mem 0xf0000000-0xf1ffffff 64bit pref]\n"), SourceKind::KernelLog);
         assert_eq!(sniff("[    28.052] (EE) no screens found(EE)\n[    28.052] (EE) \n"), SourceKind::XorgLog);
         assert_eq!(sniff("hello, my GPU does not work\nplease help\n"), SourceKind::Text);
+        assert_eq!(sniff("2023-05-25T06:28:54.441761Z qemu-system-x86_64: warning: This family of AMD CPU doesn't support hyperthreading(2)\n"), SourceKind::QemuLog);
+        assert_eq!(sniff("kvm: -device vfio-pci,host=0000:01:00.0,id=hostpci0,bus=ich9-pcie-port-1,addr=0x0: vfio 0000:01:00.0: failed to setup container for group 1: Failed to set iommu for container: Operation not permitted\n"), SourceKind::QemuLog);
+        assert_eq!(sniff("2024-05-01T18:22:07+0200 host kernel: DMAR: IOMMU enabled\n2024-05-01T18:22:07+0200 host kernel: DMAR: Host address width 39\n"), SourceKind::KernelLog);
+        assert_eq!(sniff("[    3.218001] kvm: disabled by bios\nkvm: disabled by bios\n"), SourceKind::KernelLog);
+        assert_eq!(sniff("Oct 24 14:18:36 host libvirtd[812]: internal error: Unknown PCI header type '127' for device '0000:08:00.0'\n"), SourceKind::KernelLog);
     }
 }

@@ -275,6 +275,18 @@ fn cli_binary_that_is_not_a_rom_exits_2_naming_the_file() {
 }
 
 #[test]
+fn cli_unreadable_inputs_exit_2_naming_them() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let missing = dir.path().join("dmesg.txt");
+    for (arg, needle) in [(missing.display().to_string(), "dmesg.txt: cannot read: no such file"), (format!("lspci:{}", dir.path().display()), "cannot read: is a directory")] {
+        let (code, _, err) = run(&["check", &arg], None);
+        assert_eq!(code, 2, "{err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(err.contains(needle), "{err}");
+    }
+}
+
+#[test]
 fn cli_empty_file_is_a_note_not_a_crash() {
     let dir = tempfile::tempdir().expect("tmp");
     let empty = dir.path().join("empty.txt");

@@ -363,7 +363,13 @@ fn read_input(input: &Input) -> Result<(Vec<u8>, bool), Error> {
         buf.truncate(INPUT_CAP as usize);
         return Ok((buf, capped));
     }
-    let read = crate::root::read_capped(&input.path, INPUT_CAP).map_err(|e| Error::input(&input.path, format!("cannot read: {e}")))?;
+    let read = crate::root::read_capped(&input.path, INPUT_CAP).map_err(|e| {
+        let why = match e {
+            crate::root::ReadError::Missing => "no such file".to_string(),
+            other => other.to_string(),
+        };
+        Error::input(&input.path, format!("cannot read: {why}"))
+    })?;
     Ok((read.bytes, read.capped))
 }
 

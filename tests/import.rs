@@ -352,7 +352,16 @@ fn the_whole_seed_article_is_diagnosed_from_what_it_quotes() {
     let listing = b.sources.iter().find(|s| s.kind == SourceKind::IommuScript).expect("listing source");
     assert!(listing.path.contains("[lines "), "{}", listing.path);
     assert!(b.sources.iter().any(|s| s.kind == SourceKind::QemuLog && s.path.contains("[line ")));
-    assert!(b.notes.iter().all(|n| n.ends_with("kind not recognised, scanned for known messages")), "{:?}", b.notes);
+    assert!(
+        b.notes.iter().any(|n| n.contains("found inside the text and read as such: IOMMU group listing (lines ")),
+        "{:?}",
+        b.notes
+    );
+    assert!(
+        b.notes.iter().all(|n| n.ends_with("kind not recognised, scanned for known messages") || n.contains(": found inside the text and read as such: ")),
+        "{:?}",
+        b.notes
+    );
     let (code, out, err) = run(&["check", "--format", "json", &article.display().to_string()], None);
     assert_eq!(code, 1, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).expect("json");

@@ -44,7 +44,12 @@ pub fn split(text: &str) -> (Vec<Island>, String) {
             if same {
                 end = j;
                 j += 1;
-            } else if line.trim().is_empty() && j + 1 < lines.len() && sniff::line_kind(lines[j + 1]) == Some(kind) {
+            } else if (line.trim().is_empty() || kind == SourceKind::QemuLog)
+                && j + 1 < lines.len()
+                && sniff::line_kind(lines[j + 1]) == Some(kind)
+            {
+                // A blank line inside a run; for QEMU also an error hint, which QEMU prints on
+                // the next line with no prefix (util/error-report.c error_append_hint).
                 j += 1;
             } else {
                 break;
@@ -83,5 +88,8 @@ mod tests {
         let (islands, rest) = split(t);
         assert_eq!(islands.iter().map(|i| (i.kind, i.first_line, i.last_line)).collect::<Vec<_>>(), vec![(SourceKind::IommuScript, 2, 3), (SourceKind::QemuLog, 5, 5)]);
         assert_eq!(rest, "我的 IOMMU 分布:\n\n\n可知:\n\n然后\n");
+        let seed = "error: Failed to start domain 'win10'\nerror: internal error: qemu unexpectedly closed the monitor: 2023-05-25T06:28:54.441761Z qemu-system-x86_64: warning: This family of AMD CPU doesn't support hyperthreading(2)\nPlease configure -smp options properly or try enabling topoext feature.\n2023-05-25T06:28:55.270270Z qemu-system-x86_64: -device vfio-pci,host=0000:0a:00.0: vfio_listener_region_add received unaligned region\n发现\n";
+        let (islands, _) = split(seed);
+        assert_eq!(islands.iter().map(|i| (i.kind, i.first_line, i.last_line)).collect::<Vec<_>>(), vec![(SourceKind::QemuLog, 1, 4)]);
     }
 }

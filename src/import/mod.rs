@@ -172,6 +172,21 @@ fn dedent(text: &str) -> String {
 /// the rest is scanned as generic text.
 fn add_text_with_islands(bundle: &mut Bundle, name: String, text: &str, command: Option<&str>) {
     let (islands, rest) = island::split(text);
+    if !islands.is_empty() {
+        const SHOWN: usize = 6;
+        let mut found: Vec<String> = islands
+            .iter()
+            .take(SHOWN)
+            .map(|i| match i.first_line == i.last_line {
+                true => format!("{} (line {})", i.kind.human(), i.first_line),
+                false => format!("{} (lines {}-{})", i.kind.human(), i.first_line, i.last_line),
+            })
+            .collect();
+        if islands.len() > SHOWN {
+            found.push(format!("{} more", islands.len() - SHOWN));
+        }
+        bundle.notes.push(format!("{name}: found inside the text and read as such: {}", found.join(", ")));
+    }
     for isl in &islands {
         let island_name = if isl.first_line == isl.last_line {
             format!("{name} [line {}]", isl.first_line)

@@ -49,7 +49,7 @@ fn kernel_line(line: &str) -> bool {
         &BARE,
         concat!(
             r"^(?:[a-z][\w-]* [0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]: ",
-            r"|(?:NVRM|DMAR|AMD-Vi|vfio_pci|VFIO|vfio_iommu_type1|kvm|kvm_amd|kvm_intel|efifb|simple-framebuffer|iommu|pci_bus|PCI|ACPI|Command line|Kernel command line|x86/cpu|pcieport|nvidia|amdgpu|nouveau|\[drm\]):? )"
+            r"|(?:NVRM|DMAR|AMD-Vi|vfio_pci|VFIO|vfio_iommu_type1|kvm|kvm_amd|kvm_intel|efifb|simple-framebuffer|iommu|pci_bus|PCI|ACPI|Command line|Kernel command line|x86/cpu|pcieport|nvidia|amdgpu|nouveau): |\[drm\] )"
         ),
     );
     stamp.is_some_and(|r| r.is_match(line)) || bare.is_some_and(|r| r.is_match(line))
@@ -329,6 +329,8 @@ mod tests {
         assert_eq!(sniff("vfio-pci 0000:08:00.0: BAR 3: can't reserve [mem 0xf0000000-0xf1ffffff 64bit pref]\n"), SourceKind::KernelLog);
         assert_eq!(sniff("[    28.052] (EE) no screens found(EE)\n[    28.052] (EE) \n"), SourceKind::XorgLog);
         assert_eq!(sniff("hello, my GPU does not work\nplease help\n"), SourceKind::Text);
+        assert_eq!(sniff("VFIO tips and tricks: IOMMU Groups, inside and out\n"), SourceKind::Text);
+        assert_eq!(sniff("[drm] Initialized amdgpu 3.54.0 20150101 for 0000:0b:00.0 on minor 1\n"), SourceKind::KernelLog);
         assert_eq!(sniff("2023-05-25T06:28:54.441761Z qemu-system-x86_64: warning: This family of AMD CPU doesn't support hyperthreading(2)\n"), SourceKind::QemuLog);
         assert_eq!(sniff("kvm: -device vfio-pci,host=0000:01:00.0,id=hostpci0,bus=ich9-pcie-port-1,addr=0x0: vfio 0000:01:00.0: failed to setup container for group 1: Failed to set iommu for container: Operation not permitted\n"), SourceKind::QemuLog);
         assert_eq!(sniff("2024-05-01T18:22:07+0200 host kernel: DMAR: IOMMU enabled\n2024-05-01T18:22:07+0200 host kernel: DMAR: Host address width 39\n"), SourceKind::KernelLog);

@@ -112,6 +112,10 @@ fn modprobe_line(line: &str) -> bool {
 fn cmdline_text(lines: &[&str]) -> bool {
     let [line] = lines else { return false };
     let line = line.trim();
+    // dmesg's own `[    0.000000] Command line: BOOT_IMAGE=…` is a kernel log line.
+    if kernel_line(line) {
+        return false;
+    }
     if line.starts_with("BOOT_IMAGE=") || line.starts_with("initrd=") {
         return true;
     }
@@ -329,6 +333,7 @@ mod tests {
         assert_eq!(sniff("vfio-pci 0000:08:00.0: BAR 3: can't reserve [mem 0xf0000000-0xf1ffffff 64bit pref]\n"), SourceKind::KernelLog);
         assert_eq!(sniff("[    28.052] (EE) no screens found(EE)\n[    28.052] (EE) \n"), SourceKind::XorgLog);
         assert_eq!(sniff("hello, my GPU does not work\nplease help\n"), SourceKind::Text);
+        assert_eq!(sniff("[    0.000000] Command line: BOOT_IMAGE=/boot/vmlinuz-6.1.0-18-amd64 root=UUID=0b6e4a52 ro quiet\n"), SourceKind::KernelLog);
         assert_eq!(sniff("VFIO tips and tricks: IOMMU Groups, inside and out\n"), SourceKind::Text);
         assert_eq!(sniff("[drm] Initialized amdgpu 3.54.0 20150101 for 0000:0b:00.0 on minor 1\n"), SourceKind::KernelLog);
         assert_eq!(sniff("2023-05-25T06:28:54.441761Z qemu-system-x86_64: warning: This family of AMD CPU doesn't support hyperthreading(2)\n"), SourceKind::QemuLog);

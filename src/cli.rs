@@ -50,8 +50,10 @@ pub enum Command {
 /// Where the material comes from. With none of these, the live host is collected.
 #[derive(Debug, Clone, Args)]
 pub struct SourceArgs {
-    /// Loose files to analyse (dmesg, domain XML, lspci -nnk, QEMU/Xorg logs, …); `-` is stdin;
-    /// `KIND:PATH` forces the kind
+    /// Loose files to analyse (dmesg, domain XML, lspci -nnk, QEMU/Xorg logs, …, or a terminal
+    /// transcript mixing them); `-` is stdin; `KIND:PATH` forces the kind: dmesg, lspci,
+    /// iommu-groups, domain-xml, qemu-log, xorg-log, cmdline, modprobe, grub, dxdiag, pnputil,
+    /// powershell, rom, text
     #[arg(value_name = "INPUT")]
     pub inputs: Vec<String>,
     /// A bundle written by `vfio-doctor collect`

@@ -5,8 +5,16 @@
 mod support;
 
 use vfio_doctor::bundle::SourceKind;
-use vfio_doctor::import::decode_text;
+use vfio_doctor::import::decode::{decode, Content};
 use vfio_doctor::system::System;
+
+/// The text the importer decodes from `bytes` (BOM, UTF-16 without BOM, UTF-8, 1252).
+fn decode_text(bytes: &[u8]) -> String {
+    match decode(bytes) {
+        Content::Text(t) => t,
+        _ => panic!("expected text"),
+    }
+}
 
 fn guest_file(name: &str) -> std::path::PathBuf {
     support::fixtures().join("inputs/guest").join(name)

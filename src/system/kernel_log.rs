@@ -42,7 +42,8 @@ fn dmesg_re() -> &'static Regex {
         Regex::new(concat!(
             r"^(?:",
             // syslog / journal short: "Oct 24 14:18:36 host kernel: " (optionally ISO stamp)
-            r"(?P<sys>(?:[A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2}|\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[+-]\d{2}:?\d{2}|Z)?) \S+ kernel: )",
+            // journalctl prints the locale's month abbreviation (`Oct`, `sie`, `déc.`)
+            r"(?P<sys>(?:\p{L}{2,5}\.? [ \d]\d \d{2}:\d{2}:\d{2}|\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[+-]\d{2}:?\d{2}|Z)?) \S+ kernel: )",
             r")?",
             r"(?:\[(?P<stamp>\s*\d+\.\d+|[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2} \d{4})\] ?)?",
             r"(?P<msg>.*)$"
@@ -136,5 +137,12 @@ vfio_pci: add [10de:1c02[ffffffff:ffffffff]] class 0x000000/00000000
         assert_eq!(lines[4].message, "DMAR: IOMMU enabled");
         assert_eq!(lines[5].timestamp, None);
         assert_eq!(lines[5].line_no, 6);
+    }
+
+    #[test]
+    fn localised_journal_month() {
+        let lines = parse("sie 25 20:19:17 host kernel: vfio-pci 0000:01:00.0: resetting\n", "journal.txt");
+        assert_eq!(lines[0].message, "vfio-pci 0000:01:00.0: resetting");
+        assert_eq!(lines[0].device.as_ref().map(|d| d.driver.as_str()), Some("vfio-pci"));
     }
 }

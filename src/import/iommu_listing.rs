@@ -1,0 +1,130 @@
+//! Output of the common IOMMU-group scripts, rebuilt into groups and devices:
+//! the Arch-wiki script (`IOMMU Group 1:` then tab-indented `lspci -nns` lines), its
+//! one-line variant (`IOMMU Group 1 00:01.0 …`, also ls-iommu), OSX-KVM's lsgroup.sh
+//! (`### Group 7 ###`), the seed's
+//! `Group:  15   0000:02:00.0 … Driver: xhci_hcd` rows, and `find /sys/kernel/iommu_groups/ -type l`.
+
+use std::sync::OnceLock;
+
+use regex::Regex;
+
+use crate::bundle::{IommuGroup, PciDevice};
+use crate::import::lspci;
+
+/// What a listing says.
+#[derive(Debug, Default)]
+pub struct Listing {
+    pub groups: Vec<IommuGroup>,
+    pub devices: Vec<PciDevice>,
+    /// Group headers whose number is not a number (`IOMMU Group .:` when no groups exist).
+    pub bogus_headers: Vec<String>,
+    /// Whether the listing shows drivers (`Driver: x` rows, `Kernel driver in use:` lines).
+    pub shows_drivers: bool,
+}
+
+use super::re;
+
+pub fn parse(text: &str, origin: &str) -> Listing {
+    static HEADER: OnceLock<Option<Regex>> = OnceLock::new();
+    static ROW: OnceLock<Option<Regex>> = OnceLock::new();
+    static DRIVER: OnceLock<Option<Regex>> = OnceLock::new();
+    static SYSFS: OnceLock<Option<Regex>> = OnceLock::new();
+    let mut listing = Listing::default();
+    let (Some(header), Some(row), Some(driver_suffix), Some(sysfs)) = (
+        re(&HEADER, r"^(?:IOMMU [Gg]roup (?P<id>\S+?):?(?:\s+(?P<rest>.*))?|### Group (?P<id2>\d+) ###)$"),
+        re(&ROW, r"^Group:?\s+(?P<id>\d+)\s+(?P<rest>.*)$"),
+        re(&DRIVER, r"\s+Driver:\s*(?P<drv>\S+)\s*$"),
+        re(&SYSFS, r"^/sys/kernel/iommu_groups/(?P<id>\d+)/devices/(?P<addr>[0-9a-fA-F:.]+)\s*$"),
+    ) else {
+        return listing;
+    };
+    let mut current: Option<String> = None;
+    for raw in text.lines() {
+        let raw = raw.trim_end_matches('\r');
+        let line = raw.trim().replace("[RESET]", "");
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let (id, rest) = if let Some(c) = header.captures(line) {
+            let id = c.name("id").or(c.name("id2")).map_or("", |m| m.as_str()).to_string();
+            if !id.chars().all(|ch| ch.is_ascii_digit()) {
+                listing.bogus_headers.push(line.to_string());
+                current = None;
+                continue;
+            }
+            current = Some(id.clone());
+            match c.name("rest").map(|m| m.as_str().trim()).filter(|r| !r.is_empty()) {
+                Some(rest) => (id, rest.to_string()),
+                None => continue,
+            }
+        } else if let Some(c) = row.captures(line) {
+            (c["id"].to_string(), c["rest"].to_string())
+        } else if let Some(c) = sysfs.captures(line) {
+            let Some(addr) = crate::system::PciAddress::parse(&c["addr"]) else { continue };
+            let dev = PciDevice { address: addr.as_str().to_string(), origin: Some(origin.to_string()), ..PciDevice::default() };
+            add(&mut listing, c["id"].to_string(), dev);
+            continue;
+        } else if let (Some(id), true) = (current.clone(), raw.starts_with(char::is_whitespace)) {
+            if let Some(last) = listing.devices.last_mut().filter(|_| !crate::import::sniff::lspci_header(line)) {
+                if line.starts_with("Kernel driver in use:") || line.starts_with("Kernel modules:") {
+                    listing.shows_drivers = true;
+                }
+                lspci::apply_property(last, line);
+                continue;
+            }
+            (id, line.to_string())
+        } else {
+            continue;
+        };
+        if rest.contains("Driver:") {
+            listing.shows_drivers = true;
+        }
+        let (rest, driver) = match driver_suffix.captures(&rest) {
+            Some(c) => (rest[..c.get(0).map_or(rest.len(), |m| m.start())].to_string(), Some(c["drv"].to_string())),
+            None => (rest, None),
+        };
+        let Some(mut dev) = lspci::parse_header(&rest, origin) else { continue };
+        if driver.is_some() {
+            dev.driver = driver;
+        }
+        add(&mut listing, id, dev);
+    }
+    listing
+}
+
+fn add(listing: &mut Listing, id: String, mut dev: PciDevice) {
+    dev.iommu_group = Some(id.clone());
+    match listing.groups.iter_mut().find(|g| g.id == id) {
+        Some(g) => {
+            if !g.devices.contains(&dev.address) {
+                g.devices.push(dev.address.clone());
+            }
+        }
+        None => listing.groups.push(IommuGroup { id, devices: vec![dev.address.clone()] }),
+    }
+    if !listing.devices.iter().any(|d| d.address == dev.address) {
+        listing.devices.push(dev);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn three_forms() {
+        let arch = "IOMMU Group 0:\n\t01:00.0 VGA compatible controller [0300]: NVIDIA Corporation GA102 [GeForce RTX 3090] [10de:2204] (rev a1)\n\t01:00.1 Audio device [0403]: NVIDIA Corporation GA102 High Definition Audio Controller [10de:1aef] (rev a1)\nIOMMU Group 1:\n\t01:00.2 VGA compatible controller [0300]: AMD [1002:73bf] (rev a1)\n";
+        let l = parse(arch, "groups.txt");
+        assert_eq!(l.groups.len(), 2);
+        assert_eq!(l.groups[0].devices, vec!["0000:01:00.0", "0000:01:00.1"]);
+        let row = "Group:  15  0000:04:00.0 VGA compatible controller [0300]: Advanced Micro Devices, Inc. [AMD/ATI] Baffin [Radeon RX 550 640SP / RX 560/560X] [1002:67ff] (rev ff)   Driver: amdgpu\n";
+        let l = parse(row, "g.txt");
+        let d = &l.devices[0];
+        assert_eq!((d.driver.as_deref(), d.iommu_group.as_deref(), d.device.as_deref(), d.revision.as_deref()), (Some("amdgpu"), Some("15"), Some("0x67ff"), Some("0xff")));
+        let inline = "IOMMU Group 16 08:00.0 VGA compatible controller [0300]: NVIDIA Corporation GP106 [10de:1c02] (rev a1)\n/sys/kernel/iommu_groups/3/devices/0000:00:02.0\n";
+        let l = parse(inline, "g.txt");
+        assert_eq!(l.groups.iter().map(|g| g.id.as_str()).collect::<Vec<_>>(), vec!["16", "3"]);
+        assert_eq!(parse("IOMMU Group .:\n", "g").bogus_headers.len(), 1);
+    }
+}

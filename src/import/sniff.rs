@@ -1,0 +1,346 @@
+//! Telling the kind of a loose text from its content (formats in
+//! /work/shared/reference/signatures.md §0, §5, §6; lspci from pciutils' lspci.c), or from the
+//! command a transcript shows above it.
+
+use std::sync::OnceLock;
+
+use regex::Regex;
+
+use crate::bundle::SourceKind;
+
+/// The kinds a user can force with `KIND:PATH`, by the names the CLI documents.
+pub fn forced_kind(name: &str) -> Option<SourceKind> {
+    Some(match name {
+        "dmesg" | "kernel-log" | "journal" => SourceKind::KernelLog,
+        "lspci" => SourceKind::Lspci,
+        "iommu-groups" | "iommu-script" => SourceKind::IommuScript,
+        "domain-xml" | "xml" => SourceKind::DomainXml,
+        "qemu-log" => SourceKind::QemuLog,
+        "xorg-log" => SourceKind::XorgLog,
+        "cmdline" => SourceKind::Cmdline,
+        "modprobe" => SourceKind::Modprobe,
+        "grub" | "boot-config" => SourceKind::BootConfig,
+        "dxdiag" => SourceKind::Dxdiag,
+        "pnputil" => SourceKind::Pnputil,
+        "powershell" => SourceKind::Powershell,
+        "rom" => SourceKind::Rom,
+        "text" => SourceKind::Text,
+        // Every other source kind by its bundle name (`net:`, `iomem:`, `module-params:` …).
+        other => return SourceKind::from_name(other).filter(|k| *k != SourceKind::Unknown),
+    })
+}
+
+use super::re;
+
+/// `[    8.838926] `, `[Tue Aug 26 16:02:52 2025] `, journal short and ISO forms with `kernel:`.
+fn kernel_line(line: &str) -> bool {
+    static STAMP: OnceLock<Option<Regex>> = OnceLock::new();
+    static BARE: OnceLock<Option<Regex>> = OnceLock::new();
+    let stamp = re(
+        &STAMP,
+        concat!(
+            r"^(?:\[\s*\d+\.\d{4,}\] ",
+            r"|\[[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2} \d{4}\] ",
+            r"|\p{L}{2,5}\.? [ \d]\d \d{2}:\d{2}:\d{2} \S+ kernel: ",
+            r"|\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\S* \S+ kernel: )"
+        ),
+    );
+    // grep output without timestamps: a dev_printk prefix or a well-known pr_fmt prefix.
+    let bare = re(
+        &BARE,
+        concat!(
+            r"^(?:[a-z][\w-]* [0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]: ",
+            r"|(?:NVRM|DMAR|AMD-Vi|vfio_pci|VFIO|vfio_iommu_type1|kvm|kvm_amd|kvm_intel|efifb|simple-framebuffer|iommu|pci_bus|PCI|ACPI|Command line|Kernel command line|x86/cpu|pcieport|nvidia|amdgpu|nouveau): |\[drm\] )"
+        ),
+    );
+    stamp.is_some_and(|r| r.is_match(line)) || bare.is_some_and(|r| r.is_match(line))
+}
+
+/// Journal lines of other programs (`Oct 24 14:18:36 host libvirtd[812]: …`).
+fn journal_line(line: &str) -> bool {
+    static J: OnceLock<Option<Regex>> = OnceLock::new();
+    re(&J, r"^(?:\p{L}{2,5}\.? [ \d]\d \d{2}:\d{2}:\d{2}|\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\S*) \S+ [\w.@/-]+(?:\[\d+\])?: ").is_some_and(|r| r.is_match(line))
+}
+
+/// QEMU stderr as libvirt logs it, or libvirt's own error around it.
+fn qemu_line(line: &str) -> bool {
+    static Q: OnceLock<Option<Regex>> = OnceLock::new();
+    re(
+        &Q,
+        concat!(
+            r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d+Z (?:qemu-system-[\w]+|qemu-kvm|kvm|qemu): ",
+            r"|^(?:qemu-system-[\w]+|qemu-kvm|qemu): ",
+            // Proxmox names QEMU `kvm`; the kernel's own `kvm: disabled by bios` is not QEMU.
+            r"|^kvm: (?:-\w|warning: |error: |vfio|VFIO|terminating|failed|Failed)",
+            r"|^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3}\+\d{4}: (?:starting up|shutting down|Domain id=)",
+            r"|^(?:error: )?(?:internal error: )?(?:qemu|QEMU) unexpectedly closed the monitor",
+            r"|^(?:error: )?internal error: process exited while connecting to monitor",
+            r"|^error: Failed to start domain",
+            r"|^char device redirected to /dev/pts/",
+            r"|^LC_ALL=C ",
+            r"|^-device (?:vfio-pci,|\{.?\x22driver\x22:\x22vfio-pci)"
+        ),
+    )
+    .is_some_and(|r| r.is_match(line))
+}
+
+fn xorg_line(line: &str) -> bool {
+    static X: OnceLock<Option<Regex>> = OnceLock::new();
+    re(&X, r"^(?:\[\s*\d+\.\d{3}\]|\[\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\]) \((?:--|\*\*|==|\+\+|!!|II|WW|EE|NI|\?\?)\) ").is_some_and(|r| r.is_match(line))
+        || line.contains("gdm-x-session[") && line.contains(") ")
+}
+
+/// `08:00.0 VGA compatible controller [0300]: …` or `0000:08:00.0 …`
+pub fn lspci_header(line: &str) -> bool {
+    static L: OnceLock<Option<Regex>> = OnceLock::new();
+    re(&L, r"^(?:[0-9a-fA-F]{4}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7] [0-9A-Za-z][^:]*: ").is_some_and(|r| r.is_match(line))
+}
+
+fn iommu_listing_line(line: &str) -> bool {
+    static G: OnceLock<Option<Regex>> = OnceLock::new();
+    re(
+        &G,
+        r"^(?:IOMMU [Gg]roup \S+?:?(?:\s|$)|### Group \d+ ###$|Group:?\s+\d+\s+(?:[0-9a-fA-F]{4}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]|/sys/kernel/iommu_groups/\d+/devices/)",
+    )
+    .is_some_and(|r| r.is_match(line))
+}
+
+fn modprobe_line(line: &str) -> bool {
+    let first = line.split_whitespace().next().unwrap_or("");
+    matches!(first, "options" | "blacklist" | "softdep" | "install" | "alias" | "remove") && line.split_whitespace().count() >= 2
+}
+
+fn cmdline_text(lines: &[&str]) -> bool {
+    let [line] = lines else { return false };
+    let line = line.trim();
+    // dmesg's own `[    0.000000] Command line: BOOT_IMAGE=…` is a kernel log line.
+    if kernel_line(line) {
+        return false;
+    }
+    if line.starts_with("BOOT_IMAGE=") || line.starts_with("initrd=") {
+        return true;
+    }
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let iommuish = ["iommu", "vfio", "video=", "pcie_acs_override", "initcall_blacklist", "modprobe.blacklist", "rd.driver"];
+    words.iter().any(|w| w.starts_with("root=")) && words.iter().any(|w| iommuish.iter().any(|i| w.contains(i)) || *w == "quiet" || *w == "ro" || *w == "rw")
+}
+
+/// The kind of a text; [`SourceKind::Text`] when it cannot be told.
+pub fn sniff(text: &str) -> SourceKind {
+    let head = head(text, 256 * 1024);
+    let lines: Vec<&str> = head.lines().map(|l| l.trim_end_matches('\r')).filter(|l| !l.trim().is_empty()).collect();
+    if lines.is_empty() {
+        return SourceKind::Text;
+    }
+    // Markers that decide by themselves.
+    if dxdiag(&lines) {
+        return SourceKind::Dxdiag;
+    }
+    if lines.iter().any(|l| l.trim() == "Microsoft PnP Utility")
+        || lines.iter().any(|l| l.trim_start().starts_with("Instance ID:"))
+            && lines.iter().any(|l| l.trim_start().starts_with("Device Description:") || l.trim_start().starts_with("Class Name:"))
+    {
+        return SourceKind::Pnputil;
+    }
+    if lines.iter().any(|l| powershell_line(l)) {
+        return SourceKind::Powershell;
+    }
+    if domain_xml_start(&lines).is_some() {
+        return SourceKind::DomainXml;
+    }
+    if lines.iter().any(|l| l.contains("starting up libvirt version")) {
+        return SourceKind::QemuLog;
+    }
+    if lines.iter().take(40).any(|l| l.starts_with("X.Org X Server") || l.contains("Markers: (--) probed")) {
+        return SourceKind::XorgLog;
+    }
+    if lines.iter().filter(|l| iommu_listing_line(l.trim_start())).count() >= 1
+        && lines.iter().filter(|l| iommu_listing_line(l.trim_start()) || lspci_header(l.trim_start()) || l.starts_with(char::is_whitespace)).count() * 10
+            >= lines.len() * 6
+    {
+        return SourceKind::IommuScript;
+    }
+    if cmdline_text(&lines) {
+        return SourceKind::Cmdline;
+    }
+    let content: Vec<&str> = lines.iter().copied().filter(|l| !l.trim_start().starts_with('#')).collect();
+    if content.iter().any(|l| l.starts_with("GRUB_")) && content.iter().filter(|l| l.starts_with("GRUB_") || l.contains('=')).count() * 10 >= content.len() * 6 {
+        return SourceKind::BootConfig;
+    }
+    if !content.is_empty() && content.iter().filter(|l| modprobe_line(l)).count() * 10 >= content.len() * 8 {
+        return SourceKind::Modprobe;
+    }
+    // Line votes for the log-like kinds; the winner needs 30 % of the lines.
+    let n = lines.len();
+    let headers = lines.iter().filter(|l| lspci_header(l)).count();
+    let lspci = if headers > 0 {
+        lines.iter().filter(|l| lspci_header(l) || l.starts_with(char::is_whitespace) || lspci_property(l)).count()
+    } else {
+        0
+    };
+    let kernel = lines.iter().filter(|l| kernel_line(l) && !qemu_line(l)).count();
+    // `2023-05-25T06:28:54Z qemu-system-x86_64: warning: …` has a journal's shape too.
+    let journal = lines.iter().filter(|l| journal_line(l) && !qemu_line(l)).count();
+    let qemu = lines.iter().filter(|l| qemu_line(l)).count();
+    let xorg = lines.iter().filter(|l| xorg_line(l)).count();
+    let votes = [
+        (SourceKind::XorgLog, xorg),
+        (SourceKind::QemuLog, qemu),
+        (SourceKind::Lspci, lspci),
+        (SourceKind::KernelLog, kernel.max(journal)),
+    ];
+    let Some(&(kind, count)) = votes.iter().max_by_key(|(_, c)| *c) else { return SourceKind::Text };
+    if count == 0 || count * 10 < n * 3 {
+        return SourceKind::Text;
+    }
+    kind
+}
+
+/// `lspci -nnk | grep -A2 VGA` output loses its indentation in some forums.
+pub(crate) fn lspci_property(line: &str) -> bool {
+    ["Subsystem:", "Kernel driver in use:", "Kernel modules:", "Flags:", "IOMMU group:", "Control:", "Status:", "Region ", "Capabilities:"]
+        .iter()
+        .any(|p| line.trim_start().starts_with(p))
+        || line.trim() == "--"
+}
+
+fn powershell_line(line: &str) -> bool {
+    static P: OnceLock<Option<Regex>> = OnceLock::new();
+    re(
+        &P,
+        r"^\s*(?:InstanceId|ConfigManagerErrorCode|PNPDeviceID|ProblemDescription)\s*:|^Status\s+Class\s+FriendlyName\s+InstanceId|^Availability\s+Caption\s.*ConfigManagerErrorCode\s.*PNPDeviceID",
+    ).is_some_and(|r| r.is_match(line))
+}
+
+/// DxDiag's framed section titles: `-----` / `System Information` / `-----`.
+fn dxdiag(lines: &[&str]) -> bool {
+    let dashes = |l: &str| l.trim().len() >= 8 && l.trim().chars().all(|c| c == '-');
+    let titles = ["System Information", "Display Devices", "DxDiag Notes", "Sound Devices", "DirectX Debug Levels"];
+    lines.windows(3).any(|w| dashes(w[0]) && titles.contains(&w[1].trim()) && dashes(w[2]))
+        || lines.iter().any(|l| l.trim_start().starts_with("DxDiag Version:"))
+}
+
+/// What one line of prose-mixed text is, when it is a line of a known format by itself
+/// (used to lift such runs out of an unrecognised paste, see island.rs).
+pub fn line_kind(line: &str) -> Option<SourceKind> {
+    let t = line.trim_start();
+    if iommu_listing_line(t) {
+        Some(SourceKind::IommuScript)
+    } else if xorg_line(line) {
+        Some(SourceKind::XorgLog)
+    } else if qemu_line(line) {
+        Some(SourceKind::QemuLog)
+    } else if kernel_line(line) {
+        Some(SourceKind::KernelLog)
+    } else if lspci_header(line) {
+        Some(SourceKind::Lspci)
+    } else if line.starts_with("GRUB_") && line.contains('=') {
+        Some(SourceKind::BootConfig)
+    } else if t.starts_with("BOOT_IMAGE=") {
+        Some(SourceKind::Cmdline)
+    } else {
+        None
+    }
+}
+
+/// The line where a domain's XML starts (`<domain type='kvm'>`), if the text holds one.
+pub fn domain_xml_start(lines: &[&str]) -> Option<usize> {
+    let start = lines.iter().position(|l| {
+        let t = l.trim_start();
+        t.starts_with("<domain ") || t == "<domain>" || t.starts_with("<domain\t")
+    })?;
+    lines[start..].iter().any(|l| l.contains("</domain>") || l.contains("<name>") || l.contains("<devices>")).then_some(start)
+}
+
+fn head(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// What a transcript's command says its output is. `sudo`, pipes into `grep` and the like
+/// keep the kind of the first command; `cat FILE` is told by the file.
+pub fn kind_from_command(command: &str) -> Option<SourceKind> {
+    let first_stage = command.split('|').next().unwrap_or(command);
+    let mut words = first_stage.split_whitespace().filter(|w| !matches!(*w, "sudo" | "doas" | "-E" | "command" | "time"));
+    let program = words.next()?;
+    let program = program.rsplit('/').next().unwrap_or(program);
+    let args: Vec<&str> = words.collect();
+    let file_kind = || args.iter().rev().filter(|a| !a.starts_with('-')).find_map(|a| kind_of_path(a));
+    match program {
+        "dmesg" | "journalctl" => Some(SourceKind::KernelLog),
+        "lspci" => Some(SourceKind::Lspci),
+        "virsh" => match args.iter().find(|a| !a.starts_with('-')) {
+            Some(&"dumpxml") | Some(&"edit") => Some(SourceKind::DomainXml),
+            _ => None,
+        },
+        "pnputil" | "pnputil.exe" => Some(SourceKind::Pnputil),
+        "Get-PnpDevice" | "Get-WmiObject" | "Get-CimInstance" | "gwmi" | "wmic" | "wmic.exe" => Some(SourceKind::Powershell),
+        "cat" | "less" | "more" | "tail" | "head" | "bat" | "grep" | "egrep" | "rg" | "zcat" | "nano" | "vim" | "vi" => file_kind(),
+        p if p.contains("iommu") => Some(SourceKind::IommuScript),
+        _ => None,
+    }
+}
+
+/// The kind of a well-known file path (the argument of `cat`).
+pub fn kind_of_path(path: &str) -> Option<SourceKind> {
+    let p = path.trim_matches(['\'', '"']);
+    Some(if p == "/proc/cmdline" || p == "/etc/kernel/cmdline" {
+        SourceKind::Cmdline
+    } else if p == "/etc/default/grub" || p.starts_with("/etc/default/grub.d/") || p.starts_with("/boot/loader/entries/") {
+        SourceKind::BootConfig
+    } else if p.starts_with("/etc/modprobe.d/") || p.starts_with("/usr/lib/modprobe.d/") || p.starts_with("/lib/modprobe.d/") {
+        SourceKind::Modprobe
+    } else if p.starts_with("/var/log/libvirt/qemu/") {
+        SourceKind::QemuLog
+    } else if p.contains("Xorg.") && p.contains(".log") {
+        SourceKind::XorgLog
+    } else if p.starts_with("/etc/libvirt/qemu/") && p.ends_with(".xml") {
+        SourceKind::DomainXml
+    } else if ["/var/log/syslog", "/var/log/kern.log", "/var/log/messages", "/var/log/dmesg"].iter().any(|l| p.starts_with(l)) {
+        SourceKind::KernelLog
+    } else {
+        return None;
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_tell_kinds() {
+        assert_eq!(kind_from_command("sudo dmesg | grep -i vfio"), Some(SourceKind::KernelLog));
+        assert_eq!(kind_from_command("lspci -nnk"), Some(SourceKind::Lspci));
+        assert_eq!(kind_from_command("cat /proc/cmdline"), Some(SourceKind::Cmdline));
+        assert_eq!(kind_from_command("sudo cat /etc/default/grub"), Some(SourceKind::BootConfig));
+        assert_eq!(kind_from_command("sudo virsh dumpxml win10"), Some(SourceKind::DomainXml));
+        assert_eq!(kind_from_command("sudo tail -n 50 /var/log/libvirt/qemu/win10.log"), Some(SourceKind::QemuLog));
+        assert_eq!(kind_from_command("./ls-iommu.sh"), Some(SourceKind::IommuScript));
+        assert_eq!(kind_from_command("sudo virsh start win10"), None);
+        assert_eq!(kind_from_command("cat notes.txt"), None);
+    }
+
+    #[test]
+    fn short_samples() {
+        assert_eq!(sniff("BOOT_IMAGE=/vmlinuz-6.1.0 root=UUID=x ro quiet amd_iommu=on iommu=pt\n"), SourceKind::Cmdline);
+        assert_eq!(sniff("# comment\noptions vfio-pci ids=10de:1c02,10de:10f1\nsoftdep nvidia pre: vfio-pci\n"), SourceKind::Modprobe);
+        assert_eq!(sniff("GRUB_DEFAULT=0\nGRUB_TIMEOUT=5\nGRUB_CMDLINE_LINUX_DEFAULT=\"quiet amd_iommu=on\"\n"), SourceKind::BootConfig);
+        assert_eq!(sniff("vfio-pci 0000:08:00.0: BAR 3: can't reserve [mem 0xf0000000-0xf1ffffff 64bit pref]\n"), SourceKind::KernelLog);
+        assert_eq!(sniff("[    28.052] (EE) no screens found(EE)\n[    28.052] (EE) \n"), SourceKind::XorgLog);
+        assert_eq!(sniff("hello, my GPU does not work\nplease help\n"), SourceKind::Text);
+        assert_eq!(sniff("[    0.000000] Command line: BOOT_IMAGE=/boot/vmlinuz-6.1.0-18-amd64 root=UUID=0b6e4a52 ro quiet\n"), SourceKind::KernelLog);
+        assert_eq!(sniff("VFIO tips and tricks: IOMMU Groups, inside and out\n"), SourceKind::Text);
+        assert_eq!(sniff("[drm] Initialized amdgpu 3.54.0 20150101 for 0000:0b:00.0 on minor 1\n"), SourceKind::KernelLog);
+        assert_eq!(sniff("2023-05-25T06:28:54.441761Z qemu-system-x86_64: warning: This family of AMD CPU doesn't support hyperthreading(2)\n"), SourceKind::QemuLog);
+        assert_eq!(sniff("kvm: -device vfio-pci,host=0000:01:00.0,id=hostpci0,bus=ich9-pcie-port-1,addr=0x0: vfio 0000:01:00.0: failed to setup container for group 1: Failed to set iommu for container: Operation not permitted\n"), SourceKind::QemuLog);
+        assert_eq!(sniff("2024-05-01T18:22:07+0200 host kernel: DMAR: IOMMU enabled\n2024-05-01T18:22:07+0200 host kernel: DMAR: Host address width 39\n"), SourceKind::KernelLog);
+        assert_eq!(sniff("[    3.218001] kvm: disabled by bios\nkvm: disabled by bios\n"), SourceKind::KernelLog);
+        assert_eq!(sniff("Oct 24 14:18:36 host libvirtd[812]: internal error: Unknown PCI header type '127' for device '0000:08:00.0'\n"), SourceKind::KernelLog);
+    }
+}

@@ -28,6 +28,15 @@ pub enum Command {
     Check(CheckArgs),
     /// Write a redacted bundle of this host (or of a --root tree, or of pasted files)
     Collect(CollectArgs),
+    /// IOMMU groups with device names, drivers, boot VGA, link and reset, and whether each
+    /// group can be passed to a VM
+    Iommu {
+        #[command(flatten)]
+        source: SourceArgs,
+        /// Output format
+        #[arg(long, value_enum, default_value = "text")]
+        format: crate::commands::iommu::IommuFormat,
+    },
     /// List the rules
     Rules {
         /// Print the catalog as JSON

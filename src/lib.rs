@@ -54,6 +54,10 @@ pub fn run(cli: Cli) -> Result<Exit, Error> {
             commands::collect::run(&origin(&args.source), args.output.as_ref())?;
             Ok(Exit::Clean)
         }
+        Some(Command::Iommu { source, format }) => {
+            commands::iommu::run(&origin(&source), format)?;
+            Ok(Exit::Clean)
+        }
         Some(Command::Rules { json }) => {
             commands::rules::run(json)?;
             Ok(Exit::Clean)

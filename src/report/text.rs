@@ -97,9 +97,7 @@ pub fn render(report: &Report, style: Style) -> String {
             }
             if !f.remediation.is_empty() {
                 out.push_str("  fix:\n");
-                for line in f.remediation.lines() {
-                    out.push_str(&format!("    {line}\n").replace("    \n", "\n"));
-                }
+                out.push_str(&wrap_markdown(&f.remediation, "    ", style.width as usize));
             }
             out.push_str(&format!("  more: vfio-doctor explain {}\n\n", f.name));
         }
@@ -144,22 +142,236 @@ fn shorten(s: &str, max: usize) -> String {
 
 /// Word-wrap `text` to `width` columns with `indent` on every line.
 fn wrap(text: &str, indent: &str, width: usize) -> String {
+    fill(&words(text), indent, indent, width)
+}
+
+/// Words of prose, with each `inline code` span kept as one unbreakable word.
+fn words(text: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut in_code = false;
+    for c in text.chars() {
+        if c == '`' {
+            in_code = !in_code;
+        }
+        if c.is_whitespace() && !in_code {
+            if !cur.is_empty() {
+                words.push(std::mem::take(&mut cur));
+            }
+        } else {
+            cur.push(c);
+        }
+    }
+    if !cur.is_empty() {
+        words.push(cur);
+    }
+    words
+}
+
+/// Fill `words` into lines of at most `width` columns (a longer word gets a line of its own):
+/// `first` prefixes the first line, `rest` the others.
+fn fill(words: &[String], first: &str, rest: &str, width: usize) -> String {
     let mut out = String::new();
-    let mut line = String::from(indent);
-    for word in text.split_whitespace() {
-        if line.len() > indent.len() && line.len() + 1 + word.len() > width {
+    let mut line = String::from(first);
+    let mut empty = true;
+    for word in words {
+        let len = line.chars().count();
+        if !empty && len + 1 + word.chars().count() > width {
             out.push_str(&line);
             out.push('\n');
-            line = String::from(indent);
+            line = String::from(rest);
+            empty = true;
         }
-        if line.len() > indent.len() {
+        if !empty {
             line.push(' ');
         }
         line.push_str(word);
+        empty = false;
     }
-    if line.len() > indent.len() {
+    if !empty {
         out.push_str(&line);
         out.push('\n');
     }
     out
+}
+
+/// Markdown remediation for a terminal: prose paragraphs and list items re-wrapped to `width`
+/// (hanging indent under the list marker); fenced code blocks and lines that are commands or
+/// XML kept byte for byte, since a user copies them.
+fn wrap_markdown(text: &str, indent: &str, width: usize) -> String {
+    let mut out = String::new();
+    let mut para: Vec<String> = Vec::new();
+    let mut para_first = String::new();
+    let mut para_rest = String::new();
+    let mut fence: Option<String> = None;
+    let flush = |out: &mut String, para: &mut Vec<String>, first: &str, rest: &str| {
+        if !para.is_empty() {
+            out.push_str(&fill(&words(&para.join(" ")), first, rest, width));
+            para.clear();
+        }
+    };
+    for line in text.lines() {
+        let trimmed = line.trim_start();
+        if let Some(marker) = &fence {
+            out.push_str(&format!("{indent}{line}").trim_end().to_string());
+            out.push('\n');
+            if trimmed.starts_with(marker.as_str()) && trimmed.trim_end().chars().all(|c| c == '`' || c == '~') {
+                fence = None;
+            }
+            continue;
+        }
+        if trimmed.starts_with("```") || trimmed.starts_with("~~~") {
+            flush(&mut out, &mut para, &para_first, &para_rest);
+            let marker: String = trimmed.chars().take_while(|c| *c == '`' || *c == '~').collect();
+            fence = Some(marker);
+            out.push_str(&format!("{indent}{line}\n"));
+            continue;
+        }
+        if trimmed.is_empty() {
+            flush(&mut out, &mut para, &para_first, &para_rest);
+            out.push('\n');
+            continue;
+        }
+        let verbatim = trimmed.starts_with('<')
+            || trimmed.starts_with("$ ")
+            || trimmed.starts_with("# ")
+            || trimmed.starts_with("sudo ")
+            || trimmed.starts_with('|');
+        if verbatim {
+            flush(&mut out, &mut para, &para_first, &para_rest);
+            out.push_str(&format!("{indent}{line}\n"));
+            continue;
+        }
+        let lead = line.len() - trimmed.len();
+        let marker_len = list_marker(trimmed);
+        if marker_len > 0 || para.is_empty() {
+            flush(&mut out, &mut para, &para_first, &para_rest);
+            para_first = format!("{indent}{}", &line[..lead]);
+            para_rest = format!("{indent}{}", " ".repeat(lead + marker_len));
+        }
+        para.push(trimmed.to_string());
+    }
+    flush(&mut out, &mut para, &para_first, &para_rest);
+    out
+}
+
+/// Width of a Markdown list marker (`1. `, `- `, `* `) at the start of `s`, or 0.
+fn list_marker(s: &str) -> usize {
+    if s.starts_with("- ") || s.starts_with("* ") {
+        return 2;
+    }
+    let digits = s.chars().take_while(|c| c.is_ascii_digit()).count();
+    if digits > 0 && s[digits..].starts_with(". ") {
+        digits + 2
+    } else {
+        0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remediation_wraps_prose_and_keeps_code() {
+        let md = "The firmware drew its boot screen on 0000:08:00.0 NVIDIA Corporation GP106 [GeForce GTX 1060 3GB] [10de:1c02], and the framebuffer\n\
+                  1. Make the host boot on another GPU: set the primary display in the firmware setup, or swap\n   the cards' slots.\n\n\
+                  ```sh\necho 1 | sudo tee /sys/bus/pci/devices/0000:08:00.0/remove # a very long command line that must stay on one line\n```\n\
+                  Then check `sudo grep -A3 '0000:08:00.0' /proc/iomem`: no line may be nested inside the GPU's range.";
+        let out = wrap_markdown(md, "    ", 80);
+        for line in out.lines().filter(|l| !l.contains("echo 1")) {
+            assert!(line.chars().count() <= 80, "too wide: {line:?}\n{out}");
+        }
+        assert!(out.contains("    echo 1 | sudo tee /sys/bus/pci/devices/0000:08:00.0/remove # a very long command line that must stay on one line\n"));
+        assert!(out.contains("`sudo grep -A3 '0000:08:00.0' /proc/iomem`:"), "{out}");
+        assert!(out.contains("    1. Make the host"), "{out}");
+        assert!(out.contains("\n       the cards'") || out.contains("\n       swap"), "hanging indent: {out}");
+    }
+}
+
+/// The IOMMU groups for a terminal (`vfio-doctor iommu`): per group its verdict and a table of
+/// its devices (address, class, names and IDs, boot VGA, driver, link, reset methods).
+pub fn picture(p: &super::HostPicture, style: Style) -> String {
+    let mut out = String::new();
+    if let Some(why) = &p.no_groups {
+        out.push_str(&wrap(why, "", style.width as usize));
+        if !p.ungrouped.is_empty() {
+            out.push_str("\nPCI devices (in no IOMMU group):\n");
+            out.push_str(&device_table(&p.ungrouped, style));
+            out.push('\n');
+        }
+        return out;
+    }
+    for g in &p.groups {
+        let mark = if g.verdict.passable { "✔" } else if g.verdict.kind == "bridges-only" { "·" } else { "✘" };
+        let head = format!("IOMMU group {} — {mark} {}", g.id, g.verdict.text);
+        let sev = if g.verdict.passable { None } else if g.verdict.kind == "bridges-only" { None } else { Some(Severity::Error) };
+        let wrapped = fill(&words(&head), "", "    ", style.width as usize);
+        out.push_str(&match sev {
+            Some(s) => paint(style, s, wrapped.trim_end()) + "\n",
+            None if g.verdict.passable && style.color => format!("\x1b[1;32m{}\x1b[0m\n", wrapped.trim_end()),
+            None => bold(style, wrapped.trim_end()) + "\n",
+        });
+        if !g.breaks_isolation.is_empty() {
+            out.push_str(&paint(
+                style,
+                Severity::Error,
+                &format!(
+                    "  isolation broken: a device is taken for a VM, but {} stay with the host\n",
+                    g.breaks_isolation.join(", ")
+                ),
+            ));
+        }
+        out.push_str(&device_table(&g.devices, style));
+        out.push_str("\n\n");
+    }
+    let passable = p.groups.iter().filter(|g| g.verdict.passable).count();
+    let taken: Vec<String> = p.taken().map(|d| d.address.clone()).collect();
+    out.push_str(&format!(
+        "{} group(s): {} can be passed, {} hold devices the host needs, {} bridges only.{}\n",
+        p.groups.len(),
+        passable,
+        p.groups.iter().filter(|g| g.verdict.kind == "host-critical").count(),
+        p.groups.iter().filter(|g| g.verdict.kind == "bridges-only").count(),
+        if taken.is_empty() { String::new() } else { format!(" Taken for a VM: {}.", taken.join(", ")) }
+    ));
+    out
+}
+
+fn device_table(devices: &[super::picture::PictureDevice], style: Style) -> String {
+    let mut table = Table::new();
+    table
+        .load_preset(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_width(style.width)
+        .set_header(vec!["address", "device", "driver", "link", "reset"]);
+    for d in devices {
+        let class = match (&d.class_name, &d.class) {
+            (Some(n), Some(c)) => format!("{n} [{c}]"),
+            (None, Some(c)) => format!("[{c}]"),
+            (Some(n), None) => n.clone(),
+            (None, None) => String::new(),
+        };
+        let mut device = format!("{class}\n{} [{}]", d.name, d.ids);
+        if d.boot_vga {
+            device.push_str("\n★ boot VGA");
+        }
+        if let Some(t) = &d.taken_for_vm {
+            device.push_str(&format!("\n→ VM ({}{})", t.how, if t.vms.is_empty() { String::new() } else { format!(": {}", t.vms.join(", ")) }));
+        }
+        if let Some(c) = &d.host_critical {
+            device.push_str(&format!("\nhost needs it: {c}"));
+        }
+        table.add_row(vec![
+            Cell::new(&d.address),
+            Cell::new(device),
+            Cell::new(d.driver.as_deref().unwrap_or("—")),
+            Cell::new(d.link.as_deref().unwrap_or("")),
+            Cell::new(d.reset_methods.as_ref().map(|r| r.join(" ")).unwrap_or_default()),
+        ]);
+    }
+    if !style.color {
+        table.force_no_tty();
+    }
+    table.to_string()
 }

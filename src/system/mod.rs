@@ -2,6 +2,7 @@
 //! never re-parse raw text. Nothing in here does I/O, and nothing here is serialized.
 
 pub mod cmdline;
+pub mod isolation;
 pub mod kernel_log;
 pub mod pci;
 

@@ -17,6 +17,14 @@ struct View<'a> {
     groups: Vec<&'a super::picture::PictureGroup>,
     bridge_groups: Vec<&'a str>,
     taken: Vec<String>,
+    /// One line per GPU: where it sits and whether its group can go to a VM.
+    gpus: Vec<GpuLine<'a>>,
+}
+
+#[derive(Serialize)]
+struct GpuLine<'a> {
+    device: &'a super::picture::PictureDevice,
+    group: &'a super::picture::PictureGroup,
 }
 
 #[derive(Serialize)]
@@ -79,7 +87,7 @@ fn blocks(md: &str) -> Vec<Block> {
         let t = line.trim_start();
         if let Some((fence, lang, lines)) = &mut code {
             if t.starts_with(fence.as_str()) && t.trim_end().chars().all(|c| c == '`' || c == '~') {
-                out.push(Block::Code { lang: lang.clone(), text: lines.join("\n") });
+                out.push(Block::Code { lang: lang.clone(), text: dedent(lines) });
                 code = None;
             } else {
                 lines.push(line);
@@ -115,10 +123,16 @@ fn blocks(md: &str) -> Vec<Block> {
         }
     }
     if let Some((_, lang, lines)) = code {
-        out.push(Block::Code { lang, text: lines.join("\n") });
+        out.push(Block::Code { lang, text: dedent(&lines) });
     }
     flush(&mut out, &mut para, &mut marker);
     out
+}
+
+/// Code lines without the indentation they had under a list item.
+fn dedent(lines: &[&str]) -> String {
+    let cut = lines.iter().filter(|l| !l.trim().is_empty()).map(|l| l.len() - l.trim_start().len()).min().unwrap_or(0);
+    lines.iter().map(|l| l.get(cut..).unwrap_or("").trim_end()).collect::<Vec<_>>().join("\n")
 }
 
 fn link(r: &str) -> Link {
@@ -144,6 +158,11 @@ pub fn render(report: &Report) -> String {
         groups: pic.groups.iter().filter(|g| g.verdict.kind != "bridges-only").collect(),
         bridge_groups: pic.groups.iter().filter(|g| g.verdict.kind == "bridges-only").map(|g| g.id.as_str()).collect(),
         taken: pic.taken().map(|d| format!("{} {}", d.address, d.name)).collect(),
+        gpus: pic
+            .groups
+            .iter()
+            .flat_map(|g| g.devices.iter().filter(|d| d.role == "gpu").map(move |d| GpuLine { device: d, group: g }))
+            .collect(),
     };
     let ctx = match tera::Context::from_serialize(&view) {
         Ok(c) => c,
@@ -156,7 +175,17 @@ pub fn render(report: &Report) -> String {
     }
     match tera.render("report.html", &ctx) {
         Ok(s) => s,
-        Err(e) => fallback(&format!("{e:?}")),
+        Err(e) => {
+            // tera nests the real cause ("Variable `x` not found") in the source chain.
+            let mut why = e.to_string();
+            let mut src = std::error::Error::source(&e);
+            while let Some(s) = src {
+                why.push_str(": ");
+                why.push_str(&s.to_string());
+                src = s.source();
+            }
+            fallback(&why)
+        }
     }
 }
 

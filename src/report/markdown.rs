@@ -140,7 +140,7 @@ pub fn picture(p: &HostPicture) -> String {
         return out;
     }
     out.push_str("| group | device | IDs | driver | verdict |\n|---|---|---|---|---|\n");
-    for g in &p.groups {
+    for g in p.groups.iter().filter(|g| g.verdict.kind != "bridges-only") {
         for (i, d) in g.devices.iter().enumerate() {
             let mut name = format!("{} {}", d.address, d.class_name.as_deref().unwrap_or(""));
             name.push_str(&format!(": {}", d.name));
@@ -155,8 +155,6 @@ pub fn picture(p: &HostPicture) -> String {
                     "⛔"
                 } else if g.verdict.passable {
                     "✅"
-                } else if g.verdict.kind == "bridges-only" {
-                    "·"
                 } else {
                     "❌"
                 };
@@ -173,6 +171,10 @@ pub fn picture(p: &HostPicture) -> String {
                 verdict
             ));
         }
+    }
+    let bridges: Vec<&str> = p.groups.iter().filter(|g| g.verdict.kind == "bridges-only").map(|g| g.id.as_str()).collect();
+    if !bridges.is_empty() {
+        out.push_str(&format!("\nGroups with only bridges (nothing to pass): {}.\n", bridges.join(", ")));
     }
     for g in p.groups.iter().filter(|g| !g.breaks_isolation.is_empty()) {
         out.push_str(&format!(

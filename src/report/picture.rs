@@ -94,13 +94,17 @@ fn role(class: Option<u32>) -> &'static str {
 }
 
 fn link(d: &crate::system::Device) -> Option<String> {
-    let speed = d.current_link_speed.as_deref().map(str::trim).filter(|s| !s.is_empty() && *s != "Unknown")?;
+    // sysfs writes `8.0 GT/s PCIe` (drivers/pci/pci-sysfs.c, pci_speed_string); the suffix is noise.
+    let tidy = |s: &str| s.trim().trim_end_matches(" PCIe").to_string();
+    let speed = d.current_link_speed.as_deref().map(tidy).filter(|s| !s.is_empty() && !s.starts_with("Unknown"))?;
+    let speed = speed.as_str();
     let width = d.current_link_width.filter(|w| *w > 0);
     let cur = match width {
         Some(w) => format!("{speed} x{w}"),
         None => speed.to_string(),
     };
-    let max_speed = d.max_link_speed.as_deref().map(str::trim);
+    let max_speed = d.max_link_speed.as_deref().map(tidy);
+    let max_speed = max_speed.as_deref();
     let below = max_speed.is_some_and(|m| m != speed) || (d.max_link_width.is_some() && d.max_link_width != width);
     Some(match (below, max_speed, d.max_link_width) {
         (true, Some(m), Some(w)) => format!("{cur} (max {m} x{w})"),

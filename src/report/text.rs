@@ -51,12 +51,11 @@ pub fn render(report: &Report, style: Style) -> String {
         .flatten()
         .collect::<Vec<_>>()
         .join(" · ");
+    let head = if host.is_empty() { format!("{}", report.tool.version) } else { format!("{} — {host}", report.tool.version) };
+    let head = fill(&words(&head), "vfio-doctor ", "  ", style.width as usize);
     out.push_str(&bold(style, "vfio-doctor"));
-    out.push_str(&format!(" {}", report.tool.version));
-    if !host.is_empty() {
-        out.push_str(&format!(" — {host}"));
-    }
-    out.push_str("\n\n");
+    out.push_str(&head["vfio-doctor".len()..]);
+    out.push('\n');
 
     if report.findings.is_empty() {
         out.push_str("No problems found by the rules that could run.\n");
@@ -84,8 +83,11 @@ pub fn render(report: &Report, style: Style) -> String {
         out.push_str(&table.to_string());
         out.push_str("\n\n");
         for f in &report.findings {
-            out.push_str(&paint(style, f.severity, &format!("{}[{}]", f.severity, f.code)));
-            out.push_str(&format!(" {}: {}\n", bold(style, &f.name), f.title));
+            let tag = format!("{}[{}]", f.severity, f.code);
+            let head = fill(&words(&format!("{tag} {}: {}", f.name, f.title)), "", "  ", style.width as usize);
+            // Colour the tag and the rule name inside the wrapped heading.
+            let head = head.replacen(&tag, &paint(style, f.severity, &tag), 1).replacen(&f.name, &bold(style, &f.name), 1);
+            out.push_str(&head);
             out.push_str(&wrap(&f.message, "  ", style.width as usize));
             if !f.evidence.is_empty() {
                 out.push_str("  evidence:\n");
@@ -116,6 +118,16 @@ pub fn render(report: &Report, style: Style) -> String {
         for n in &report.notes {
             out.push_str(&wrap(n, "  ", style.width as usize));
         }
+        out.push('\n');
+    }
+    if !report.host_picture.groups.is_empty() || report.host_picture.no_groups.is_some() {
+        out.push_str(&bold(style, "IOMMU groups"));
+        out.push('\n');
+        let mut line = picture_summary(&report.host_picture);
+        if report.host_picture.no_groups.is_none() {
+            line.push_str(" `vfio-doctor iommu` lists them.");
+        }
+        out.push_str(&wrap(&line, "  ", style.width as usize));
         out.push('\n');
     }
     let s = &report.summary;
@@ -322,20 +334,40 @@ pub fn picture(p: &super::HostPicture, style: Style) -> String {
                 ),
             ));
         }
+        if g.verdict.kind == "bridges-only" {
+            for d in &g.devices {
+                out.push_str(&fill(&words(&format!("{} {} [{}]", d.address, d.name, d.ids)), "  ", "    ", style.width as usize));
+            }
+            out.push('\n');
+            continue;
+        }
         out.push_str(&device_table(&g.devices, style));
         out.push_str("\n\n");
     }
+    out.push_str(&wrap(&picture_summary(p), "", style.width as usize));
+    out
+}
+
+/// One sentence about the groups: how many, how many can be passed, what is taken for a VM.
+fn picture_summary(p: &super::HostPicture) -> String {
+    if let Some(why) = &p.no_groups {
+        return why.clone();
+    }
     let passable = p.groups.iter().filter(|g| g.verdict.passable).count();
     let taken: Vec<String> = p.taken().map(|d| d.address.clone()).collect();
-    out.push_str(&format!(
+    let broken: Vec<&str> = p.groups.iter().filter(|g| !g.breaks_isolation.is_empty()).map(|g| g.id.as_str()).collect();
+    let mut s = format!(
         "{} group(s): {} can be passed, {} hold devices the host needs, {} bridges only.{}\n",
         p.groups.len(),
         passable,
         p.groups.iter().filter(|g| g.verdict.kind == "host-critical").count(),
         p.groups.iter().filter(|g| g.verdict.kind == "bridges-only").count(),
         if taken.is_empty() { String::new() } else { format!(" Taken for a VM: {}.", taken.join(", ")) }
-    ));
-    out
+    );
+    if !broken.is_empty() {
+        s.push_str(&format!(" Isolation broken in group(s) {}.", broken.join(", ")));
+    }
+    s
 }
 
 fn device_table(devices: &[super::picture::PictureDevice], style: Style) -> String {
@@ -344,7 +376,7 @@ fn device_table(devices: &[super::picture::PictureDevice], style: Style) -> Stri
         .load_preset(UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Dynamic)
         .set_width(style.width)
-        .set_header(vec!["address", "device", "driver", "link", "reset"]);
+        .set_header(vec!["address", "device", "driver", "link, reset"]);
     for d in devices {
         let class = match (&d.class_name, &d.class) {
             (Some(n), Some(c)) => format!("{n} [{c}]"),
@@ -352,22 +384,26 @@ fn device_table(devices: &[super::picture::PictureDevice], style: Style) -> Stri
             (Some(n), None) => n.clone(),
             (None, None) => String::new(),
         };
-        let mut device = format!("{class}\n{} [{}]", d.name, d.ids);
+        let mut device = format!("{}\n{class} [{}]", d.name, d.ids);
         if d.boot_vga {
-            device.push_str("\n★ boot VGA");
+            device.push_str(" ★ boot VGA");
         }
         if let Some(t) = &d.taken_for_vm {
-            device.push_str(&format!("\n→ VM ({}{})", t.how, if t.vms.is_empty() { String::new() } else { format!(": {}", t.vms.join(", ")) }));
+            let vms = if t.vms.is_empty() { String::new() } else { format!(" {}", t.vms.join(", ")) };
+            device.push_str(&format!(" → VM{vms}"));
         }
-        if let Some(c) = &d.host_critical {
-            device.push_str(&format!("\nhost needs it: {c}"));
+        let mut link = d.link.clone().unwrap_or_default();
+        if let Some(r) = &d.reset_methods {
+            if !link.is_empty() {
+                link.push('\n');
+            }
+            link.push_str(&format!("reset: {}", r.join(" ")));
         }
         table.add_row(vec![
             Cell::new(&d.address),
             Cell::new(device),
             Cell::new(d.driver.as_deref().unwrap_or("—")),
-            Cell::new(d.link.as_deref().unwrap_or("")),
-            Cell::new(d.reset_methods.as_ref().map(|r| r.join(" ")).unwrap_or_default()),
+            Cell::new(link),
         ]);
     }
     if !style.color {

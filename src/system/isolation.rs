@@ -194,16 +194,20 @@ pub fn why_no_groups(sys: &System) -> Option<String> {
             sys.why_missing(crate::bundle::SourceKind::Pci)
         )
     } else {
-        let vendor_fix = if sys.cpu_is_intel() {
-            "enable VT-d in the firmware setup and add intel_iommu=on to the kernel command line"
+        let in_vm = sys.host.cpu_flags.as_ref().is_some_and(|f| f.iter().any(|x| x == "hypervisor"));
+        let vendor_fix = if in_vm {
+            "this host is itself a virtual machine (CPU flag `hypervisor`): its hypervisor must give it a \
+             virtual IOMMU (QEMU: `-device intel-iommu`), or run vfio-doctor on the physical host"
+        } else if sys.cpu_is_intel() {
+            "enable VT-d in the firmware setup, add intel_iommu=on to the kernel command line, and reboot"
         } else if sys.cpu_is_amd() {
-            "enable AMD-Vi/IOMMU (often labelled SVM + IOMMU) in the firmware setup"
+            "enable IOMMU (AMD-Vi) in the firmware setup, and reboot (the kernel turns it on by itself)"
         } else {
-            "enable the IOMMU (VT-d / AMD-Vi) in the firmware setup and on the kernel command line"
+            "enable the IOMMU (VT-d / AMD-Vi) in the firmware setup and on the kernel command line, and reboot"
         };
         format!(
             "No IOMMU groups: /sys/kernel/iommu_groups is empty, so the IOMMU is off or missing \
-             ({} PCI devices found, none in a group). {consequence} To fix: {vendor_fix}, then reboot.",
+             ({} PCI devices found, none in a group). {consequence} To fix: {vendor_fix}.",
             sys.devices.len()
         )
     })

@@ -13,15 +13,24 @@ pub const MAX_CHARS: usize = 65_536;
 
 const TEMPLATE: &str = include_str!("../../report-templates/report.md");
 
-/// How hard evidence is squeezed: (max excerpt chars, max items per finding, remediation kept).
-const BUDGETS: &[(usize, usize, bool)] = &[
-    (usize::MAX, usize::MAX, true),
-    (1_500, 12, true),
-    (400, 6, true),
-    (160, 3, true),
-    (100, 1, true),
-    (60, 1, false),
-    (0, 0, false),
+/// How hard a report is squeezed: max excerpt chars, max evidence items per finding, whether
+/// the full remediation stays, and the longest message (the last step is for hundreds of findings).
+#[derive(Clone, Copy)]
+struct Budget {
+    excerpt: usize,
+    items: usize,
+    full_fix: bool,
+    message: usize,
+}
+
+const BUDGETS: &[Budget] = &[
+    Budget { excerpt: usize::MAX, items: usize::MAX, full_fix: true, message: usize::MAX },
+    Budget { excerpt: 1_500, items: 12, full_fix: true, message: usize::MAX },
+    Budget { excerpt: 400, items: 6, full_fix: true, message: usize::MAX },
+    Budget { excerpt: 160, items: 3, full_fix: true, message: usize::MAX },
+    Budget { excerpt: 100, items: 1, full_fix: true, message: usize::MAX },
+    Budget { excerpt: 60, items: 1, full_fix: false, message: 400 },
+    Budget { excerpt: 0, items: 0, full_fix: false, message: 120 },
 ];
 
 #[derive(Serialize)]
@@ -186,7 +195,8 @@ pub fn picture(p: &HostPicture) -> String {
     out
 }
 
-fn view(report: &Report, (max_excerpt, max_items, keep_fix): (usize, usize, bool), with_picture: bool) -> View<'_> {
+fn view(report: &Report, budget: Budget, with_picture: bool) -> View<'_> {
+    let Budget { excerpt: max_excerpt, items: max_items, full_fix: keep_fix, message: max_message } = budget;
     let host = [report.host.distro.as_deref(), report.host.kernel.as_deref(), report.host.cpu.as_deref()]
         .into_iter()
         .flatten()
@@ -219,7 +229,7 @@ fn view(report: &Report, (max_excerpt, max_items, keep_fix): (usize, usize, bool
                 f.remediation.clone()
             } else {
                 let first = f.remediation.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
-                let (first, _) = shorten(first, 200);
+                let (first, _) = shorten(first, max_message.min(200));
                 if first.is_empty() {
                     String::new()
                 } else {
@@ -233,13 +243,13 @@ fn view(report: &Report, (max_excerpt, max_items, keep_fix): (usize, usize, bool
                 name: f.name.clone(),
                 title: escape(&f.title),
                 subject_cell: cell(&f.subject),
-                message: escape(&f.message),
+                message: escape(&shorten(&f.message, max_message).0),
                 fold: lines > 6 || evidence.len() > 3,
                 evidence_left_out: f.evidence.len().saturating_sub(max_items),
                 evidence,
                 shortened,
                 remediation,
-                references: f.references.iter().map(|r| r.replace(['<', '>', ' '], "")).collect(),
+                references: if keep_fix { f.references.iter().map(|r| r.replace(['<', '>', ' '], "")).collect() } else { Vec::new() },
             }
         })
         .collect();

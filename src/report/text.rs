@@ -186,7 +186,9 @@ fn fill(words: &[String], first: &str, rest: &str, width: usize) -> String {
     let mut out = String::new();
     let mut line = String::from(first);
     let mut empty = true;
-    for word in words {
+    let room = width.saturating_sub(rest.chars().count()).max(20);
+    let pieces: Vec<String> = words.iter().flat_map(|w| split_long(w, room)).collect();
+    for word in &pieces {
         let len = line.chars().count();
         if !empty && len + 1 + word.chars().count() > width {
             out.push_str(&line);
@@ -204,6 +206,23 @@ fn fill(words: &[String], first: &str, rest: &str, width: usize) -> String {
         out.push_str(&line);
         out.push('\n');
     }
+    out
+}
+
+/// A word longer than `room` (a path in a note) split after a `/` (or hard, failing that) so
+/// the line fits. Inline code stays whole: a user copies it.
+fn split_long(word: &str, room: usize) -> Vec<String> {
+    if word.chars().count() <= room || word.starts_with('`') {
+        return vec![word.to_string()];
+    }
+    let mut out = Vec::new();
+    let mut rest: Vec<char> = word.chars().collect();
+    while rest.len() > room {
+        let cut = rest[..room].iter().rposition(|c| *c == '/').map(|i| i + 1).filter(|i| *i > room / 3).unwrap_or(room);
+        out.push(rest[..cut].iter().collect());
+        rest = rest[cut..].to_vec();
+    }
+    out.push(rest.into_iter().collect());
     out
 }
 

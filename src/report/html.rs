@@ -155,7 +155,12 @@ pub fn render(report: &Report) -> String {
             .iter()
             .map(|f| FindingView { f, fix: blocks(&f.remediation), links: f.references.iter().map(|r| link(r)).collect() })
             .collect(),
-        groups: pic.groups.iter().filter(|g| g.verdict.kind != "bridges-only").collect(),
+        groups: {
+            // The groups a reader looks for first: those with a GPU or a device taken for a VM.
+            let mut g: Vec<_> = pic.groups.iter().filter(|g| g.verdict.kind != "bridges-only").collect();
+            g.sort_by_key(|g| !(g.taken || g.devices.iter().any(|d| d.role == "gpu")));
+            g
+        },
         bridge_groups: pic.groups.iter().filter(|g| g.verdict.kind == "bridges-only").map(|g| g.id.as_str()).collect(),
         taken: pic.taken().map(|d| format!("{} {}", d.address, d.name)).collect(),
         gpus: pic

@@ -109,7 +109,8 @@ fn json_report_carries_the_host_picture() {
     let g16 = groups.iter().find(|g| g["id"] == "16").expect("group 16");
     assert_eq!(g16["verdict"]["kind"], "together");
     assert_eq!(g16["devices"][0]["address"], "08:00.0");
-    assert_eq!(g16["devices"][0]["taken_for_vm"]["how"], "bound to vfio-pci");
+    assert_eq!(g16["devices"][0]["taken_for_vm"]["how"], "hostdev of win10, bound to vfio-pci");
+    assert_eq!(g16["devices"][0]["taken_for_vm"]["vms"][0], "win10");
     assert_eq!(g16["devices"][0]["boot_vga"], true);
 }
 
@@ -147,6 +148,13 @@ fn hostile_bundle() -> Bundle {
     let mut b = bundle_of("seed-b550-bsod");
     let all = PAYLOADS.join(" ");
     for s in &mut b.sources {
+        if s.kind == vfio_doctor::bundle::SourceKind::DomainXml {
+            // Still valid XML: the parsed VM name is the payload itself.
+            if let Some(text) = &mut s.text {
+                *text = text.replace("<name>win10</name>", "<name>win10&lt;script&gt;alert(1)&lt;/script&gt;</name>");
+            }
+            continue;
+        }
         if let Some(text) = &mut s.text {
             // Appended to every line, so whichever line a rule quotes carries them.
             *text = text.lines().map(|l| format!("{l} {all}")).collect::<Vec<_>>().join("\n");
@@ -170,14 +178,8 @@ fn hostile_bundle() -> Bundle {
 fn hostile_bundle_is_escaped_in_html_and_markdown() {
     let mut report = support::diagnose(&hostile_bundle());
     assert!(!report.findings.is_empty(), "the payloads must reach a finding's evidence");
-    // VM names on the picture too (as the VM-aware taken_for_vm will put them there).
-    for g in &mut report.host_picture.groups {
-        for d in &mut g.devices {
-            if let Some(t) = &mut d.taken_for_vm {
-                t.vms.push(format!("win{}", PAYLOADS[0]));
-            }
-        }
-    }
+    let vm_names: Vec<&str> = report.host_picture.taken().flat_map(|d| d.taken_for_vm.iter().flat_map(|t| t.vms.iter())).map(String::as_str).collect();
+    assert!(vm_names.contains(&"win10<script>alert(1)</script>"), "the hostile VM name must reach the picture: {vm_names:?}");
     report.findings[0].references.push("javascript:alert(4)".into());
     report.findings[0].remediation.push_str(&format!("\n\n{}\n", PAYLOADS[1]));
     let html = report::html::render(&report);
@@ -187,7 +189,7 @@ fn hostile_bundle_is_escaped_in_html_and_markdown() {
     assert!(!lower.contains("href=\"javascript:"));
     assert!(html.contains("&lt;script&gt;alert(1)&lt;&#x2F;script&gt;"), "escaped payload shown");
     assert!(html.contains("&lt;img src=x onerror=alert(2)&gt;"));
-    assert!(html.contains("win10&lt;script&gt;") || html.contains("win&lt;script&gt;"), "VM name escaped");
+    assert!(html.contains("→ VM win10&lt;script&gt;alert(1)&lt;&#x2F;script&gt;"), "VM name shown, escaped");
     // Every "onerror=" is inside escaped text: directly preceded by an escaped tag opening.
     for (i, _) in html.match_indices("onerror=") {
         assert!(html[..i].ends_with("&lt;img src=x "), "unescaped onerror at {}", &html[i.saturating_sub(40)..i + 20]);

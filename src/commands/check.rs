@@ -30,7 +30,14 @@ pub struct CheckOptions {
 pub fn diagnose(bundle: &crate::bundle::Bundle, catalog: &Catalog) -> Report {
     let sys = System::from_bundle(bundle);
     let outcome = rules::run(&sys, catalog);
-    Report::new(bundle, &sys, outcome)
+    let mut report = Report::new(bundle, &sys, outcome);
+    // Problems met while parsing (a domain XML that is not XML) are notes too.
+    for note in &sys.notes {
+        if !report.notes.contains(note) {
+            report.notes.push(note.clone());
+        }
+    }
+    report
 }
 
 /// Returns whether findings at or above `--fail-on` exist (exit 1).

@@ -1,6 +1,7 @@
 //! `vfio-doctor iommu`: the IOMMU groups with device names, drivers, boot VGA, link and reset
 //! method, and each group's passthrough verdict — what the guides' shell loops print, judged.
-//! Live or `--root`, it runs only the host, PCI and IOMMU collectors (sysfs reads, no lspci).
+//! Live or `--root`, it runs only the host, PCI, IOMMU and libvirt-domain collectors (file
+//! reads, no lspci, no virsh).
 
 use super::{emit, obtain_bundle, Origin};
 use crate::bundle::{self, Bundle, SourceKind};
@@ -18,8 +19,9 @@ pub enum IommuFormat {
     Markdown,
 }
 
-/// The sources the picture needs: CPU vendor (for the "no groups" advice), devices, groups.
-const NEEDS: &[SourceKind] = &[SourceKind::Cpuinfo, SourceKind::Pci, SourceKind::IommuGroups];
+/// The sources the picture needs: CPU vendor (for the "no groups" advice), devices, groups, and
+/// the libvirt domains (which VM takes which device). All plain file reads.
+const NEEDS: &[SourceKind] = &[SourceKind::Cpuinfo, SourceKind::Pci, SourceKind::IommuGroups, SourceKind::DomainXml];
 
 fn bundle_for(origin: &Origin) -> Result<Bundle, Error> {
     if origin.bundle.is_some() || (origin.root.is_none() && !origin.inputs.is_empty()) {

@@ -16,7 +16,6 @@ struct View<'a> {
     /// Groups worth a box (any endpoint), and the ids of groups holding only bridges.
     groups: Vec<&'a super::picture::PictureGroup>,
     bridge_groups: Vec<&'a str>,
-    taken: Vec<String>,
     /// One line per GPU: where it sits and whether its group can go to a VM.
     gpus: Vec<GpuLine<'a>>,
 }
@@ -162,7 +161,6 @@ pub fn render(report: &Report) -> String {
             g
         },
         bridge_groups: pic.groups.iter().filter(|g| g.verdict.kind == "bridges-only").map(|g| g.id.as_str()).collect(),
-        taken: pic.taken().map(|d| format!("{} {}", d.address, d.name)).collect(),
         gpus: pic
             .groups
             .iter()

@@ -156,8 +156,13 @@ pub fn picture(p: &HostPicture) -> String {
             if d.boot_vga {
                 name.push_str(" **(boot VGA)**");
             }
-            if d.taken_for_vm.is_some() {
-                name.push_str(" **→ VM**");
+            if let Some(t) = &d.taken_for_vm {
+                name.push_str(" **→ VM");
+                if !t.vms.is_empty() {
+                    name.push(' ');
+                    name.push_str(&t.vms.join(", "));
+                }
+                name.push_str("**");
             }
             let verdict = if i == 0 {
                 let mark = if !g.breaks_isolation.is_empty() {

@@ -20,14 +20,19 @@ pub struct VmClaim {
     pub how: String,
 }
 
-/// THE one place that decides whether a device is "taken for a VM". Today: bound to vfio-pci
-/// or pci-stub (the host gave it up). When `System` knows VMs' hostdevs, switch this to
-/// "assigned by a VM's `<hostdev>`" (and keep the driver as a fallback for pastes).
-pub fn taken_for_vm(_sys: &System, device: &Device) -> Option<VmClaim> {
-    let driver = device.driver.as_deref()?;
-    VM_DRIVERS
-        .contains(&driver)
-        .then(|| VmClaim { vms: Vec::new(), how: format!("bound to {driver}") })
+/// THE one place that decides whether a device is "taken for a VM": a VM's `<hostdev>` (or
+/// `-device vfio-pci,host=…`) assigns it, or the host gave it up to vfio-pci / pci-stub (a
+/// paste without domain XML, or a device prepared for a VM not in the input).
+pub fn taken_for_vm(sys: &System, device: &Device) -> Option<VmClaim> {
+    let vms: Vec<String> = sys.vms_taking(&device.address).iter().map(|v| v.name.clone()).collect();
+    let bound = device.driver.as_deref().filter(|d| VM_DRIVERS.contains(d));
+    let how = match (vms.is_empty(), bound) {
+        (false, Some(driver)) => format!("hostdev of {}, bound to {driver}", vms.join(", ")),
+        (false, None) => format!("hostdev of {}", vms.join(", ")),
+        (true, Some(driver)) => format!("bound to {driver}"),
+        (true, None) => return None,
+    };
+    Some(VmClaim { vms, how })
 }
 
 /// Why a device is one the host cannot give away.

@@ -5,10 +5,12 @@ pub mod cmdline;
 pub mod isolation;
 pub mod kernel_log;
 pub mod pci;
+pub mod vm;
 
 pub use cmdline::Cmdline;
 pub use kernel_log::{DeviceRef, LogLine};
 pub use pci::{Device, Group, PciAddress};
+pub use vm::{Hostdev, Vm};
 
 use crate::bundle::{Bundle, Host, SourceKind, Status};
 
@@ -29,6 +31,8 @@ pub struct System {
     pub devices: Vec<Device>,
     pub groups: Vec<Group>,
     pub cmdline: Option<Cmdline>,
+    /// Virtual machines from domain XML (and, without XML, from QEMU command lines).
+    pub vms: Vec<Vm>,
     /// Lines of every text source, by source; index with [`System::lines`].
     logs: Vec<(SourceKind, Vec<LogLine>)>,
     pub sources: Vec<SourceInfo>,
@@ -62,10 +66,63 @@ impl System {
                 SourceKind::KernelLog | SourceKind::KernelLogPrevious | SourceKind::Text => {
                     sys.logs.push((s.kind, kernel_log::parse(text, &s.path)));
                 }
+                SourceKind::DomainXml => match vm::parse_domain(text, &s.path) {
+                    Ok(parsed) => sys.add_vm(parsed),
+                    Err(problem) => sys.notes.push(format!("{}: {problem}; this domain was not analysed", s.path)),
+                },
                 kind => sys.logs.push((kind, kernel_log::plain_lines(text, &s.path))),
             }
         }
+        // A VM known only from its QEMU log (no XML in the input) still passes devices.
+        for s in bundle.sources.iter().filter(|s| s.kind == SourceKind::QemuLog && s.is_ok()) {
+            let Some(text) = s.text.as_deref() else { continue };
+            let (name, hostdevs) = vm::qemu_hostdevs(text);
+            if hostdevs.is_empty() {
+                continue;
+            }
+            let name = s.vm.clone().or(name).unwrap_or_else(|| s.path.clone());
+            if sys.vms.iter().any(|v| v.name == name) {
+                continue;
+            }
+            sys.vms.push(Vm {
+                name,
+                source: s.path.as_str().into(),
+                from_xml: false,
+                domain_type: None,
+                hostdevs,
+                firmware: Default::default(),
+                features: Default::default(),
+                cpu: Default::default(),
+                interfaces: Vec::new(),
+                os_id: None,
+                line: 1,
+            });
+        }
         sys
+    }
+
+    /// Keep one definition per domain name: the running one (run/libvirt, live addresses)
+    /// wins over the defined one.
+    fn add_vm(&mut self, vm: Vm) {
+        match self.vms.iter_mut().find(|v| v.name == vm.name) {
+            Some(existing) if vm.source.contains("run/libvirt") => *existing = vm,
+            Some(_) => {}
+            None => self.vms.push(vm),
+        }
+    }
+
+    /// The VMs that pass `address` through.
+    pub fn vms_taking(&self, address: &PciAddress) -> Vec<&Vm> {
+        self.vms.iter().filter(|v| v.takes(address)).collect()
+    }
+
+    /// Every (VM, passed device) pair.
+    pub fn assigned(&self) -> impl Iterator<Item = (&Vm, &Hostdev)> {
+        self.vms.iter().flat_map(|v| v.hostdevs.iter().map(move |h| (v, h)))
+    }
+
+    pub fn is_assigned(&self, address: &PciAddress) -> bool {
+        self.vms.iter().any(|v| v.takes(address))
     }
 
     /// Every line of every source of `kind`, in source order.

@@ -1,0 +1,408 @@
+//! Virtual machines: libvirt domain XML parsed into what the rules ask about — passed-through
+//! PCI devices (`<hostdev>`), firmware, hypervisor features, CPU and network interfaces — with
+//! line numbers for evidence. A VM known only from its QEMU log (a paste without XML) still
+//! yields its `-device vfio-pci,host=…` devices.
+
+use std::sync::{Arc, OnceLock};
+
+use regex::Regex;
+
+use super::PciAddress;
+use crate::rules::Evidence;
+
+#[derive(Debug, Clone)]
+pub struct Vm {
+    pub name: String,
+    /// The source this VM was read from (a domain XML, or a QEMU log when there is no XML).
+    pub source: Arc<str>,
+    /// Whether the definition came from domain XML (false: only from a QEMU command line).
+    pub from_xml: bool,
+    /// `kvm`, `qemu`, …
+    pub domain_type: Option<String>,
+    pub hostdevs: Vec<Hostdev>,
+    pub firmware: Firmware,
+    pub features: Features,
+    pub cpu: Cpu,
+    pub interfaces: Vec<Interface>,
+    /// The libosinfo id (`http://microsoft.com/win/10`) when virt-manager recorded it.
+    pub os_id: Option<String>,
+    /// Line of the `<domain>` element (or 1).
+    pub line: usize,
+}
+
+/// A PCI device passed to the VM (`<hostdev mode='subsystem' type='pci'>` or `-device vfio-pci`).
+#[derive(Debug, Clone)]
+pub struct Hostdev {
+    /// The host device (`<source><address …/>`).
+    pub address: PciAddress,
+    pub managed: Option<bool>,
+    /// `<rom file='…'/>`
+    pub rom_file: Option<String>,
+    /// `<rom bar='on|off'/>`
+    pub rom_bar: Option<String>,
+    /// The guest-side `<address type='pci' …/>`, as written.
+    pub guest_address: Option<String>,
+    pub multifunction: bool,
+    pub line: usize,
+    /// The element's opening text, for evidence.
+    pub excerpt: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Firmware {
+    /// `<os firmware='efi'>` (libvirt ≥ 5.2 auto-selection).
+    pub firmware_attr: Option<String>,
+    /// `<loader>` path, e.g. /usr/share/OVMF/OVMF_CODE_4M.fd.
+    pub loader: Option<String>,
+    /// `<loader type='pflash|rom'>`
+    pub loader_type: Option<String>,
+    /// `<type machine='pc-q35-6.2'>`
+    pub machine: Option<String>,
+    pub line: usize,
+}
+
+impl Firmware {
+    /// UEFI (OVMF/AAVMF/edk2) rather than SeaBIOS.
+    pub fn is_uefi(&self) -> bool {
+        if self.firmware_attr.as_deref() == Some("efi") {
+            return true;
+        }
+        self.loader.as_deref().is_some_and(|l| {
+            let l = l.to_ascii_lowercase();
+            l.contains("ovmf") || l.contains("edk2") || l.contains("aavmf") || l.contains("uefi")
+        })
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Features {
+    /// `<kvm><hidden state='on'/></kvm>`
+    pub kvm_hidden: Option<bool>,
+    /// `<hyperv><vendor_id state='on' value='…'/></hyperv>`
+    pub hyperv_vendor_id: Option<String>,
+    /// hyperv enlightenments present with state='on' (relaxed, vapic, spinlocks, …).
+    pub hyperv_on: Vec<String>,
+    /// `<hyperv mode='passthrough'>` turns every enlightenment on.
+    pub hyperv_mode: Option<String>,
+    pub line: usize,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Cpu {
+    /// `host-passthrough`, `host-model`, `custom`; `None` when there is no `<cpu>`.
+    pub mode: Option<String>,
+    pub sockets: Option<u32>,
+    pub dies: Option<u32>,
+    pub cores: Option<u32>,
+    pub threads: Option<u32>,
+    /// `<feature policy='require' name='topoext'/>` → ("require", "topoext").
+    pub features: Vec<(String, String)>,
+    pub line: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct Interface {
+    /// `network`, `bridge`, `direct`, `user`, …
+    pub kind: String,
+    pub network: Option<String>,
+    pub bridge: Option<String>,
+    pub dev: Option<String>,
+    pub line: usize,
+    pub excerpt: String,
+}
+
+impl Vm {
+    /// Evidence pointing at a line of this VM's definition.
+    pub fn evidence(&self, line: usize, excerpt: impl Into<String>) -> Evidence {
+        Evidence::new(self.source.to_string(), format!("line {line}"), excerpt)
+    }
+
+    pub fn hostdev_evidence(&self, h: &Hostdev) -> Evidence {
+        self.evidence(h.line, h.excerpt.clone())
+    }
+
+    pub fn takes(&self, address: &PciAddress) -> bool {
+        self.hostdevs.iter().any(|h| &h.address == address)
+    }
+
+    /// Windows guest, judging by libosinfo metadata, or failing that, the name.
+    pub fn looks_windows(&self) -> bool {
+        match &self.os_id {
+            Some(id) => id.contains("microsoft.com/win"),
+            None => self.name.to_ascii_lowercase().contains("win"),
+        }
+    }
+}
+
+/// Parse a domain XML source. `Err` is a one-line problem for a report note.
+pub fn parse_domain(text: &str, path: &str) -> Result<Vm, String> {
+    // Pastes carry a prompt line (`$ sudo virsh dumpxml win10`) or text after the document.
+    let start = text.find("<domain").ok_or("no <domain> element")?;
+    let end = text.rfind("</domain>").map(|e| e + "</domain>".len()).ok_or("no closing </domain>")?;
+    if end <= start {
+        return Err("no complete <domain> element".into());
+    }
+    let line_offset = text[..start].matches('\n').count();
+    let xml = &text[start..end];
+    let doc = roxmltree::Document::parse_with_options(xml, roxmltree::ParsingOptions { allow_dtd: false, nodes_limit: 200_000, ..Default::default() })
+        .map_err(|e| format!("not valid XML: {e}"))?;
+    let line_of = |n: roxmltree::Node<'_, '_>| doc.text_pos_at(n.range().start).row as usize + line_offset;
+    let opening = |n: roxmltree::Node<'_, '_>| {
+        let r = n.range();
+        let s = &xml[r.start..r.end.min(xml.len())];
+        let first = s.find('>').map(|i| &s[..=i]).unwrap_or(s);
+        first.split_whitespace().collect::<Vec<_>>().join(" ")
+    };
+    let root = doc.root_element();
+    if root.tag_name().name() != "domain" {
+        return Err(format!("root element is <{}>, not <domain>", root.tag_name().name()));
+    }
+    let name = child(root, "name").and_then(|n| n.text()).map(|t| t.trim().to_string()).unwrap_or_else(|| {
+        path.rsplit('/').next().unwrap_or(path).trim_end_matches(".xml").to_string()
+    });
+
+    let mut vm = Vm {
+        name,
+        source: path.into(),
+        from_xml: true,
+        domain_type: root.attribute("type").map(str::to_string),
+        hostdevs: Vec::new(),
+        firmware: Firmware::default(),
+        features: Features::default(),
+        cpu: Cpu::default(),
+        interfaces: Vec::new(),
+        os_id: None,
+        line: line_of(root),
+    };
+
+    if let Some(os) = child(root, "os") {
+        vm.firmware.line = line_of(os);
+        vm.firmware.firmware_attr = os.attribute("firmware").map(str::to_string);
+        if let Some(t) = child(os, "type") {
+            vm.firmware.machine = t.attribute("machine").map(str::to_string);
+        }
+        if let Some(l) = child(os, "loader") {
+            vm.firmware.loader = l.text().map(|t| t.trim().to_string()).filter(|t| !t.is_empty());
+            vm.firmware.loader_type = l.attribute("type").map(str::to_string);
+            vm.firmware.line = line_of(l);
+        }
+    }
+    if let Some(f) = child(root, "features") {
+        vm.features.line = line_of(f);
+        if let Some(kvm) = child(f, "kvm") {
+            if let Some(h) = child(kvm, "hidden") {
+                vm.features.kvm_hidden = Some(h.attribute("state") == Some("on"));
+            }
+        }
+        if let Some(hv) = child(f, "hyperv") {
+            vm.features.hyperv_mode = hv.attribute("mode").map(str::to_string);
+            for e in hv.children().filter(|c| c.is_element()) {
+                if e.attribute("state") != Some("on") {
+                    continue;
+                }
+                if e.has_tag_name("vendor_id") {
+                    vm.features.hyperv_vendor_id = e.attribute("value").map(str::to_string);
+                }
+                vm.features.hyperv_on.push(e.tag_name().name().to_string());
+            }
+        }
+    }
+    if let Some(c) = child(root, "cpu") {
+        vm.cpu.line = line_of(c);
+        vm.cpu.mode = Some(c.attribute("mode").unwrap_or("custom").to_string());
+        if let Some(t) = child(c, "topology") {
+            let n = |a: &str| t.attribute(a).and_then(|v| v.parse().ok());
+            vm.cpu.sockets = n("sockets");
+            vm.cpu.dies = n("dies");
+            vm.cpu.cores = n("cores");
+            vm.cpu.threads = n("threads");
+        }
+        for f in c.children().filter(|x| x.has_tag_name("feature")) {
+            if let Some(name) = f.attribute("name") {
+                vm.cpu.features.push((f.attribute("policy").unwrap_or("require").to_string(), name.to_string()));
+            }
+        }
+    }
+    // libosinfo metadata: <metadata><libosinfo:libosinfo …><libosinfo:os id="…"/></…></metadata>
+    if let Some(meta) = child(root, "metadata") {
+        vm.os_id = meta.descendants().find(|n| n.tag_name().name() == "os").and_then(|n| n.attribute("id")).map(str::to_string);
+    }
+    if let Some(devices) = child(root, "devices") {
+        for h in devices.children().filter(|c| c.has_tag_name("hostdev")) {
+            if h.attribute("type") != Some("pci") {
+                continue;
+            }
+            let Some(src) = child(h, "source").and_then(|s| child(s, "address")) else { continue };
+            let num = |a: &str| {
+                let v = src.attribute(a)?;
+                let v = v.trim();
+                match v.strip_prefix("0x").or_else(|| v.strip_prefix("0X")) {
+                    Some(hex) => u32::from_str_radix(hex, 16).ok(),
+                    None => v.parse::<u32>().ok(),
+                }
+            };
+            let (Some(bus), Some(slot), Some(function)) = (num("bus"), num("slot"), num("function")) else { continue };
+            let domain = num("domain").unwrap_or(0);
+            let Some(address) = PciAddress::parse(&format!("{domain:04x}:{bus:02x}:{slot:02x}.{function:x}")) else { continue };
+            let rom = child(h, "rom");
+            let guest = h.children().find(|c| c.has_tag_name("address"));
+            vm.hostdevs.push(Hostdev {
+                address,
+                managed: h.attribute("managed").map(|m| m == "yes"),
+                rom_file: rom.and_then(|r| r.attribute("file")).map(str::to_string),
+                rom_bar: rom.and_then(|r| r.attribute("bar")).map(str::to_string),
+                guest_address: guest.map(opening),
+                multifunction: guest.and_then(|g| g.attribute("multifunction")) == Some("on"),
+                line: line_of(h),
+                excerpt: format!("{} … {}", opening(h), opening(src)),
+            });
+        }
+        for i in devices.children().filter(|c| c.has_tag_name("interface")) {
+            let source = child(i, "source");
+            vm.interfaces.push(Interface {
+                kind: i.attribute("type").unwrap_or("").to_string(),
+                network: source.and_then(|s| s.attribute("network")).map(str::to_string),
+                bridge: source.and_then(|s| s.attribute("bridge")).map(str::to_string),
+                dev: source.and_then(|s| s.attribute("dev")).map(str::to_string),
+                line: line_of(i),
+                excerpt: source.map(opening).unwrap_or_else(|| opening(i)),
+            });
+        }
+    }
+    Ok(vm)
+}
+
+/// The first child element of `n` called `name`.
+fn child<'a, 'i>(n: roxmltree::Node<'a, 'i>, name: &str) -> Option<roxmltree::Node<'a, 'i>> {
+    n.children().find(|c| c.has_tag_name(name))
+}
+
+fn vfio_device_re() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| {
+        // -device vfio-pci,host=0000:08:00.0,…   or   -device {"driver":"vfio-pci","host":"0000:0b:00.0",…}
+        Regex::new(r#"-device\s+'?(?:vfio-pci,(?:[^ ]*,)?host=(?P<a>[0-9a-fA-F:.]+)|\{"driver":"vfio-pci","host":"(?P<b>[0-9a-fA-F:.]+)")"#)
+            .expect("static regex")
+    })
+}
+
+/// `guest=win10,` in libvirt's `-name` argument.
+fn guest_name_re() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| Regex::new(r"-name\s+'?guest=(?P<n>[^,' ]+)").expect("static regex"))
+}
+
+/// The PCI devices a QEMU command line (as logged by libvirt) passes through, with line numbers.
+pub fn qemu_hostdevs(text: &str) -> (Option<String>, Vec<Hostdev>) {
+    let mut name = None;
+    let mut devs: Vec<Hostdev> = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if name.is_none() {
+            if let Some(c) = guest_name_re().captures(line) {
+                name = Some(c["n"].to_string());
+            }
+        }
+        // Command-line lines, and error lines that quote the option text: either proves that
+        // QEMU was given the device.
+        for c in vfio_device_re().captures_iter(line) {
+            let Some(addr) = c.name("a").or_else(|| c.name("b")).and_then(|m| PciAddress::parse(m.as_str())) else { continue };
+            if devs.iter().any(|d| d.address == addr) {
+                continue;
+            }
+            devs.push(Hostdev {
+                address: addr,
+                managed: None,
+                rom_file: None,
+                rom_bar: None,
+                guest_address: None,
+                multifunction: line.contains("multifunction=on") || line.contains("\"multifunction\":true"),
+                line: i + 1,
+                excerpt: line.trim().trim_end_matches('\\').trim().to_string(),
+            });
+        }
+    }
+    (name, devs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const XML: &str = r#"$ sudo virsh dumpxml win10
+<domain type='kvm'>
+  <name>win10</name>
+  <metadata>
+    <libosinfo:libosinfo xmlns:libosinfo="http://libosinfo.org/xmlns/libvirt/domain/1.0">
+      <libosinfo:os id="http://microsoft.com/win/10"/>
+    </libosinfo:libosinfo>
+  </metadata>
+  <os>
+    <type arch='x86_64' machine='pc-q35-6.2'>hvm</type>
+    <loader readonly='yes' type='pflash'>/usr/share/OVMF/OVMF_CODE_4M.fd</loader>
+  </os>
+  <features>
+    <hyperv mode='custom'>
+      <relaxed state='on'/>
+      <vendor_id state='on' value='0123456789ab'/>
+    </hyperv>
+    <kvm><hidden state='on'/></kvm>
+  </features>
+  <cpu mode='host-passthrough'>
+    <topology sockets='1' dies='1' cores='4' threads='2'/>
+    <feature policy='require' name='topoext'/>
+  </cpu>
+  <devices>
+    <interface type='network'>
+      <source network='default'/>
+    </interface>
+    <hostdev mode='subsystem' type='pci' managed='yes'>
+      <source>
+        <address domain='0x0000' bus='0x08' slot='0x00' function='0x0'/>
+      </source>
+      <rom file='/home/yfy/vbios.rom'/>
+      <address type='pci' domain='0x0000' bus='0x05' slot='0x00' function='0x0' multifunction='on'/>
+    </hostdev>
+    <hostdev mode='subsystem' type='usb'><source><vendor id='0x046d'/></source></hostdev>
+  </devices>
+</domain>
+"#;
+
+    #[test]
+    fn domain_xml_with_a_prompt_line() {
+        let vm = parse_domain(XML, "win10.xml").unwrap();
+        assert_eq!(vm.name, "win10");
+        assert!(vm.looks_windows());
+        assert!(vm.firmware.is_uefi());
+        assert_eq!(vm.features.kvm_hidden, Some(true));
+        assert_eq!(vm.features.hyperv_vendor_id.as_deref(), Some("0123456789ab"));
+        assert_eq!(vm.features.hyperv_on, vec!["relaxed", "vendor_id"]);
+        assert_eq!(vm.cpu.mode.as_deref(), Some("host-passthrough"));
+        assert_eq!(vm.cpu.threads, Some(2));
+        assert_eq!(vm.cpu.features, vec![("require".to_string(), "topoext".to_string())]);
+        assert_eq!(vm.hostdevs.len(), 1);
+        let h = &vm.hostdevs[0];
+        assert_eq!(h.address.as_str(), "0000:08:00.0");
+        assert_eq!(h.rom_file.as_deref(), Some("/home/yfy/vbios.rom"));
+        assert!(h.multifunction);
+        assert_eq!(h.line, 28);
+        assert_eq!(vm.interfaces[0].network.as_deref(), Some("default"));
+    }
+
+    #[test]
+    fn broken_xml_is_a_problem_not_a_panic() {
+        assert!(parse_domain("<domain><name>x</name>", "x.xml").is_err());
+        assert!(parse_domain("hello", "x.xml").is_err());
+        let bomb = "<?xml version=\"1.0\"?><!DOCTYPE d [<!ENTITY a \"aaaa\"><!ENTITY b \"&a;&a;&a;\">]><domain>&b;</domain>";
+        assert!(parse_domain(bomb, "bomb.xml").is_err());
+    }
+
+    #[test]
+    fn qemu_command_lines_old_and_json() {
+        let log = "-name guest=win10,debug-threads=on \\\n-device vfio-pci,host=0000:08:00.0,id=hostdev0,bus=pci.5,multifunction=on,addr=0x0 \\\n-device '{\"driver\":\"vfio-pci\",\"host\":\"0000:08:00.1\",\"id\":\"hostdev1\"}' \\\n2022-07-21T06:50:56.222055Z qemu-system-x86_64: -device vfio-pci,host=0000:0a:00.0,id=hostdev3: Failed to mmap 0000:0a:00.0 BAR 0. Performance may be slow\n";
+        let (name, devs) = qemu_hostdevs(log);
+        assert_eq!(name.as_deref(), Some("win10"));
+        let addrs: Vec<&str> = devs.iter().map(|d| d.address.as_str()).collect();
+        assert_eq!(addrs, vec!["0000:08:00.0", "0000:08:00.1", "0000:0a:00.0"]);
+        assert!(devs[0].multifunction);
+    }
+}

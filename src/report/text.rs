@@ -51,7 +51,7 @@ pub fn render(report: &Report, style: Style) -> String {
         .flatten()
         .collect::<Vec<_>>()
         .join(" · ");
-    let head = if host.is_empty() { format!("{}", report.tool.version) } else { format!("{} — {host}", report.tool.version) };
+    let head = if host.is_empty() { report.tool.version.to_string() } else { format!("{} — {host}", report.tool.version) };
     let head = fill(&words(&head), "vfio-doctor ", "  ", style.width as usize);
     out.push_str(&bold(style, "vfio-doctor"));
     out.push_str(&head["vfio-doctor".len()..]);
@@ -244,7 +244,7 @@ fn wrap_markdown(text: &str, indent: &str, width: usize) -> String {
     for line in text.lines() {
         let trimmed = line.trim_start();
         if let Some(marker) = &fence {
-            out.push_str(&format!("{indent}{line}").trim_end().to_string());
+            out.push_str(format!("{indent}{line}").trim_end());
             out.push('\n');
             if trimmed.starts_with(marker.as_str()) && trimmed.trim_end().chars().all(|c| c == '`' || c == '~') {
                 fence = None;
@@ -299,26 +299,6 @@ fn list_marker(s: &str) -> usize {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn remediation_wraps_prose_and_keeps_code() {
-        let md = "The firmware drew its boot screen on 0000:08:00.0 NVIDIA Corporation GP106 [GeForce GTX 1060 3GB] [10de:1c02], and the framebuffer\n\
-                  1. Make the host boot on another GPU: set the primary display in the firmware setup, or swap\n   the cards' slots.\n\n\
-                  ```sh\necho 1 | sudo tee /sys/bus/pci/devices/0000:08:00.0/remove # a very long command line that must stay on one line\n```\n\
-                  Then check `sudo grep -A3 '0000:08:00.0' /proc/iomem`: no line may be nested inside the GPU's range.";
-        let out = wrap_markdown(md, "    ", 80);
-        for line in out.lines().filter(|l| !l.contains("echo 1")) {
-            assert!(line.chars().count() <= 80, "too wide: {line:?}\n{out}");
-        }
-        assert!(out.contains("    echo 1 | sudo tee /sys/bus/pci/devices/0000:08:00.0/remove # a very long command line that must stay on one line\n"));
-        assert!(out.contains("`sudo grep -A3 '0000:08:00.0' /proc/iomem`:"), "{out}");
-        assert!(out.contains("    1. Make the host"), "{out}");
-        assert!(out.contains("\n       firmware setup, or swap"), "hanging indent: {out}");
-    }
-}
 
 /// The IOMMU groups for a terminal (`vfio-doctor iommu`): per group its verdict and a table of
 /// its devices (address, class, names and IDs, boot VGA, driver, link, reset methods).
@@ -336,7 +316,7 @@ pub fn picture(p: &super::HostPicture, style: Style) -> String {
     for g in &p.groups {
         let mark = if g.verdict.passable { "✔" } else if g.verdict.kind == "bridges-only" { "·" } else { "✘" };
         let head = format!("IOMMU group {} — {mark} {}", g.id, g.verdict.text);
-        let sev = if g.verdict.passable { None } else if g.verdict.kind == "bridges-only" { None } else { Some(Severity::Error) };
+        let sev = (!g.verdict.passable && g.verdict.kind != "bridges-only").then_some(Severity::Error);
         let wrapped = fill(&words(&head), "", "    ", style.width as usize);
         out.push_str(&match sev {
             Some(s) => paint(style, s, wrapped.trim_end()) + "\n",
@@ -429,4 +409,25 @@ fn device_table(devices: &[super::picture::PictureDevice], style: Style) -> Stri
         table.force_no_tty();
     }
     table.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remediation_wraps_prose_and_keeps_code() {
+        let md = "The firmware drew its boot screen on 0000:08:00.0 NVIDIA Corporation GP106 [GeForce GTX 1060 3GB] [10de:1c02], and the framebuffer\n\
+                  1. Make the host boot on another GPU: set the primary display in the firmware setup, or swap\n   the cards' slots.\n\n\
+                  ```sh\necho 1 | sudo tee /sys/bus/pci/devices/0000:08:00.0/remove # a very long command line that must stay on one line\n```\n\
+                  Then check `sudo grep -A3 '0000:08:00.0' /proc/iomem`: no line may be nested inside the GPU's range.";
+        let out = wrap_markdown(md, "    ", 80);
+        for line in out.lines().filter(|l| !l.contains("echo 1")) {
+            assert!(line.chars().count() <= 80, "too wide: {line:?}\n{out}");
+        }
+        assert!(out.contains("    echo 1 | sudo tee /sys/bus/pci/devices/0000:08:00.0/remove # a very long command line that must stay on one line\n"));
+        assert!(out.contains("`sudo grep -A3 '0000:08:00.0' /proc/iomem`:"), "{out}");
+        assert!(out.contains("    1. Make the host"), "{out}");
+        assert!(out.contains("\n       firmware setup, or swap"), "hanging indent: {out}");
+    }
 }

@@ -48,8 +48,17 @@ fn bundle_for(origin: &Origin) -> Result<Bundle, Error> {
 
 /// The picture of `origin`'s host.
 pub fn picture(origin: &Origin) -> Result<HostPicture, Error> {
+    Ok(picture_and_notes(origin)?.0)
+}
+
+/// The picture, plus the notes of collection/import (an input of unknown kind, …) that explain
+/// an empty picture.
+fn picture_and_notes(origin: &Origin) -> Result<(HostPicture, Vec<String>), Error> {
     let bundle = bundle_for(origin)?;
-    Ok(HostPicture::from_system(&System::from_bundle(&bundle)))
+    let sys = System::from_bundle(&bundle);
+    let mut notes = bundle.notes.clone();
+    notes.extend(sys.notes.iter().filter(|n| !bundle.notes.contains(n)).cloned());
+    Ok((HostPicture::from_system(&sys), notes))
 }
 
 pub fn render(p: &HostPicture, format: IommuFormat, style: report::text::Style) -> String {
@@ -65,6 +74,15 @@ pub fn render(p: &HostPicture, format: IommuFormat, style: report::text::Style) 
 }
 
 pub fn run(origin: &Origin, format: IommuFormat) -> Result<(), Error> {
-    let p = picture(origin)?;
-    emit(&render(&p, format, report::text::Style::detect()), None)
+    let (p, notes) = picture_and_notes(origin)?;
+    let mut out = render(&p, format, report::text::Style::detect());
+    // An empty picture from pasted files: say what became of them.
+    if p.groups.is_empty() && !notes.is_empty() && format != IommuFormat::Json {
+        out.push_str("\nNotes:\n");
+        for n in &notes {
+            let n = if format == IommuFormat::Markdown { report::markdown::escape(n) } else { n.clone() };
+            out.push_str(&format!("- {n}\n"));
+        }
+    }
+    emit(&out, None)
 }

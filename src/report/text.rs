@@ -75,7 +75,7 @@ pub fn render(report: &Report, style: Style) -> String {
                     Severity::Info => Color::Cyan,
                 });
             }
-            table.add_row(vec![sev, Cell::new(&f.code), Cell::new(&f.name), Cell::new(&f.subject)]);
+            table.add_row(vec![sev, Cell::new(clean(&f.code)), Cell::new(clean(&f.name)), Cell::new(clean(&f.subject))]);
         }
         if !style.color {
             table.force_no_tty();
@@ -93,7 +93,7 @@ pub fn render(report: &Report, style: Style) -> String {
                 out.push_str("  evidence:\n");
                 for e in &f.evidence {
                     let count = e.count.map(|c| format!(" (×{c})")).unwrap_or_default();
-                    out.push_str(&format!("    {} {}{}\n", e.source, e.location, count));
+                    out.push_str(&format!("    {} {}{}\n", clean(&e.source), clean(&e.location), count));
                     out.push_str(&format!("      │ {}\n", shorten(&e.excerpt, style.width as usize - 8)));
                 }
             }
@@ -143,7 +143,14 @@ pub fn render(report: &Report, style: Style) -> String {
     out
 }
 
+/// Bundle text with terminal control characters (ESC, BEL, CR, …) made visible as `�`, so a
+/// hostile log line cannot move the cursor, retitle the window or hide the text after it.
+fn clean(s: &str) -> String {
+    s.chars().map(|c| if c.is_control() && c != '\n' && c != '\t' { '\u{fffd}' } else { c }).collect()
+}
+
 fn shorten(s: &str, max: usize) -> String {
+    let s = &clean(s);
     if s.chars().count() <= max {
         return s.to_string();
     }
@@ -159,6 +166,7 @@ fn wrap(text: &str, indent: &str, width: usize) -> String {
 
 /// Words of prose, with each `inline code` span kept as one unbreakable word.
 fn words(text: &str) -> Vec<String> {
+    let text = &clean(text);
     let mut words = Vec::new();
     let mut cur = String::new();
     let mut in_code = false;
@@ -241,6 +249,7 @@ fn wrap_markdown(text: &str, indent: &str, width: usize) -> String {
             para.clear();
         }
     };
+    let text = clean(text);
     for line in text.lines() {
         let trimmed = line.trim_start();
         if let Some(marker) = &fence {
@@ -399,10 +408,10 @@ fn device_table(devices: &[super::picture::PictureDevice], style: Style) -> Stri
             link.push_str(&format!("reset: {}", r.join(" ")));
         }
         table.add_row(vec![
-            Cell::new(&d.address),
-            Cell::new(device),
-            Cell::new(d.driver.as_deref().unwrap_or("—")),
-            Cell::new(link),
+            Cell::new(clean(&d.address)),
+            Cell::new(clean(&device)),
+            Cell::new(clean(d.driver.as_deref().unwrap_or("—"))),
+            Cell::new(clean(&link)),
         ]);
     }
     if !style.color {
@@ -429,5 +438,13 @@ mod tests {
         assert!(out.contains("`sudo grep -A3 '0000:08:00.0' /proc/iomem`:"), "{out}");
         assert!(out.contains("    1. Make the host"), "{out}");
         assert!(out.contains("\n       firmware setup, or swap"), "hanging indent: {out}");
+    }
+
+    #[test]
+    fn terminal_control_characters_from_a_bundle_are_neutralised() {
+        let out = wrap_markdown("evil \x1b]0;owned\x07 title\n```\nrm \x1b[2J\n```", "  ", 80);
+        assert!(!out.contains('\x1b') && !out.contains('\x07'), "{out:?}");
+        assert!(out.contains("\u{fffd}]0;owned\u{fffd}"), "{out:?}");
+        assert!(!shorten("a\x1b[31mb", 80).contains('\x1b'));
     }
 }

@@ -195,7 +195,8 @@ pub fn why_no_groups(sys: &System) -> Option<String> {
                        GPU passthrough is impossible until they appear.";
     Some(if sys.devices.is_empty() {
         format!(
-            "No IOMMU groups and no PCI devices in the input ({}). {consequence}",
+            "No IOMMU groups, and no PCI devices either: {}. Nothing to judge: run vfio-doctor on the \
+             host itself, or give it a bundle, a --root tree, or a pasted `lspci -nnk` or IOMMU group listing.",
             sys.why_missing(crate::bundle::SourceKind::Pci)
         )
     } else {
@@ -302,7 +303,7 @@ mod tests {
     #[test]
     fn no_groups_says_why() {
         let sys = system(vec![]);
-        assert!(why_no_groups(&sys).unwrap().contains("No IOMMU groups"));
+        assert!(why_no_groups(&sys).unwrap().starts_with("No IOMMU groups, and no PCI devices either: no PCI devices"));
         let mut d = dev("0000:08:00.0", "0x10de", "0x1c02", "0x030000", None, "");
         d.iommu_group = None;
         let mut b = Bundle::new();

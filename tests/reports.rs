@@ -139,6 +139,13 @@ fn markdown_stays_under_the_forum_limit_without_dropping_findings() {
     // An excerpt's backticks never close its fence: every fence opened is closed.
     let fences = md.lines().filter(|l| l.starts_with("```")).count();
     assert_eq!(fences % 2, 0);
+
+    // A few findings with much evidence: the evidence stays, shortened and folded.
+    report.findings.truncate(3);
+    let md = report::markdown::render(&report);
+    assert!(md.chars().count() <= report::markdown::MAX_CHARS);
+    assert!(md.contains("<details><summary>Evidence ("), "long evidence is folded");
+    assert!(md.contains("`var/log/syslog.0` line 0") && md.contains("more characters]"), "evidence kept, shortened");
 }
 
 const PAYLOADS: [&str; 3] = ["<script>alert(1)</script>", "<img src=x onerror=alert(2)>", "\"><svg onload=alert(3)>"];

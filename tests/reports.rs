@@ -76,6 +76,33 @@ fn html_report_is_self_contained_and_draws_the_groups() {
     assert!(html.contains("Groups with only bridges (nothing to pass): 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13."));
 }
 
+#[test]
+fn html_marks_a_group_whose_isolation_is_broken() {
+    // The GTX 1060 goes to the VM, but its HDMI audio function is not in the VM and stays on
+    // the host's driver.
+    let mut b = bundle_of("seed-b550");
+    for s in &mut b.sources {
+        if s.kind == vfio_doctor::bundle::SourceKind::DomainXml {
+            if let Some(text) = &mut s.text {
+                *text = text.replace("bus='0x08' slot='0x00' function='0x1'", "bus='0x0a' slot='0x00' function='0x4'");
+            }
+        }
+    }
+    for d in &mut b.pci_devices {
+        if d.address.ends_with("08:00.1") {
+            d.driver = Some("snd_hda_intel".into());
+        }
+    }
+    let report = support::diagnose(&b);
+    let html = report::html::render(&report);
+    let g16 = group_box(&html, "16");
+    assert!(g16.contains(" breach"), "{g16}");
+    assert!(g16.contains("Isolation broken: a device here is taken for a VM, but 08:00.1 stays with the host."), "{g16}");
+    let text = report::text::render(&report, report::text::Style::plain());
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(flat.contains("Isolation broken in group(s) 16."), "{text}");
+}
+
 fn group_box<'a>(html: &'a str, id: &str) -> &'a str {
     let marker = format!(r#"id="group-{id}""#);
     let at = html.find(&marker).unwrap_or_else(|| panic!("no box for group {id}"));
@@ -257,7 +284,7 @@ fn iommu_without_groups_says_so_and_why() {
     assert!(!text.contains("Group ."));
     let out = binary().args(["iommu", "--format", "markdown", "--root"]).arg(host("firmware-off")).output().expect("run");
     assert_eq!(out.status.code(), Some(0));
-    assert!(String::from_utf8_lossy(&out.stdout).starts_with("**No IOMMU groups"));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("### IOMMU groups\n\n**No IOMMU groups"));
 }
 
 #[test]

@@ -64,7 +64,10 @@ fn picture_and_notes(origin: &Origin) -> Result<(HostPicture, Vec<String>), Erro
 pub fn render(p: &HostPicture, format: IommuFormat, style: report::text::Style) -> String {
     match format {
         IommuFormat::Text => report::text::picture(p, style),
-        IommuFormat::Markdown => report::markdown::picture(p),
+        IommuFormat::Markdown => {
+            let count = if p.groups.is_empty() { String::new() } else { format!(" ({})", p.groups.len()) };
+            format!("### IOMMU groups{count}\n\n{}", report::markdown::picture(p))
+        }
         IommuFormat::Json => {
             let mut s = serde_json::to_string_pretty(p).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
             s.push('\n');

@@ -362,7 +362,13 @@ fn picture_summary(p: &super::HostPicture) -> String {
         return why.clone();
     }
     let passable = p.groups.iter().filter(|g| g.verdict.passable).count();
-    let taken: Vec<String> = p.taken().map(|d| d.address.clone()).collect();
+    let taken: Vec<String> = p
+        .taken()
+        .map(|d| match d.taken_for_vm.as_ref().map(|t| t.vms.join(", ")).filter(|v| !v.is_empty()) {
+            Some(vms) => format!("{} ({vms})", d.address),
+            None => d.address.clone(),
+        })
+        .collect();
     let broken: Vec<&str> = p.groups.iter().filter(|g| !g.breaks_isolation.is_empty()).map(|g| g.id.as_str()).collect();
     let mut s = format!(
         "{} group(s): {} can be passed, {} hold devices the host needs, {} bridges only.{}\n",

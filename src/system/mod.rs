@@ -4,6 +4,7 @@
 pub mod cmdline;
 pub mod isolation;
 pub mod kernel_log;
+pub mod net;
 pub mod pci;
 pub mod vm;
 

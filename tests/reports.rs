@@ -18,12 +18,16 @@ fn bundle_of(name: &str) -> Bundle {
     obtain_bundle(&Origin { root: Some(host(name)), redact: true, ..Default::default() }).expect("collect fixture root")
 }
 
-/// The broken seed host's report, with the checkout's path in notes replaced before rendering
+/// The broken seed host's report, with the checkout's path in notes and not-evaluated reasons
+/// replaced before rendering
 /// (the text report wraps notes, so the path's length would otherwise move line breaks).
 fn bsod_report() -> Report {
     let mut report = support::diagnose(&bundle_of("seed-b550-bsod"));
     let dir = fixtures().display().to_string();
     report.notes = report.notes.iter().map(|n| n.replace(&dir, "{FIXTURES}")).collect();
+    for n in &mut report.not_evaluated {
+        n.reason = n.reason.replace(&dir, "{FIXTURES}");
+    }
     report
 }
 

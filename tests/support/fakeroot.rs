@@ -229,4 +229,22 @@ pub fn build(spec: &HostSpec, root: &Path) {
     for (rel, contents) in &spec.files {
         write(root, rel, contents);
     }
+    keep_empty_dirs(root);
+}
+
+/// git does not keep empty directories (an empty sys/kernel/iommu_groups means "IOMMU off"),
+/// so each gets a `.gitkeep`; `Root::list_dir` ignores hidden names.
+fn keep_empty_dirs(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let mut empty = true;
+    for e in entries.filter_map(|e| e.ok()) {
+        empty = false;
+        let is_dir = e.file_type().map(|t| t.is_dir()).unwrap_or(false);
+        if is_dir {
+            keep_empty_dirs(&e.path());
+        }
+    }
+    if empty {
+        std::fs::write(dir.join(".gitkeep"), "").expect("write .gitkeep");
+    }
 }

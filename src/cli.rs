@@ -30,6 +30,15 @@ pub enum Command {
     Collect(CollectArgs),
     /// Inspect a GPU option ROM / vBIOS dump: its image chain, and the ROM rules' findings
     Rom(RomArgs),
+    /// IOMMU groups with device names, drivers, boot VGA, link and reset, and whether each
+    /// group can be passed to a VM
+    Iommu {
+        #[command(flatten)]
+        source: SourceArgs,
+        /// Output format
+        #[arg(long, value_enum, default_value = "text")]
+        format: crate::commands::iommu::IommuFormat,
+    },
     /// List the rules
     Rules {
         /// Print the catalog as JSON

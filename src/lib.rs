@@ -59,6 +59,10 @@ pub fn run(cli: Cli) -> Result<Exit, Error> {
             let opts = commands::rom::RomOptions { file: args.file, device: args.device, format: args.format };
             Ok(if commands::rom::run(&opts)? { Exit::Findings } else { Exit::Clean })
         }
+        Some(Command::Iommu { source, format }) => {
+            commands::iommu::run(&origin(&source), format)?;
+            Ok(Exit::Clean)
+        }
         Some(Command::Rules { json }) => {
             commands::rules::run(json)?;
             Ok(Exit::Clean)

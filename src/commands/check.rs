@@ -30,7 +30,7 @@ pub struct CheckOptions {
 pub fn diagnose(bundle: &crate::bundle::Bundle, catalog: &Catalog) -> Report {
     let sys = System::from_bundle(bundle);
     let outcome = rules::run(&sys, catalog);
-    let mut report = Report::new(bundle, outcome);
+    let mut report = Report::new(bundle, &sys, outcome);
     // Problems met while parsing (a domain XML that is not XML) are notes too.
     for note in &sys.notes {
         if !report.notes.contains(note) {
@@ -58,9 +58,8 @@ pub fn run(opts: &CheckOptions) -> Result<bool, Error> {
             let style = if opts.output.is_some() { report::text::Style::plain() } else { report::text::Style::detect() };
             report::text::render(&report, style)
         }
-        Format::Markdown | Format::Html => {
-            return Err(Error::Usage(format!("--format {format:?} is not available yet; use text or json").to_lowercase()))
-        }
+        Format::Markdown => report::markdown::render(&report),
+        Format::Html => report::html::render(&report),
     };
     emit(&text, opts.output.as_deref())?;
     let threshold = match opts.fail_on {

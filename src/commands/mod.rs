@@ -4,6 +4,7 @@ pub mod check;
 pub mod collect;
 pub mod explain;
 pub mod rom;
+pub mod iommu;
 pub mod rules;
 
 use std::io::Write;

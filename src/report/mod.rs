@@ -1,8 +1,13 @@
 //! Reports: the findings, what was not evaluated, and a summary, rendered as text, Markdown,
 //! HTML or JSON. Reports never decide anything; every fact they show is on the [`Report`].
 
+pub mod html;
 pub mod json;
+pub mod markdown;
+pub mod picture;
 pub mod text;
+
+pub use picture::HostPicture;
 
 use serde::{Deserialize, Serialize};
 
@@ -24,6 +29,9 @@ pub struct Report {
     /// Sources that could not be read, and notes from collection or import.
     pub notes: Vec<String>,
     pub summary: Summary,
+    /// The IOMMU groups and their devices, with each group's passthrough verdict.
+    #[serde(default)]
+    pub host_picture: HostPicture,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -44,7 +52,7 @@ pub struct Summary {
 }
 
 impl Report {
-    pub fn new(bundle: &Bundle, outcome: Outcome) -> Report {
+    pub fn new(bundle: &Bundle, sys: &crate::system::System, outcome: Outcome) -> Report {
         let count = |s: Severity| outcome.findings.iter().filter(|f| f.severity == s).count();
         let summary = Summary {
             errors: count(Severity::Error),
@@ -75,6 +83,7 @@ impl Report {
             not_evaluated: outcome.not_evaluated,
             notes,
             summary,
+            host_picture: HostPicture::from_system(sys),
         }
     }
 

@@ -51,12 +51,11 @@ pub fn render(report: &Report, style: Style) -> String {
         .flatten()
         .collect::<Vec<_>>()
         .join(" · ");
+    let head = if host.is_empty() { report.tool.version.to_string() } else { format!("{} — {host}", report.tool.version) };
+    let head = fill(&words(&head), "vfio-doctor ", "  ", style.width as usize);
     out.push_str(&bold(style, "vfio-doctor"));
-    out.push_str(&format!(" {}", report.tool.version));
-    if !host.is_empty() {
-        out.push_str(&format!(" — {host}"));
-    }
-    out.push_str("\n\n");
+    out.push_str(&head["vfio-doctor".len()..]);
+    out.push('\n');
 
     if report.findings.is_empty() {
         out.push_str("No problems found by the rules that could run.\n");
@@ -76,7 +75,7 @@ pub fn render(report: &Report, style: Style) -> String {
                     Severity::Info => Color::Cyan,
                 });
             }
-            table.add_row(vec![sev, Cell::new(&f.code), Cell::new(&f.name), Cell::new(&f.subject)]);
+            table.add_row(vec![sev, Cell::new(clean(&f.code)), Cell::new(clean(&f.name)), Cell::new(clean(&f.subject))]);
         }
         if !style.color {
             table.force_no_tty();
@@ -84,22 +83,23 @@ pub fn render(report: &Report, style: Style) -> String {
         out.push_str(&table.to_string());
         out.push_str("\n\n");
         for f in &report.findings {
-            out.push_str(&paint(style, f.severity, &format!("{}[{}]", f.severity, f.code)));
-            out.push_str(&format!(" {}: {}\n", bold(style, &f.name), f.title));
+            let tag = format!("{}[{}]", f.severity, f.code);
+            let head = fill(&words(&format!("{tag} {}: {}", f.name, f.title)), "", "  ", style.width as usize);
+            // Colour the tag and the rule name inside the wrapped heading.
+            let head = head.replacen(&tag, &paint(style, f.severity, &tag), 1).replacen(&f.name, &bold(style, &f.name), 1);
+            out.push_str(&head);
             out.push_str(&wrap(&f.message, "  ", style.width as usize));
             if !f.evidence.is_empty() {
                 out.push_str("  evidence:\n");
                 for e in &f.evidence {
                     let count = e.count.map(|c| format!(" (×{c})")).unwrap_or_default();
-                    out.push_str(&format!("    {} {}{}\n", e.source, e.location, count));
+                    out.push_str(&format!("    {} {}{}\n", clean(&e.source), clean(&e.location), count));
                     out.push_str(&format!("      │ {}\n", shorten(&e.excerpt, style.width as usize - 8)));
                 }
             }
             if !f.remediation.is_empty() {
                 out.push_str("  fix:\n");
-                for line in f.remediation.lines() {
-                    out.push_str(&format!("    {line}\n").replace("    \n", "\n"));
-                }
+                out.push_str(&wrap_markdown(&f.remediation, "    ", style.width as usize));
             }
             out.push_str(&format!("  more: vfio-doctor explain {}\n\n", f.name));
         }
@@ -120,6 +120,16 @@ pub fn render(report: &Report, style: Style) -> String {
         }
         out.push('\n');
     }
+    if !report.host_picture.groups.is_empty() || report.host_picture.no_groups.is_some() {
+        out.push_str(&bold(style, "IOMMU groups"));
+        out.push('\n');
+        let mut line = picture_summary(&report.host_picture);
+        if report.host_picture.no_groups.is_none() {
+            line.push_str(" `vfio-doctor iommu` lists them.");
+        }
+        out.push_str(&wrap(&line, "  ", style.width as usize));
+        out.push('\n');
+    }
     let s = &report.summary;
     out.push_str(&format!(
         "{} error(s), {} warning(s), {} info; {} rule(s) run, {} not evaluated{}\n",
@@ -133,7 +143,14 @@ pub fn render(report: &Report, style: Style) -> String {
     out
 }
 
+/// Bundle text with terminal control characters (ESC, BEL, CR, …) made visible as `�`, so a
+/// hostile log line cannot move the cursor, retitle the window or hide the text after it.
+fn clean(s: &str) -> String {
+    s.chars().map(|c| if c.is_control() && c != '\n' && c != '\t' { '\u{fffd}' } else { c }).collect()
+}
+
 fn shorten(s: &str, max: usize) -> String {
+    let s = &clean(s);
     if s.chars().count() <= max {
         return s.to_string();
     }
@@ -144,22 +161,296 @@ fn shorten(s: &str, max: usize) -> String {
 
 /// Word-wrap `text` to `width` columns with `indent` on every line.
 fn wrap(text: &str, indent: &str, width: usize) -> String {
+    fill(&words(text), indent, indent, width)
+}
+
+/// Words of prose, with each `inline code` span kept as one unbreakable word.
+fn words(text: &str) -> Vec<String> {
+    let text = &clean(text);
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut in_code = false;
+    for c in text.chars() {
+        if c == '`' {
+            in_code = !in_code;
+        }
+        if c.is_whitespace() && !in_code {
+            if !cur.is_empty() {
+                words.push(std::mem::take(&mut cur));
+            }
+        } else {
+            cur.push(c);
+        }
+    }
+    if !cur.is_empty() {
+        words.push(cur);
+    }
+    words
+}
+
+/// Fill `words` into lines of at most `width` columns (a longer word gets a line of its own):
+/// `first` prefixes the first line, `rest` the others.
+fn fill(words: &[String], first: &str, rest: &str, width: usize) -> String {
     let mut out = String::new();
-    let mut line = String::from(indent);
-    for word in text.split_whitespace() {
-        if line.len() > indent.len() && line.len() + 1 + word.len() > width {
+    let mut line = String::from(first);
+    let mut empty = true;
+    let room = width.saturating_sub(rest.chars().count()).max(20);
+    let pieces: Vec<String> = words.iter().flat_map(|w| split_long(w, room)).collect();
+    for word in &pieces {
+        let len = line.chars().count();
+        if !empty && len + 1 + word.chars().count() > width {
             out.push_str(&line);
             out.push('\n');
-            line = String::from(indent);
+            line = String::from(rest);
+            empty = true;
         }
-        if line.len() > indent.len() {
+        if !empty {
             line.push(' ');
         }
         line.push_str(word);
+        empty = false;
     }
-    if line.len() > indent.len() {
+    if !empty {
         out.push_str(&line);
         out.push('\n');
     }
     out
+}
+
+/// A word longer than `room` (a path in a note) split after a `/` (or hard, failing that) so
+/// the line fits. Inline code stays whole: a user copies it.
+fn split_long(word: &str, room: usize) -> Vec<String> {
+    if word.chars().count() <= room || word.starts_with('`') {
+        return vec![word.to_string()];
+    }
+    let mut out = Vec::new();
+    let mut rest: Vec<char> = word.chars().collect();
+    while rest.len() > room {
+        let cut = rest[..room].iter().rposition(|c| *c == '/').map(|i| i + 1).filter(|i| *i > room / 3).unwrap_or(room);
+        out.push(rest[..cut].iter().collect());
+        rest = rest[cut..].to_vec();
+    }
+    out.push(rest.into_iter().collect());
+    out
+}
+
+/// Markdown remediation for a terminal: prose paragraphs and list items re-wrapped to `width`
+/// (hanging indent under the list marker); fenced code blocks and lines that are commands or
+/// XML kept byte for byte, since a user copies them.
+fn wrap_markdown(text: &str, indent: &str, width: usize) -> String {
+    let mut out = String::new();
+    let mut para: Vec<String> = Vec::new();
+    let mut para_first = String::new();
+    let mut para_rest = String::new();
+    let mut fence: Option<String> = None;
+    let flush = |out: &mut String, para: &mut Vec<String>, first: &str, rest: &str| {
+        if !para.is_empty() {
+            out.push_str(&fill(&words(&para.join(" ")), first, rest, width));
+            para.clear();
+        }
+    };
+    let text = clean(text);
+    for line in text.lines() {
+        let trimmed = line.trim_start();
+        if let Some(marker) = &fence {
+            out.push_str(format!("{indent}{line}").trim_end());
+            out.push('\n');
+            if trimmed.starts_with(marker.as_str()) && trimmed.trim_end().chars().all(|c| c == '`' || c == '~') {
+                fence = None;
+            }
+            continue;
+        }
+        if trimmed.starts_with("```") || trimmed.starts_with("~~~") {
+            flush(&mut out, &mut para, &para_first, &para_rest);
+            let marker: String = trimmed.chars().take_while(|c| *c == '`' || *c == '~').collect();
+            fence = Some(marker);
+            out.push_str(&format!("{indent}{line}\n"));
+            continue;
+        }
+        if trimmed.is_empty() {
+            flush(&mut out, &mut para, &para_first, &para_rest);
+            out.push('\n');
+            continue;
+        }
+        let verbatim = trimmed.starts_with('<')
+            || trimmed.starts_with("$ ")
+            || trimmed.starts_with("# ")
+            || trimmed.starts_with("sudo ")
+            || trimmed.starts_with('|');
+        if verbatim {
+            flush(&mut out, &mut para, &para_first, &para_rest);
+            out.push_str(&format!("{indent}{line}\n"));
+            continue;
+        }
+        let lead = line.len() - trimmed.len();
+        let marker_len = list_marker(trimmed);
+        if marker_len > 0 || para.is_empty() {
+            flush(&mut out, &mut para, &para_first, &para_rest);
+            para_first = format!("{indent}{}", &line[..lead]);
+            para_rest = format!("{indent}{}", " ".repeat(lead + marker_len));
+        }
+        para.push(trimmed.to_string());
+    }
+    flush(&mut out, &mut para, &para_first, &para_rest);
+    out
+}
+
+/// Width of a Markdown list marker (`1. `, `- `, `* `) at the start of `s`, or 0.
+fn list_marker(s: &str) -> usize {
+    if s.starts_with("- ") || s.starts_with("* ") {
+        return 2;
+    }
+    let digits = s.chars().take_while(|c| c.is_ascii_digit()).count();
+    if digits > 0 && s[digits..].starts_with(". ") {
+        digits + 2
+    } else {
+        0
+    }
+}
+
+
+/// The IOMMU groups for a terminal (`vfio-doctor iommu`): per group its verdict and a table of
+/// its devices (address, class, names and IDs, boot VGA, driver, link, reset methods).
+pub fn picture(p: &super::HostPicture, style: Style) -> String {
+    let mut out = String::new();
+    if let Some(why) = &p.no_groups {
+        out.push_str(&wrap(why, "", style.width as usize));
+        if !p.ungrouped.is_empty() {
+            out.push_str("\nPCI devices (in no IOMMU group):\n");
+            out.push_str(&device_table(&p.ungrouped, style));
+            out.push('\n');
+        }
+        return out;
+    }
+    for g in &p.groups {
+        let mark = if g.verdict.passable { "✔" } else if g.verdict.kind == "bridges-only" { "·" } else { "✘" };
+        let head = format!("IOMMU group {} — {mark} {}", g.id, g.verdict.text);
+        let sev = (!g.verdict.passable && g.verdict.kind != "bridges-only").then_some(Severity::Error);
+        let wrapped = fill(&words(&head), "", "    ", style.width as usize);
+        out.push_str(&match sev {
+            Some(s) => paint(style, s, wrapped.trim_end()) + "\n",
+            None if g.verdict.passable && style.color => format!("\x1b[1;32m{}\x1b[0m\n", wrapped.trim_end()),
+            None => bold(style, wrapped.trim_end()) + "\n",
+        });
+        if !g.breaks_isolation.is_empty() {
+            out.push_str(&paint(
+                style,
+                Severity::Error,
+                &format!(
+                    "  isolation broken: a device is taken for a VM, but {} stay with the host\n",
+                    g.breaks_isolation.join(", ")
+                ),
+            ));
+        }
+        if g.verdict.kind == "bridges-only" {
+            for d in &g.devices {
+                out.push_str(&fill(&words(&format!("{} {} [{}]", d.address, d.name, d.ids)), "  ", "    ", style.width as usize));
+            }
+            out.push('\n');
+            continue;
+        }
+        out.push_str(&device_table(&g.devices, style));
+        out.push_str("\n\n");
+    }
+    out.push_str(&wrap(&picture_summary(p), "", style.width as usize));
+    out
+}
+
+/// One sentence about the groups: how many, how many can be passed, what is taken for a VM.
+fn picture_summary(p: &super::HostPicture) -> String {
+    if let Some(why) = &p.no_groups {
+        return why.clone();
+    }
+    let passable = p.groups.iter().filter(|g| g.verdict.passable).count();
+    let taken: Vec<String> = p
+        .taken()
+        .map(|d| match d.taken_for_vm.as_ref().map(|t| t.vms.join(", ")).filter(|v| !v.is_empty()) {
+            Some(vms) => format!("{} ({vms})", d.address),
+            None => d.address.clone(),
+        })
+        .collect();
+    let broken: Vec<&str> = p.groups.iter().filter(|g| !g.breaks_isolation.is_empty()).map(|g| g.id.as_str()).collect();
+    let mut s = format!(
+        "{} group(s): {} can be passed, {} hold devices the host needs, {} bridges only.{}\n",
+        p.groups.len(),
+        passable,
+        p.groups.iter().filter(|g| g.verdict.kind == "host-critical").count(),
+        p.groups.iter().filter(|g| g.verdict.kind == "bridges-only").count(),
+        if taken.is_empty() { String::new() } else { format!(" Taken for a VM: {}.", taken.join(", ")) }
+    );
+    if !broken.is_empty() {
+        s.push_str(&format!(" Isolation broken in group(s) {}.", broken.join(", ")));
+    }
+    s
+}
+
+fn device_table(devices: &[super::picture::PictureDevice], style: Style) -> String {
+    let mut table = Table::new();
+    table
+        .load_preset(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_width(style.width)
+        .set_header(vec!["address", "device", "driver", "link, reset"]);
+    for d in devices {
+        let class = match (&d.class_name, &d.class) {
+            (Some(n), Some(c)) => format!("{n} [{c}]"),
+            (None, Some(c)) => format!("[{c}]"),
+            (Some(n), None) => n.clone(),
+            (None, None) => String::new(),
+        };
+        let mut device = format!("{}\n{class} [{}]", d.name, d.ids);
+        if d.boot_vga {
+            device.push_str(" ★ boot VGA");
+        }
+        if let Some(t) = &d.taken_for_vm {
+            let vms = if t.vms.is_empty() { String::new() } else { format!(" {}", t.vms.join(", ")) };
+            device.push_str(&format!(" → VM{vms}"));
+        }
+        let mut link = d.link.clone().unwrap_or_default();
+        if let Some(r) = &d.reset_methods {
+            if !link.is_empty() {
+                link.push('\n');
+            }
+            link.push_str(&format!("reset: {}", r.join(" ")));
+        }
+        table.add_row(vec![
+            Cell::new(clean(&d.address)),
+            Cell::new(clean(&device)),
+            Cell::new(clean(d.driver.as_deref().unwrap_or("—"))),
+            Cell::new(clean(&link)),
+        ]);
+    }
+    if !style.color {
+        table.force_no_tty();
+    }
+    table.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remediation_wraps_prose_and_keeps_code() {
+        let md = "The firmware drew its boot screen on 0000:08:00.0 NVIDIA Corporation GP106 [GeForce GTX 1060 3GB] [10de:1c02], and the framebuffer\n\
+                  1. Make the host boot on another GPU: set the primary display in the firmware setup, or swap\n   the cards' slots.\n\n\
+                  ```sh\necho 1 | sudo tee /sys/bus/pci/devices/0000:08:00.0/remove # a very long command line that must stay on one line\n```\n\
+                  Then check `sudo grep -A3 '0000:08:00.0' /proc/iomem`: no line may be nested inside the GPU's range.";
+        let out = wrap_markdown(md, "    ", 80);
+        for line in out.lines().filter(|l| !l.contains("echo 1")) {
+            assert!(line.chars().count() <= 80, "too wide: {line:?}\n{out}");
+        }
+        assert!(out.contains("    echo 1 | sudo tee /sys/bus/pci/devices/0000:08:00.0/remove # a very long command line that must stay on one line\n"));
+        assert!(out.contains("`sudo grep -A3 '0000:08:00.0' /proc/iomem`:"), "{out}");
+        assert!(out.contains("    1. Make the host"), "{out}");
+        assert!(out.contains("\n       firmware setup, or swap"), "hanging indent: {out}");
+    }
+
+    #[test]
+    fn terminal_control_characters_from_a_bundle_are_neutralised() {
+        let out = wrap_markdown("evil \x1b]0;owned\x07 title\n```\nrm \x1b[2J\n```", "  ", 80);
+        assert!(!out.contains('\x1b') && !out.contains('\x07'), "{out:?}");
+        assert!(out.contains("\u{fffd}]0;owned\u{fffd}"), "{out:?}");
+        assert!(!shorten("a\x1b[31mb", 80).contains('\x1b'));
+    }
 }

@@ -3,6 +3,7 @@
 
 pub mod cmdline;
 pub mod guest;
+pub mod isolation;
 pub mod kernel_log;
 pub mod net;
 pub mod pci;

@@ -1,0 +1,91 @@
+//! `vfio-doctor iommu`: the IOMMU groups with device names, drivers, boot VGA, link and reset
+//! method, and each group's passthrough verdict — what the guides' shell loops print, judged.
+//! Live or `--root`, it runs only the host, PCI, IOMMU and libvirt-domain collectors (file
+//! reads, no lspci, no virsh).
+
+use super::{emit, obtain_bundle, Origin};
+use crate::bundle::{self, Bundle, SourceKind};
+use crate::collect::{Options, COLLECTORS};
+use crate::report::{self, HostPicture};
+use crate::root::Root;
+use crate::system::System;
+use crate::Error;
+
+/// `iommu --format`: the report formats that make sense for a listing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum IommuFormat {
+    Text,
+    Json,
+    Markdown,
+}
+
+/// The sources the picture needs: CPU vendor (for the "no groups" advice), devices, groups, and
+/// the libvirt domains (which VM takes which device). All plain file reads.
+const NEEDS: &[SourceKind] = &[SourceKind::Cpuinfo, SourceKind::Pci, SourceKind::IommuGroups, SourceKind::DomainXml];
+
+fn bundle_for(origin: &Origin) -> Result<Bundle, Error> {
+    if origin.bundle.is_some() || (origin.root.is_none() && !origin.inputs.is_empty()) {
+        return obtain_bundle(origin);
+    }
+    let root = match &origin.root {
+        Some(dir) => Root::at(dir)?,
+        None => Root::live(),
+    };
+    let mut b = Bundle::new();
+    let options = Options { vm: origin.vm.clone() };
+    for c in COLLECTORS.iter().filter(|c| NEEDS.contains(&c.source)) {
+        (c.collect)(&root, &options, &mut b);
+    }
+    if !origin.inputs.is_empty() {
+        let inputs: Vec<crate::import::Input> = origin.inputs.iter().map(|a| crate::import::Input::parse(a)).collect();
+        crate::import::add_inputs(&mut b, &inputs)?;
+    }
+    if origin.redact && !b.redacted {
+        bundle::redact::redact(&mut b);
+    }
+    Ok(b)
+}
+
+/// The picture of `origin`'s host.
+pub fn picture(origin: &Origin) -> Result<HostPicture, Error> {
+    Ok(picture_and_notes(origin)?.0)
+}
+
+/// The picture, plus the notes of collection/import (an input of unknown kind, …) that explain
+/// an empty picture.
+fn picture_and_notes(origin: &Origin) -> Result<(HostPicture, Vec<String>), Error> {
+    let bundle = bundle_for(origin)?;
+    let sys = System::from_bundle(&bundle);
+    let mut notes = bundle.notes.clone();
+    notes.extend(sys.notes.iter().filter(|n| !bundle.notes.contains(n)).cloned());
+    Ok((HostPicture::from_system(&sys), notes))
+}
+
+pub fn render(p: &HostPicture, format: IommuFormat, style: report::text::Style) -> String {
+    match format {
+        IommuFormat::Text => report::text::picture(p, style),
+        IommuFormat::Markdown => {
+            let count = if p.groups.is_empty() { String::new() } else { format!(" ({})", p.groups.len()) };
+            format!("### IOMMU groups{count}\n\n{}", report::markdown::picture(p))
+        }
+        IommuFormat::Json => {
+            let mut s = serde_json::to_string_pretty(p).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+            s.push('\n');
+            s
+        }
+    }
+}
+
+pub fn run(origin: &Origin, format: IommuFormat) -> Result<(), Error> {
+    let (p, notes) = picture_and_notes(origin)?;
+    let mut out = render(&p, format, report::text::Style::detect());
+    // An empty picture from pasted files: say what became of them.
+    if p.groups.is_empty() && !notes.is_empty() && format != IommuFormat::Json {
+        out.push_str("\nNotes:\n");
+        for n in &notes {
+            let n = if format == IommuFormat::Markdown { report::markdown::escape(n) } else { n.clone() };
+            out.push_str(&format!("- {n}\n"));
+        }
+    }
+    emit(&out, None)
+}

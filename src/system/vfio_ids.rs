@@ -75,6 +75,18 @@ pub fn configured_for(sys: &System, vendor: u16, device: u16) -> Vec<VfioId> {
     configured(sys).into_iter().filter(|i| i.vendor == vendor && i.device == device).collect()
 }
 
+/// The ids value to configure so that `add` (`vendor:device` strings) go to vfio-pci without
+/// dropping the ids already configured: configured ids first, in order, then the new ones.
+pub fn merged_ids(sys: &System, add: &[String]) -> String {
+    let mut all: Vec<String> = Vec::new();
+    for id in configured(sys).iter().map(VfioId::ids).chain(add.iter().cloned()) {
+        if !all.contains(&id) {
+            all.push(id);
+        }
+    }
+    all.join(",")
+}
+
 /// The /proc/modules line of a loaded module (`vendor_reset 114688 0 - Live 0x…`); names
 /// compare with `-` and `_` as the same character.
 pub fn loaded_module<'a>(sys: &'a System, name: &str) -> Option<&'a LogLine> {

@@ -170,7 +170,7 @@ fn emit(sys: &System, out: &mut Findings<'_>, group: &str, mut case: Case<'_>) {
                 ids.push(d.ids());
             }
         }
-        let ids = ids.join(",");
+        let ids = vfio_ids::merged_ids(sys, &ids);
         let drivers: Vec<&str> = {
             let mut v: Vec<&str> = case.unbound.iter().filter_map(|d| d.driver.as_deref()).collect();
             v.dedup();

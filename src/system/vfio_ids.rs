@@ -48,7 +48,7 @@ fn modprobe_ids(message: &str) -> Option<&str> {
     if words.next()?.replace('-', "_") != "vfio_pci" {
         return None;
     }
-    words.filter_map(|w| w.strip_prefix("ids=")).last().map(|v| v.trim_matches('"'))
+    words.filter_map(|w| w.strip_prefix("ids=")).next_back().map(|v| v.trim_matches('"'))
 }
 
 /// Every vfio-pci id the host configures, from the kernel command line and modprobe sources.

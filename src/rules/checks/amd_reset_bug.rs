@@ -64,12 +64,13 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
         let mut r = String::new();
         match loaded {
             None => {
-                if !vfio_ids::modules_known(sys) {
-                    // Without /proc/modules the rule cannot tell whether vendor-reset is there.
-                    continue;
-                }
+                let state = if vfio_ids::modules_known(sys) {
+                    "vendor-reset is not loaded"
+                } else {
+                    "whether vendor-reset is loaded is unknown (no /proc/modules or lsmod in the input)"
+                };
                 message = format!(
-                    "{} ({fam}) {who} and vendor-reset is not loaded: {fam} cards cannot be reset between VM runs (the AMD reset bug), so the second start of the VM hangs or shows a black screen, and the kernel reports `not ready 65535ms after bus reset; giving up` or QEMU `Unable to power on device, stuck in D3`",
+                    "{} ({fam}) {who} and {state}: {fam} cards cannot be reset between VM runs (the AMD reset bug), so the second start of the VM hangs or shows a black screen, and the kernel reports `not ready 65535ms after bus reset; giving up` or QEMU `Unable to power on device, stuck in D3`",
                     d.label()
                 );
                 if let Some(m) = &methods {

@@ -11,6 +11,7 @@ use crate::rules::{fix, Evidence, Findings};
 use crate::system::{vfio_ids, Device, Hostdev, System, Vm};
 
 /// drivers/pci/probe.c `pci_setup_device()`: `pci 0000:08:00.0: [10de:1c02] type 00 class 0x030000`.
+#[allow(clippy::expect_used)] // a literal pattern, exercised by the rule's fixtures
 fn enumerated_re() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
     RE.get_or_init(|| Regex::new(r"^\[(?P<v>[0-9a-f]{4}):(?P<d>[0-9a-f]{4})\] type [0-9a-f]{2} class").expect("static regex"))
@@ -41,7 +42,7 @@ fn report(sys: &System, out: &mut Findings<'_>, vm: &Vm, h: &Hostdev) {
             if dev.address != h.address {
                 continue;
             }
-            let rest = l.message.splitn(2, ": ").nth(1).unwrap_or("");
+            let rest = l.message.split_once(": ").map(|x| x.1).unwrap_or("");
             if let Some(c) = enumerated_re().captures(rest) {
                 if let (Ok(v), Ok(d)) = (u16::from_str_radix(&c["v"], 16), u16::from_str_radix(&c["d"], 16)) {
                     was = Some((v, d));

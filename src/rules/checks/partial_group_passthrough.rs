@@ -69,7 +69,7 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
 /// function, moved to `function` (and without `multifunction`, which belongs on function 0).
 fn guest_function(template: &str, function: u8) -> String {
     let mut parts: Vec<String> = Vec::new();
-    for word in template.trim_end_matches("/>").trim_end().split_whitespace() {
+    for word in template.trim_end_matches("/>").split_whitespace() {
         if word.starts_with("multifunction=") {
             continue;
         }

@@ -19,6 +19,8 @@ struct Case<'a> {
     unbound: Vec<&'a Device>,
     evidence: Vec<Evidence>,
     from_log: bool,
+    /// The device QEMU was realizing when it found the group not viable.
+    log_device: Option<PciAddress>,
 }
 
 /// QEMU ≤2.6: `vfio: error, group 1 is not viable, please ensure all devices within the
@@ -29,6 +31,16 @@ struct Case<'a> {
 fn not_viable_re() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
     RE.get_or_init(|| Regex::new(r"group (?P<group>\d+) is not viable").expect("static regex"))
+}
+
+/// The device in the error's prefix: `vfio 0000:0b:00.0: `, `host=0000:0b:00.0`, `"host":"0000:0b:00.0"`.
+#[allow(clippy::expect_used)] // a literal pattern, exercised by the rule's fixtures
+fn log_device_re() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| {
+        Regex::new(r#"vfio (?P<a>[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]): |host=(?P<b>[0-9a-fA-F:]+\.[0-7])|"host":"(?P<c>[0-9a-fA-F:]+\.[0-7])""#)
+            .expect("static regex")
+    })
 }
 
 const HINT: &str = "Please ensure all devices within the iommu_group are bound to their vfio bus driver";
@@ -98,6 +110,11 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
             let k = cases.keys().find(|k| k.split('\u{0}').next() == Some(group.as_str())).cloned().unwrap_or_else(|| key(&group, None));
             let case = cases.entry(k).or_default();
             case.from_log = true;
+            if case.log_device.is_none() {
+                case.log_device = log_device_re().captures(&l.message).and_then(|c| {
+                    c.name("a").or_else(|| c.name("b")).or_else(|| c.name("c")).and_then(|m| PciAddress::parse(m.as_str()))
+                });
+            }
             case.evidence.push(Evidence::from(*l));
             if let Some(next) = lines.get(i + 1) {
                 if next.source == l.source && next.line_no == l.line_no + 1 && next.message.contains(HINT) {
@@ -143,7 +160,8 @@ fn emit(sys: &System, out: &mut Findings<'_>, group: &str, mut case: Case<'_>) {
         _ => "QEMU reports".into(),
     };
     if unbound.is_empty() {
-        message = format!("QEMU reports IOMMU group {group} as not viable: a device in it is not bound to vfio-pci");
+        let starting = case.log_device.as_ref().map(|a| format!(" when it started {a}")).unwrap_or_default();
+        message = format!("QEMU reports IOMMU group {group} as not viable{starting}: a device in that group is not bound to vfio-pci");
     } else if case.passed.is_empty() {
         message = format!("{message} IOMMU group {group} as not viable: {} still on a host driver", unbound.join(", "));
     } else {
@@ -159,8 +177,21 @@ fn emit(sys: &System, out: &mut Findings<'_>, group: &str, mut case: Case<'_>) {
     let mut r = String::new();
     if case.unbound.is_empty() {
         r.push_str(&format!(
-            "List the group and its drivers, and bind every endpoint that is not on vfio-pci:\n\n```sh\nfor d in /sys/kernel/iommu_groups/{group}/devices/*; do lspci -nnks \"${{d##*/}}\"; done\n```\n"
+            "List the group and its drivers; every endpoint that is not on vfio-pci (bridges aside) is in the way:\n\n```sh\nfor d in /sys/kernel/iommu_groups/{group}/devices/*; do lspci -nnks \"${{d##*/}}\"; done\n```\n\n"
         ));
+        match &case.log_device {
+            Some(a) => r.push_str(&format!(
+                "The usual culprit is another function of the same card — the HDMI/DP audio at `{}.1` on `snd_hda_intel`. \
+                 Put every function of the card on vfio-pci (their `vendor:device` ids in `options vfio-pci ids=…` in `/etc/modprobe.d/vfio.conf`, \
+                 with `softdep snd_hda_intel pre: vfio-pci`; rebuild the initramfs and reboot), or move them now:\n\n```sh\n\
+                 for f in /sys/bus/pci/devices/{}.*; do\n  [ \"${{f##*/}}\" = {a} ] && continue\n  echo vfio-pci | sudo tee \"$f/driver_override\"\n  \
+                 [ -e \"$f/driver\" ] && echo \"${{f##*/}}\" | sudo tee \"$f/driver/unbind\"\n  echo \"${{f##*/}}\" | sudo tee /sys/bus/pci/drivers_probe\ndone\n```\n\n\
+                 If the group also holds devices of other cards (USB, SATA, network), see `iommu-group-not-isolated`.",
+                a.slot(),
+                a.slot()
+            )),
+            None => r.push_str("If they are other functions of the passed card, bind them to vfio-pci too; if they belong to other cards, see `iommu-group-not-isolated`."),
+        }
     } else {
         // The ids of every function of the affected cards, so one line covers the card.
         let mut ids: Vec<String> = Vec::new();

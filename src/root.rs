@@ -145,12 +145,14 @@ impl Root {
         self.resolve(rel).is_ok()
     }
 
-    /// Names in a directory, sorted. Entries are not followed.
+    /// Names in a directory, sorted. Entries are not followed. Hidden names (`.keep`, editor
+    /// backups) are left out: sysfs and procfs have none, and config loaders skip them.
     pub fn list_dir(&self, rel: &str) -> Result<Vec<String>, ReadError> {
         let dir = self.resolve(rel)?;
         let mut names: Vec<String> = std::fs::read_dir(&dir)?
             .filter_map(|e| e.ok())
             .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| !n.starts_with('.'))
             .collect();
         names.sort();
         Ok(names)

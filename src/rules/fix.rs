@@ -106,3 +106,33 @@ pub fn initramfs_update_command(sys: &System) -> &'static str {
         "sudo update-initramfs -u -k all   # Debian/Ubuntu; Fedora: sudo dracut -f --regenerate-all; Arch: sudo mkinitcpio -P"
     }
 }
+
+/// The `<hyperv>` element for `vm`: the enlightenments it already turns on, plus `add`, in the
+/// form libvirt's schema takes (`spinlocks` needs `retries`, `vendor_id` a value of ≤ 12 chars).
+pub fn hyperv_element(vm: &crate::system::Vm, add: &[&str]) -> String {
+    let mut names: Vec<&str> = vm.features.hyperv_on.iter().map(String::as_str).collect();
+    for a in add {
+        if !names.contains(a) {
+            names.push(a);
+        }
+    }
+    let mut out = String::from("<hyperv mode='custom'>\n");
+    for n in names {
+        let element = match n {
+            "spinlocks" => "<spinlocks state='on' retries='8191'/>".to_string(),
+            "vendor_id" => format!("<vendor_id state='on' value='{}'/>", vm.features.hyperv_vendor_id.as_deref().unwrap_or("1234567890ab")),
+            other => format!("<{other} state='on'/>"),
+        };
+        out.push_str(&format!("  {element}\n"));
+    }
+    out.push_str("</hyperv>");
+    out
+}
+
+/// The VM's own `<topology …/>`, to keep in a replacement `<cpu>` (`None` when it has none).
+pub fn cpu_topology(vm: &crate::system::Vm) -> Option<String> {
+    let c = &vm.cpu;
+    let (sockets, cores, threads) = (c.sockets?, c.cores?, c.threads?);
+    let dies = c.dies.map(|d| format!(" dies='{d}'")).unwrap_or_default();
+    Some(format!("<topology sockets='{sockets}'{dies} cores='{cores}' threads='{threads}'/>"))
+}

@@ -3,6 +3,7 @@
 
 pub mod cmdline;
 pub mod kernel_log;
+pub mod net;
 pub mod pci;
 pub mod vfio_ids;
 pub mod vm;

@@ -134,6 +134,43 @@ impl Vm {
     }
 }
 
+/// A device a VM passes through that is a GPU (class 0x03 in sysfs) or, with no PCI data for it
+/// (a pasted XML), is taken to be one: function 0 passed with its function 1 (the HDMI audio),
+/// or given a `<rom file>`.
+#[derive(Debug, Clone, Copy)]
+pub struct PassedGpu<'a> {
+    pub hostdev: &'a Hostdev,
+    /// The host's view of the device; `None` when the input has no PCI data for it.
+    pub device: Option<&'a super::Device>,
+}
+
+impl PassedGpu<'_> {
+    /// `0000:08:00.0 NVIDIA Corporation GP106 [GeForce GTX 1060 3GB] [10de:1c02]`, or the address.
+    pub fn label(&self) -> String {
+        match self.device {
+            Some(d) => d.label(),
+            None => format!("{} (no PCI data; taken to be the GPU)", self.hostdev.address),
+        }
+    }
+}
+
+impl super::System {
+    /// The GPUs `vm` passes through (see [`PassedGpu`]).
+    pub fn passed_gpus<'a>(&'a self, vm: &'a Vm) -> Vec<PassedGpu<'a>> {
+        vm.hostdevs
+            .iter()
+            .filter_map(|h| match self.devices.iter().find(|d| d.address == h.address) {
+                Some(d) => d.is_gpu().then_some(PassedGpu { hostdev: h, device: Some(d) }),
+                None => {
+                    let is_fn0 = h.address.as_str().ends_with(".0");
+                    let with_audio = vm.hostdevs.iter().any(|o| o.address.slot() == h.address.slot() && o.address.as_str().ends_with(".1"));
+                    (is_fn0 && (with_audio || h.rom_file.is_some())).then_some(PassedGpu { hostdev: h, device: None })
+                }
+            })
+            .collect()
+    }
+}
+
 /// Parse a domain XML source. `Err` is a one-line problem for a report note.
 pub fn parse_domain(text: &str, path: &str) -> Result<Vm, String> {
     // Pastes carry a prompt line (`$ sudo virsh dumpxml win10`) or text after the document.

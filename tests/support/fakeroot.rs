@@ -31,6 +31,20 @@ pub struct HostSpec {
     /// Devices of the base to leave out.
     #[serde(default)]
     pub remove_devices: Vec<String>,
+    /// Network interfaces (sys/class/net); one with the name of a base interface replaces it.
+    #[serde(default, rename = "net")]
+    pub nets: Vec<NetSpec>,
+}
+
+/// One sys/class/net entry: `bridge/` marks a bridge, `wireless/` a Wi-Fi interface, and
+/// `master` is a relative link to the bridge it is a port of, as in real sysfs.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetSpec {
+    pub name: String,
+    /// `bridge`, `wireless` or `ether`.
+    pub kind: String,
+    pub master: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -115,6 +129,10 @@ pub fn resolve(spec: HostSpec) -> HostSpec {
             None => base.devices.push(d),
         }
     }
+    for n in spec.nets {
+        base.nets.retain(|b| b.name != n.name);
+        base.nets.push(n);
+    }
     base.base = None;
     base
 }
@@ -196,7 +214,37 @@ pub fn build(spec: &HostSpec, root: &Path) {
         }
         symlink(format!("../../../devices/pci0000:00/{}", d.addr), root.join(format!("sys/bus/pci/devices/{}", d.addr))).expect("link");
     }
+    for n in &spec.nets {
+        let dir = root.join(format!("sys/class/net/{}", n.name));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        match n.kind.as_str() {
+            "bridge" | "wireless" => std::fs::create_dir_all(dir.join(&n.kind)).expect("mkdir"),
+            "ether" => {}
+            other => panic!("net {}: kind {other} is not bridge, wireless or ether", n.name),
+        }
+        if let Some(m) = &n.master {
+            symlink(format!("../{m}"), dir.join("master")).expect("link");
+        }
+    }
     for (rel, contents) in &spec.files {
         write(root, rel, contents);
+    }
+    keep_empty_dirs(root);
+}
+
+/// git does not keep empty directories (an empty sys/kernel/iommu_groups means "IOMMU off"),
+/// so each gets a `.gitkeep`; `Root::list_dir` ignores hidden names.
+fn keep_empty_dirs(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let mut empty = true;
+    for e in entries.filter_map(|e| e.ok()) {
+        empty = false;
+        let is_dir = e.file_type().map(|t| t.is_dir()).unwrap_or(false);
+        if is_dir {
+            keep_empty_dirs(&e.path());
+        }
+    }
+    if empty {
+        std::fs::write(dir.join(".gitkeep"), "").expect("write .gitkeep");
     }
 }

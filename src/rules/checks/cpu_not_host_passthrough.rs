@@ -1,0 +1,43 @@
+//! Logic for `cpu-not-host-passthrough`; its documentation is rules/cpu-not-host-passthrough.md.
+
+use crate::rules::{fix, Findings};
+use crate::system::System;
+
+pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
+    for vm in sys.vms.iter().filter(|v| v.from_xml) {
+        // `maximum` is host-passthrough plus whatever KVM can emulate.
+        if matches!(vm.cpu.mode.as_deref(), Some("host-passthrough") | Some("maximum")) {
+            continue;
+        }
+        let gpus = sys.passed_gpus(vm);
+        let Some(gpu) = gpus.first() else { continue };
+        let (line, seen) = match vm.cpu.mode.as_deref() {
+            Some(mode) => (vm.cpu.line, format!("<cpu mode='{mode}'>")),
+            None => (vm.line, "no <cpu> element: QEMU's generic qemu64 CPU".to_string()),
+        };
+        let f = out.emit(
+            format!("VM {}", vm.name),
+            format!(
+                "VM {} passes {} but its CPU mode is {}, not host-passthrough: the guest misses host CPU features and cache topology",
+                vm.name,
+                gpu.label(),
+                vm.cpu.mode.as_deref().unwrap_or("the default (qemu64)")
+            ),
+            vec![vm.evidence(line, seen), vm.hostdev_evidence(gpu.hostdev)],
+        );
+        let mut children = String::new();
+        if let Some(t) = fix::cpu_topology(vm) {
+            children.push_str(&format!("  {t}\n"));
+        }
+        if sys.cpu_is_amd() && vm.cpu.threads.unwrap_or(1) > 1 {
+            children.push_str("  <feature policy='require' name='topoext'/>\n");
+        }
+        let open = "<cpu mode='host-passthrough' check='none' migratable='on'";
+        let cpu = if children.is_empty() { format!("{open}/>") } else { format!("{open}>\n{children}</cpu>") };
+        f.remediation = format!(
+            "`sudo virsh edit {name}` and replace `<cpu …>…</cpu>` with:\n\n```xml\n{cpu}\n```\n\n\
+             host-passthrough gives up live migration to a different CPU model, which a VM holding a physical GPU cannot do anyway.",
+            name = vm.name
+        );
+    }
+}

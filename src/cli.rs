@@ -28,6 +28,8 @@ pub enum Command {
     Check(CheckArgs),
     /// Write a redacted bundle of this host (or of a --root tree, or of pasted files)
     Collect(CollectArgs),
+    /// Inspect a GPU option ROM / vBIOS dump: its image chain, and the ROM rules' findings
+    Rom(RomArgs),
     /// List the rules
     Rules {
         /// Print the catalog as JSON
@@ -91,4 +93,17 @@ pub struct CollectArgs {
     /// Write the bundle to FILE (default: standard output)
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RomArgs {
+    /// The ROM file (a vBIOS dump, a `<rom file=…>`)
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// The card it must be for, as vendor:device (e.g. 10de:1c02)
+    #[arg(long, value_name = "VVVV:DDDD")]
+    pub device: Option<String>,
+    /// Output format
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: crate::commands::rom::RomFormat,
 }

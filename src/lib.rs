@@ -11,6 +11,7 @@ pub mod commands;
 mod error;
 pub mod import;
 pub mod report;
+pub mod rom;
 pub mod root;
 pub mod rules;
 pub mod system;
@@ -53,6 +54,10 @@ pub fn run(cli: Cli) -> Result<Exit, Error> {
         Some(Command::Collect(args)) => {
             commands::collect::run(&origin(&args.source), args.output.as_ref())?;
             Ok(Exit::Clean)
+        }
+        Some(Command::Rom(args)) => {
+            let opts = commands::rom::RomOptions { file: args.file, device: args.device, format: args.format };
+            Ok(if commands::rom::run(&opts)? { Exit::Findings } else { Exit::Clean })
         }
         Some(Command::Rules { json }) => {
             commands::rules::run(json)?;

@@ -3,6 +3,7 @@
 pub mod check;
 pub mod collect;
 pub mod explain;
+pub mod rom;
 pub mod rules;
 
 use std::io::Write;

@@ -48,7 +48,16 @@ pub fn add_inputs(bundle: &mut Bundle, inputs: &[Input]) -> Result<(), Error> {
     for input in inputs {
         let bytes = read_input(input)?;
         let name = input.name();
-        let text = String::from_utf8_lossy(&bytes).into_owned();
+        if input.kind == Some(SourceKind::Rom) {
+            // Binary: kept as base64 (Source.base64), parsed by system::rom.
+            use base64::Engine as _;
+            let mut s = Source::ok(SourceKind::Rom, name, "input", String::new());
+            s.text = None;
+            s.base64 = Some(base64::engine::general_purpose::STANDARD.encode(&bytes));
+            bundle.sources.push(s);
+            continue;
+        }
+        let text = decode_text(&bytes);
         let kind = input.kind.unwrap_or_else(|| sniff(&text));
         if kind == SourceKind::Text {
             bundle.notes.push(format!("{name}: kind not recognised, scanned for known messages"));
@@ -70,6 +79,24 @@ fn read_input(input: &Input) -> Result<Vec<u8>, Error> {
     }
     let read = crate::root::read_capped(&input.path, INPUT_CAP).map_err(|e| Error::input(&input.path, format!("cannot read: {e}")))?;
     Ok(read.bytes)
+}
+
+/// Bytes to text: a BOM picks the encoding (Windows writes DxDiag as UTF-16 LE with `FF FE`;
+/// signatures.md §6.1); BOM-less UTF-16 LE is told by its NUL high bytes; otherwise UTF-8,
+/// falling back to Windows-1252 for bytes that are not UTF-8.
+pub fn decode_text(bytes: &[u8]) -> String {
+    if let Some((encoding, bom)) = encoding_rs::Encoding::for_bom(bytes) {
+        return encoding.decode_without_bom_handling(&bytes[bom..]).0.into_owned();
+    }
+    let head = &bytes[..bytes.len().min(4096)];
+    let odd_nuls = head.iter().skip(1).step_by(2).filter(|&&b| b == 0).count();
+    if head.len() >= 4 && odd_nuls * 4 >= head.len() / 2 * 3 {
+        return encoding_rs::UTF_16LE.decode_without_bom_handling(bytes).0.into_owned();
+    }
+    match std::str::from_utf8(bytes) {
+        Ok(s) => s.to_string(),
+        Err(_) => encoding_rs::WINDOWS_1252.decode_without_bom_handling(bytes).0.into_owned(),
+    }
 }
 
 /// Tell the kind of a text from its content.

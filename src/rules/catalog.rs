@@ -142,6 +142,11 @@ impl Catalog {
         &self.rules
     }
 
+    /// Keep only the rules `keep` accepts (a command that runs one area's rules, e.g. `rom`).
+    pub fn retain(&mut self, keep: impl Fn(&Rule) -> bool) {
+        self.rules.retain(|r| keep(r));
+    }
+
     /// Look a rule up by code (case-insensitive) or name.
     pub fn find(&self, code_or_name: &str) -> Option<&Rule> {
         self.rules.iter().find(|r| r.code.eq_ignore_ascii_case(code_or_name) || r.name == code_or_name)

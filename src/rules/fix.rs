@@ -136,3 +136,17 @@ pub fn cpu_topology(vm: &crate::system::Vm) -> Option<String> {
     let dies = c.dies.map(|d| format!(" dies='{d}'")).unwrap_or_default();
     Some(format!("<topology sockets='{sockets}'{dies} cores='{cores}' threads='{threads}'/>"))
 }
+
+/// Markdown steps that dump a GPU's option ROM through sysfs (Documentation/PCI/sysfs-pci.rst:
+/// write 1 to `rom` to enable reading it), then check it. `address` is the card when known.
+pub fn dump_rom_steps(address: Option<&crate::system::PciAddress>, out_file: &str) -> String {
+    let addr = address.map(|a| a.to_string()).unwrap_or_else(|| "0000:BB:DD.F".into());
+    let find = if address.is_none() { "Find the card's address with `lspci -nn | grep -E 'VGA|3D'`, then:\n\n" } else { "" };
+    let rom = format!("/sys/bus/pci/devices/{addr}/rom");
+    format!(
+        "{find}```sh\necho 1 | sudo tee {rom}\nsudo cat {rom} > ~/{out_file}\necho 0 | sudo tee {rom}\nvfio-doctor rom ~/{out_file}\n```\n\n\
+         Dump it while the host did not boot on this card (boot on the other GPU, or dump after a VM ran on it): \
+         the boot GPU's ROM reads back as a shadowed, often truncated copy. In Windows, GPU-Z or the vendor's flash \
+         tool (`nvflash --save`, `amdvbflash -s`) save the full ROM."
+    )
+}

@@ -2,9 +2,11 @@
 //! never re-parse raw text. Nothing in here does I/O, and nothing here is serialized.
 
 pub mod cmdline;
+pub mod guest;
 pub mod kernel_log;
 pub mod net;
 pub mod pci;
+pub mod rom;
 pub mod vfio_ids;
 pub mod vm;
 
@@ -38,6 +40,10 @@ pub struct System {
     logs: Vec<(SourceKind, Vec<LogLine>)>,
     pub sources: Vec<SourceInfo>,
     pub notes: Vec<String>,
+    /// Windows guest evidence (DxDiag, pnputil, PowerShell).
+    pub guest: guest::Guest,
+    /// Option ROMs (a domain's `<rom file=…>`, or a loose dump), parsed.
+    pub roms: Vec<rom::RomFile>,
 }
 
 impl System {
@@ -62,11 +68,15 @@ impl System {
             if !s.is_ok() {
                 continue;
             }
+            if matches!(s.kind, SourceKind::Dxdiag | SourceKind::Pnputil | SourceKind::Powershell) {
+                sys.guest.add(s.kind, &s.path, text);
+            }
             match s.kind {
                 SourceKind::Cmdline if sys.cmdline.is_none() => sys.cmdline = Some(Cmdline::parse(text, &s.path)),
                 SourceKind::KernelLog | SourceKind::KernelLogPrevious | SourceKind::Text => {
                     sys.logs.push((s.kind, kernel_log::parse(text, &s.path)));
                 }
+                SourceKind::Rom => {}
                 SourceKind::DomainXml => match vm::parse_domain(text, &s.path) {
                     Ok(parsed) => sys.add_vm(parsed),
                     Err(problem) => sys.notes.push(format!("{}: {problem}; this domain was not analysed", s.path)),
@@ -99,6 +109,7 @@ impl System {
                 line: 1,
             });
         }
+        sys.roms = rom::roms(bundle, &sys.devices, &sys.vms, &mut sys.notes);
         sys
     }
 

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod fakeroot;
+pub mod rom_builder;
 
 use std::path::{Path, PathBuf};
 
@@ -48,8 +49,8 @@ pub fn build_case(dir: &Path) -> Built {
         .inputs
         .iter()
         .map(|i| match i.split_once(':') {
-            Some((kind, path)) if !kind.contains('/') => format!("{kind}:{}", dir.join(path).display()),
-            _ => dir.join(i).display().to_string(),
+            Some((kind, path)) if !kind.contains('/') => format!("{kind}:{}", lexical(&dir.join(path)).display()),
+            _ => lexical(&dir.join(i)).display().to_string(),
         })
         .collect();
     let has_root = case.spec.base.is_some() || !case.spec.devices.is_empty() || !case.spec.files.is_empty();
@@ -67,6 +68,20 @@ pub fn build_case(dir: &Path) -> Built {
     };
     let bundle = obtain_bundle(&origin).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
     Built { bundle, root }
+}
+
+/// `a/b/../c` → `a/c`, so inputs shared between cases (`../../../inputs/…`) get stable names.
+fn lexical(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 pub fn diagnose(bundle: &Bundle) -> Report {

@@ -6,11 +6,11 @@ use crate::system::{Device, System};
 /// NVIDIA's PCI vendor id.
 const NVIDIA: u16 = 0x10de;
 
-/// Guest evidence that Windows stopped `device` with Code 43.
-// LEAD: connect to the guest view (`System.guest`, DxDiag/pnputil facts) when it is merged:
-// return the line that shows Code 43 for this GPU. Until then no guest facts exist.
-fn guest_code43_for(_sys: &System, _device: &Device) -> Option<Evidence> {
-    None
+/// The guest-side line that shows Code 43 for this GPU (pnputil, PowerShell or DxDiag,
+/// matched by VEN/DEV), if the input has one.
+fn guest_code43_for(sys: &System, device: &Device) -> Option<Evidence> {
+    let ids = (device.vendor_id?, device.device_id?);
+    sys.guest.code43_devices().into_iter().find(|g| g.ids() == Some(ids)).and_then(|g| g.evidence.first().cloned())
 }
 
 pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {

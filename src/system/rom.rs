@@ -1,0 +1,139 @@
+//! Option ROMs in a bundle (a `rom` source: a domain's `<rom file=…>` or a loose dump), parsed
+//! once with [`crate::rom`], with the device each one is meant for.
+
+use base64::Engine as _;
+
+use super::pci::{Device, PciAddress};
+use super::vm::Vm;
+use crate::bundle::{Bundle, Source, SourceKind};
+use crate::rom::Rom;
+use crate::rules::Evidence;
+
+/// One ROM file and what it is supposed to be for.
+#[derive(Debug, Clone)]
+pub struct RomFile {
+    /// The source's path: the domain's `<rom file=…>` path, or the loose input's name.
+    pub path: String,
+    /// The domain that loads it, when it came from one.
+    pub vm: Option<String>,
+    pub rom: Rom,
+    /// The card this ROM must match, when known (`--device`, or the hostdev that loads it).
+    pub expected: Option<Expected>,
+}
+
+/// The device a ROM is meant for, and how that is known.
+#[derive(Debug, Clone)]
+pub struct Expected {
+    pub vendor: u16,
+    pub device: u16,
+    /// `--device 10de:1c02`, or `VM win10 loads it for this hostdev`.
+    pub why: String,
+    pub address: Option<PciAddress>,
+    /// The host device's name, when the address is a known device.
+    pub name: Option<String>,
+    pub evidence: Vec<Evidence>,
+}
+
+impl RomFile {
+    /// The host device this ROM is for: the expected address, else the only device with the
+    /// ROM's vendor:device.
+    pub fn host_device<'a>(&self, devices: &'a [Device]) -> Option<&'a Device> {
+        if let Some(addr) = self.expected.as_ref().and_then(|e| e.address.as_ref()) {
+            return devices.iter().find(|d| &d.address == addr);
+        }
+        let (v, d) = self.rom.ids()?;
+        let mut matching = devices.iter().filter(|x| x.vendor_id == Some(v) && x.device_id == Some(d));
+        let first = matching.next()?;
+        matching.next().is_none().then_some(first)
+    }
+
+    /// The file name alone (`vbios-1060.rom`), for commands.
+    pub fn file_name(&self) -> &str {
+        self.path.rsplit(['/', '\\']).next().unwrap_or(&self.path)
+    }
+}
+
+/// Every ROM source of the bundle, parsed; undecodable ones become notes.
+pub fn roms(bundle: &Bundle, devices: &[Device], vms: &[Vm], notes: &mut Vec<String>) -> Vec<RomFile> {
+    let mut out = Vec::new();
+    for s in bundle.sources.iter().filter(|s| s.kind == SourceKind::Rom && s.is_ok()) {
+        let bytes = match (&s.base64, &s.text) {
+            (Some(b64), _) => match base64::engine::general_purpose::STANDARD.decode(b64.trim()) {
+                Ok(b) => b,
+                Err(e) => {
+                    notes.push(format!("{}: the ROM's base64 content does not decode ({e}); not inspected", s.path));
+                    continue;
+                }
+            },
+            (None, Some(text)) => text.as_bytes().to_vec(),
+            (None, None) => continue,
+        };
+        let expected = hostdev_for(vms, s).and_then(|(addr, vm, ev)| {
+            let dev = devices.iter().find(|d| d.address == addr)?;
+            Some(Expected {
+                vendor: dev.vendor_id?,
+                device: dev.device_id?,
+                why: format!("VM {vm} loads it for this hostdev"),
+                name: Some(dev.name()),
+                address: Some(addr),
+                evidence: vec![ev, dev.evidence("vendor:device", &dev.ids())],
+            })
+        });
+        out.push(RomFile { path: s.path.clone(), vm: s.vm.clone(), rom: crate::rom::parse(&bytes), expected });
+    }
+    out
+}
+
+/// The hostdev whose `<rom file=…>` names this ROM source: (its host address, the VM, evidence).
+fn hostdev_for(vms: &[Vm], rom: &Source) -> Option<(PciAddress, String, Evidence)> {
+    vms.iter().filter(|vm| rom.vm.as_ref().is_none_or(|name| *name == vm.name)).find_map(|vm| {
+        let h = vm.hostdevs.iter().find(|h| h.rom_file.as_deref() == Some(rom.path.as_str()))?;
+        let evidence = Evidence::new(vm.source.to_string(), format!("line {}", h.line), h.excerpt.clone());
+        Some((h.address.clone(), vm.name.clone(), evidence))
+    })
+}
+
+impl RomFile {
+    /// `vbios.rom`, with the VM that loads it: `/usr/share/vgabios/x.rom (VM win10)`.
+    pub fn subject(&self) -> String {
+        match &self.vm {
+            Some(vm) => format!("{} (VM {vm})", self.path),
+            None => self.path.clone(),
+        }
+    }
+
+    /// An image's PCIR line, rom-parser's wording, as evidence.
+    pub fn image_evidence(&self, img: &crate::rom::Image) -> Evidence {
+        let p = &img.pcir;
+        let mut excerpt = format!(
+            "PCIR: type {:x} ({}), vendor: {:04x}, device: {:04x}, class: {:06x}",
+            p.code_type,
+            p.code_type_name(),
+            p.vendor,
+            p.device,
+            p.class_code
+        );
+        if let Some(efi) = &img.efi {
+            excerpt.push_str(&format!(
+                "; EFI: Signature {}Valid, Subsystem: {}, Machine: {}",
+                if efi.signature_valid { "" } else { "NOT " },
+                efi.subsystem_name(),
+                efi.machine_name()
+            ));
+        }
+        if p.is_last() {
+            excerpt.push_str("; Last image");
+        }
+        Evidence::new(self.path.clone(), format!("image @{:x}h", img.offset), excerpt)
+    }
+}
+
+/// `NVIDIA Corporation GP106 [GeForce GTX 1060 3GB]` for a ROM's vendor:device (pci-ids).
+pub fn id_name(vendor: u16, device: u16) -> Option<String> {
+    use pci_ids::FromId;
+    let v = pci_ids::Vendor::from_id(vendor)?.name();
+    Some(match pci_ids::Device::from_vid_pid(vendor, device) {
+        Some(d) => format!("{v} {}", d.name()),
+        None => format!("{v} device {device:04x}"),
+    })
+}

@@ -72,6 +72,41 @@ pub fn add_kernel_options(sys: &System, options: &[&str]) -> String {
     format!("{steps}\n\nReboot, then check that `cat /proc/cmdline` shows `{opts}`.")
 }
 
+/// A complete libvirt `<hostdev>` element that passes the host PCI device `address` (managed:
+/// libvirt binds it to vfio-pci when the VM starts). `guest` is an optional guest-side
+/// `<address type='pci' …/>` element; `rom` an optional `<rom …/>` element.
+pub fn hostdev_xml(address: &crate::system::PciAddress, guest: Option<&str>, rom: Option<&str>) -> String {
+    let (bus, slot, function) = address.bus_slot_function();
+    let domain = address.as_str().split(':').next().unwrap_or("0000");
+    let mut xml = format!(
+        "<hostdev mode='subsystem' type='pci' managed='yes'>\n  <source>\n    <address domain='0x{domain}' bus='0x{bus:02x}' slot='0x{slot:02x}' function='0x{function:x}'/>\n  </source>\n"
+    );
+    if let Some(rom) = rom {
+        xml.push_str(&format!("  {rom}\n"));
+    }
+    if let Some(guest) = guest {
+        xml.push_str(&format!("  {guest}\n"));
+    }
+    xml.push_str("</hostdev>");
+    xml
+}
+
+/// The command that rebuilds the initramfs on this distribution (so modprobe.d changes reach
+/// early boot).
+pub fn initramfs_update_command(sys: &System) -> &'static str {
+    let id = sys.host.distro_id.as_deref().unwrap_or("");
+    let is = |x: &str| id.split_whitespace().any(|w| w == x);
+    if is("debian") || is("ubuntu") {
+        "sudo update-initramfs -u -k all"
+    } else if is("fedora") || is("rhel") || is("centos") || is("suse") || is("opensuse") {
+        "sudo dracut -f --regenerate-all"
+    } else if is("arch") || is("manjaro") || is("endeavouros") {
+        "sudo mkinitcpio -P"
+    } else {
+        "sudo update-initramfs -u -k all   # Debian/Ubuntu; Fedora: sudo dracut -f --regenerate-all; Arch: sudo mkinitcpio -P"
+    }
+}
+
 /// The `<hyperv>` element for `vm`: the enlightenments it already turns on, plus `add`, in the
 /// form libvirt's schema takes (`spinlocks` needs `retries`, `vendor_id` a value of ≤ 12 chars).
 pub fn hyperv_element(vm: &crate::system::Vm, add: &[&str]) -> String {

@@ -8,6 +8,7 @@ pub mod kernel_log;
 pub mod net;
 pub mod pci;
 pub mod rom;
+pub mod vfio_ids;
 pub mod vm;
 
 pub use cmdline::Cmdline;
@@ -171,6 +172,16 @@ impl System {
     pub fn device(&self, address: &str) -> Option<&Device> {
         let addr = PciAddress::parse(address)?;
         self.devices.iter().find(|d| d.address == addr)
+    }
+
+    /// The device at a parsed address.
+    pub fn device_at(&self, address: &PciAddress) -> Option<&Device> {
+        self.devices.iter().find(|d| &d.address == address)
+    }
+
+    /// The IOMMU group that holds `address`.
+    pub fn group_of(&self, address: &PciAddress) -> Option<&Group> {
+        self.groups.iter().find(|g| g.members.contains(address))
     }
 
     pub fn group(&self, id: &str) -> Option<&Group> {

@@ -1,0 +1,112 @@
+//! Logic for `hostdev-missing-device`; its documentation is rules/hostdev-missing-device.md.
+//! A domain's `<hostdev>` names a host PCI address where sysfs has no device (cards moved, or
+//! bus numbers shifted after a new NVMe drive or a firmware update).
+
+use std::sync::OnceLock;
+
+use regex::Regex;
+
+use crate::bundle::SourceKind;
+use crate::rules::{fix, Evidence, Findings};
+use crate::system::{vfio_ids, Device, Hostdev, System, Vm};
+
+/// drivers/pci/probe.c `pci_setup_device()`: `pci 0000:08:00.0: [10de:1c02] type 00 class 0x030000`.
+#[allow(clippy::expect_used)] // a literal pattern, exercised by the rule's fixtures
+fn enumerated_re() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| Regex::new(r"^\[(?P<v>[0-9a-f]{4}):(?P<d>[0-9a-f]{4})\] type [0-9a-f]{2} class").expect("static regex"))
+}
+
+pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
+    // Only a full sysfs listing proves absence; a pasted lspci excerpt may leave devices out.
+    if !sys.devices.iter().any(|d| d.origin == "sysfs") {
+        return;
+    }
+    for vm in sys.vms.iter().filter(|v| v.from_xml) {
+        for h in &vm.hostdevs {
+            if sys.device_at(&h.address).is_some() {
+                continue;
+            }
+            report(sys, out, vm, h);
+        }
+    }
+}
+
+fn report(sys: &System, out: &mut Findings<'_>, vm: &Vm, h: &Hostdev) {
+    let mut evidence = vec![vm.hostdev_evidence(h), Evidence::new("/sys/bus/pci/devices", h.address.to_string(), "no such device")];
+    // What used to be at that address, if a kernel log still says.
+    let mut was: Option<(u16, u16)> = None;
+    for kind in [SourceKind::KernelLog, SourceKind::KernelLogPrevious] {
+        for l in sys.lines(kind) {
+            let Some(dev) = &l.device else { continue };
+            if dev.address != h.address {
+                continue;
+            }
+            let rest = l.message.split_once(": ").map(|x| x.1).unwrap_or("");
+            if let Some(c) = enumerated_re().captures(rest) {
+                if let (Ok(v), Ok(d)) = (u16::from_str_radix(&c["v"], 16), u16::from_str_radix(&c["d"], 16)) {
+                    was = Some((v, d));
+                    evidence.push(Evidence::from(l));
+                }
+            }
+        }
+    }
+    // QEMU's own complaint (hw/vfio/pci.c: `vfio /sys/bus/pci/devices/ADDR: no such host device`).
+    let wanted = format!("/sys/bus/pci/devices/{}: no such host device", h.address);
+    for kind in [SourceKind::QemuLog, SourceKind::Text] {
+        if let Some(l) = sys.lines(kind).find(|l| l.message.contains(&wanted)) {
+            evidence.push(Evidence::from(l));
+        }
+    }
+    let (_, _, function) = h.address.bus_slot_function();
+    let taken_elsewhere = |d: &Device| vm.takes(&d.address);
+    let candidates: Vec<&Device> = sys
+        .devices
+        .iter()
+        .filter(|d| !taken_elsewhere(d) && d.address.bus_slot_function().2 == function && !d.is_bridge())
+        .filter(|d| match was {
+            Some((v, i)) => d.vendor_id == Some(v) && d.device_id == Some(i),
+            None => {
+                d.driver_is("vfio-pci")
+                    || d.driver_override.as_deref() == Some("vfio-pci")
+                    || matches!((d.vendor_id, d.device_id), (Some(v), Some(i)) if !vfio_ids::configured_for(sys, v, i).is_empty())
+            }
+        })
+        .collect();
+    let mut message = format!(
+        "VM {}'s <hostdev> at line {} passes host device {}, but the host has no device at that address: the VM will not start (libvirt: `Device {} not found: could not access /sys/bus/pci/devices/{}/config`)",
+        vm.name,
+        h.line,
+        h.address,
+        h.address,
+        h.address
+    );
+    let mut r = String::new();
+    match candidates.as_slice() {
+        [c] => {
+            let how = match was {
+                Some((v, i)) => format!("the same {v:04x}:{i:04x} the kernel saw at {} before", h.address.short()),
+                None => format!("set aside for vfio-pci ({})", c.driver.as_deref().map(|d| format!("driver {d}")).unwrap_or_else(|| "in vfio-pci's ids".into())),
+            };
+            message.push_str(&format!("; {} is now at {} — {how}", c.name(), c.address));
+            evidence.push(c.evidence("driver", c.driver.as_deref().unwrap_or("none")));
+            r.push_str(&format!(
+                "The card most likely moved to {} (bus numbers shift when a device such as an NVMe drive is added, or after a firmware update). In `virsh edit {}`, change this `<hostdev>` to:\n\n```xml\n{}\n```\n\n",
+                c.address,
+                vm.name,
+                fix::hostdev_xml(&c.address, h.guest_address.as_deref(), h.rom_file.as_ref().map(|f| format!("<rom file='{f}'/>")).as_deref())
+            ));
+        }
+        [] => {
+            r.push_str("No device of the same kind is on the host now: check that the card is seated and powered and shows up in `lspci -nn`; if it was removed, delete this `<hostdev>`.\n\n");
+        }
+        many => {
+            let list: Vec<String> = many.iter().map(|c| c.label()).collect();
+            message.push_str(&format!("; candidates now on the host: {}", list.join(", ")));
+            r.push_str(&format!("Find which of {} is the card, then in `virsh edit {}` point the `<hostdev>` at it, e.g.:\n\n```xml\n{}\n```\n\n", list.join(", "), vm.name, fix::hostdev_xml(&many[0].address, h.guest_address.as_deref(), None)));
+        }
+    }
+    r.push_str(&format!("List the current addresses with `lspci -nnD | grep -Ei 'vga|3d|audio'`; every `<hostdev>` of {} must name one of them.", vm.name));
+    let f = out.emit(format!("{} (VM {})", h.address, vm.name), message, evidence);
+    f.remediation = r;
+}

@@ -34,13 +34,19 @@ fn bsod_report() -> Report {
 #[test]
 fn text_report_of_the_broken_host_fits_80_columns() {
     let text = report::text::render(&bsod_report(), report::text::Style::plain());
+    // Code blocks (the copyable commands, kept intact) are exempt; everything else must fit.
+    let mut in_fence = false;
     for line in text.lines() {
-        // Code blocks (the copyable commands) are exempt; everything else must fit.
-        if line.trim_start().starts_with("echo ") {
+        if line.trim_start().starts_with("```") {
+            in_fence = !in_fence;
+            continue;
+        }
+        if in_fence {
             continue;
         }
         assert!(line.chars().count() <= 80, "wider than 80 columns: {line:?}");
     }
+    assert!(!in_fence, "unbalanced code fence in the text report");
     assert!(!text.contains('\x1b'), "plain style must not colour");
     insta::assert_snapshot!("text-seed-b550-bsod", support::normalise(text, None));
 }
@@ -238,7 +244,8 @@ fn hostile_bundle_is_escaped_in_html_and_markdown() {
     // fenced evidence blocks or inline code, never in prose.
     let mut in_fence = false;
     for line in md.lines() {
-        if line.starts_with("```") {
+        // Fences inside list items are indented; they are code all the same.
+        if line.trim_start().starts_with("```") {
             in_fence = !in_fence;
             continue;
         }

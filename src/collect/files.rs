@@ -58,6 +58,9 @@ pub fn wildcard_match(pattern: &str, name: &str) -> bool {
     true
 }
 
+/// Names the libvirt domain a file belongs to (`win10.log.0` → `win10`).
+pub type DomainOf<'a> = &'a dyn Fn(&str) -> Option<String>;
+
 /// Read every file matching any of `patterns` as a source of `kind`. When none matches, one
 /// `missing` source records what was looked for, so a rule can say why it did not run.
 /// `vm_of` names the domain a file belongs to (or `None`); files of other domains than
@@ -68,7 +71,7 @@ pub fn collect_matching(
     kind: SourceKind,
     patterns: &[&str],
     needs_root: bool,
-    vm_of: Option<&dyn Fn(&str) -> Option<String>>,
+    vm_of: Option<DomainOf<'_>>,
     only_vm: Option<&str>,
 ) {
     let mut found = 0;

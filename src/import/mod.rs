@@ -265,7 +265,8 @@ fn add_part(bundle: &mut Bundle, name: String, kind: SourceKind, text: &str, com
 fn domain_xml_only(text: &str) -> String {
     let lines: Vec<&str> = text.lines().collect();
     let start = sniff::domain_xml_start(&lines).unwrap_or(0);
-    let mut out = String::new();
+    // The lines before the document stay as empty lines, so evidence keeps the paste's line numbers.
+    let mut out = "\n".repeat(start);
     for line in &lines[start..] {
         out.push_str(line);
         out.push('\n');

@@ -231,6 +231,7 @@ fn check_placeholders(template: &str, regex: &Regex) -> Result<(), String> {
     Ok(())
 }
 
+#[allow(clippy::expect_used)] // a literal pattern: it compiles, and the unit tests run it
 pub(crate) fn placeholder_re() -> &'static Regex {
     static RE: std::sync::OnceLock<Regex> = std::sync::OnceLock::new();
     RE.get_or_init(|| Regex::new(r"\{([a-z_][a-z0-9_.]*)\}").expect("static regex"))

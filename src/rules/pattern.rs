@@ -11,9 +11,12 @@ use super::{Evidence, Finding};
 use crate::bundle::SourceKind;
 use crate::system::{LogLine, System};
 
+/// The (rule name, pattern index) of each regex in a set, in set order.
+type Owners = Vec<(String, usize)>;
+
 pub(super) struct Scanner {
-    /// Per source kind: a set of every pattern regex that reads it, and which (rule, pattern) each is.
-    sets: Vec<(SourceKind, RegexSet, Vec<(String, usize)>)>,
+    /// Per source kind: a set of every pattern regex that reads it, and which pattern each is.
+    sets: Vec<(SourceKind, RegexSet, Owners)>,
 }
 
 impl Scanner {

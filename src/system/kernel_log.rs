@@ -36,6 +36,7 @@ pub struct DeviceRef {
     pub address: PciAddress,
 }
 
+#[allow(clippy::expect_used)] // a literal pattern: it compiles, and the unit tests run it
 fn dmesg_re() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
     RE.get_or_init(|| {
@@ -52,6 +53,7 @@ fn dmesg_re() -> &'static Regex {
     })
 }
 
+#[allow(clippy::expect_used)] // a literal pattern: it compiles, and the unit tests run it
 fn device_re() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
     RE.get_or_init(|| {

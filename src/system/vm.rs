@@ -314,6 +314,7 @@ fn child<'a, 'i>(n: roxmltree::Node<'a, 'i>, name: &str) -> Option<roxmltree::No
     n.children().find(|c| c.has_tag_name(name))
 }
 
+#[allow(clippy::expect_used)] // a literal pattern: it compiles, and the unit tests run it
 fn vfio_device_re() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
     RE.get_or_init(|| {
@@ -324,6 +325,7 @@ fn vfio_device_re() -> &'static Regex {
 }
 
 /// `guest=win10,` in libvirt's `-name` argument.
+#[allow(clippy::expect_used)] // a literal pattern: it compiles, and the unit tests run it
 fn guest_name_re() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
     RE.get_or_init(|| Regex::new(r"-name\s+'?guest=(?P<n>[^,' ]+)").expect("static regex"))

@@ -42,6 +42,10 @@ fn collect(root: &Root, _: &Options, bundle: &mut Bundle) {
 
 fn read_device(root: &Root, address: &str) -> PciDevice {
     let base = format!("{DIR}/{address}");
+    // The device's own link (a loop, a dangling target): one note instead of one per attribute.
+    if let Err(e) = root.resolve(&base) {
+        return PciDevice { address: address.to_string(), origin: Some("sysfs".into()), notes: vec![format!("sysfs entry: {e}; not read")], ..Default::default() };
+    }
     let mut notes = Vec::new();
     // Attributes that every PCI function has: a failure is worth a note.
     let mut required = |name: &str| match root.read_attr(&format!("{base}/{name}")) {
@@ -83,7 +87,13 @@ fn read_device(root: &Root, address: &str) -> PciDevice {
         }
     };
     let driver = link("driver", &mut notes);
-    let iommu_group = link("iommu_group", &mut notes);
+    let iommu_group = link("iommu_group", &mut notes).filter(|g| {
+        let numeric = !g.is_empty() && g.bytes().all(|b| b.is_ascii_digit());
+        if !numeric {
+            notes.push(format!("iommu_group: the link points at `{g}`, not at a group number"));
+        }
+        numeric
+    });
     PciDevice {
         address: address.to_string(),
         vendor,

@@ -55,6 +55,10 @@ impl System {
             ..System::default()
         };
         sys.devices = pci::devices(bundle);
+        // What collection could not read of a device (a symlink loop, an unreadable attribute).
+        for d in bundle.pci_devices.iter().filter(|d| !d.notes.is_empty()) {
+            sys.notes.push(format!("PCI device {}: {}", d.address, d.notes.join(", ")));
+        }
         sys.groups = pci::groups(bundle, &sys.devices);
         for s in &bundle.sources {
             sys.sources.push(SourceInfo {

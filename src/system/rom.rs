@@ -81,6 +81,19 @@ pub fn roms(bundle: &Bundle, devices: &[Device], vms: &[Vm], notes: &mut Vec<Str
         });
         out.push(RomFile { path: s.path.clone(), vm: s.vm.clone(), rom: crate::rom::parse(&bytes), expected });
     }
+    // A ROM path in a pasted XML or a hand-made bundle: judged only from what the input holds.
+    for vm in vms {
+        for h in &vm.hostdevs {
+            let Some(path) = h.rom_file.as_deref() else { continue };
+            if !bundle.sources.iter().any(|s| s.kind == SourceKind::Rom && s.path == path) {
+                notes.push(format!(
+                    "VM {}: the ROM file {path} of {} is not in the input, and a ROM path from an input is never opened on this machine; \
+                     `vfio-doctor collect` on that host stores it, or give the dump itself (`rom:FILE`)",
+                    vm.name, h.address
+                ));
+            }
+        }
+    }
     out
 }
 

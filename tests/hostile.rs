@@ -1,0 +1,220 @@
+//! Hostile inputs, as a forum paste or an attached bundle may be: each ends, within seconds,
+//! either with exit 2 and one line naming the file and the problem, or with a normal report
+//! that says what it made of the input — never a panic, never a hang.
+
+mod support;
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::binary;
+
+/// What a run of the binary ended with.
+struct Outcome {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+/// Run `vfio-doctor ARGS` in `dir`; killed (and the test failed) after `limit`.
+fn run_within(dir: &Path, args: &[&str], limit: Duration) -> Outcome {
+    let mut child = binary()
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start vfio-doctor");
+    let started = Instant::now();
+    loop {
+        if child.try_wait().expect("wait").is_some() {
+            break;
+        }
+        if started.elapsed() > limit {
+            child.kill().ok();
+            panic!("vfio-doctor {args:?} still running after {limit:?}: a hang");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().expect("output");
+    Outcome {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+/// Exit 2 with exactly one line on stderr that names `file` and contains `problem`.
+fn assert_refused(o: &Outcome, file: &str, problem: &str) {
+    assert_eq!(o.code, 2, "expected exit 2 for {file}, got {}: {}", o.code, o.stderr);
+    assert!(!o.stderr.contains("panicked"), "{}", o.stderr);
+    assert_eq!(o.stderr.trim().lines().count(), 1, "one line expected for {file}: {}", o.stderr);
+    assert!(o.stderr.starts_with("vfio-doctor: "), "{}", o.stderr);
+    assert!(o.stderr.contains(file), "the error must name {file}: {}", o.stderr);
+    assert!(o.stderr.contains(problem), "expected `{problem}` for {file}: {}", o.stderr);
+}
+
+/// A JSON report (exit 0 or 1) whose notes say `note` about the input.
+fn assert_reported(o: &Outcome, note: &str) -> serde_json::Value {
+    assert!(o.code == 0 || o.code == 1, "expected a report, got exit {}: {}", o.code, o.stderr);
+    assert!(!o.stderr.contains("panicked"), "{}", o.stderr);
+    let v: serde_json::Value = serde_json::from_str(&o.stdout).expect("a JSON report");
+    let notes = v["notes"].as_array().cloned().unwrap_or_default();
+    assert!(notes.iter().any(|n| n.as_str().is_some_and(|n| n.contains(note))), "no note containing `{note}`: {notes:?}");
+    v
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) {
+    std::fs::write(dir.join(name), bytes).expect("write input");
+}
+
+#[test]
+fn empty_file_is_reported_as_empty() {
+    let dir = tempfile::tempdir().expect("tmp");
+    write(dir.path(), "empty.txt", b"");
+    let o = run_within(dir.path(), &["check", "empty.txt", "--format", "json"], LIMIT);
+    assert_reported(&o, "empty.txt: empty");
+    let o = run_within(dir.path(), &["check", "--bundle", "empty.txt"], LIMIT);
+    assert_refused(&o, "empty.txt", "not a vfio-doctor bundle");
+}
+
+#[test]
+fn binary_that_is_not_a_rom_is_refused() {
+    let dir = tempfile::tempdir().expect("tmp");
+    // A deterministic stream of every byte value: not text, and no 0x55AA at the start.
+    let bytes: Vec<u8> = (0..65_536u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    write(dir.path(), "core.dump", &bytes);
+    let o = run_within(dir.path(), &["check", "core.dump"], LIMIT);
+    assert_refused(&o, "core.dump", "binary file");
+}
+
+#[test]
+fn truncated_and_deeply_nested_bundles_are_refused() {
+    let dir = tempfile::tempdir().expect("tmp");
+    write(dir.path(), "truncated.json", br#"{"format":"vfio-doctor-bundle","version":1,"sources":[{"kind":"#);
+    let deep = format!(r#"{{"format":"vfio-doctor-bundle","version":1,"x":{}{}}}"#, "[".repeat(200_000), "]".repeat(200_000));
+    write(dir.path(), "nested.json", deep.as_bytes());
+    let o = run_within(dir.path(), &["check", "--bundle", "truncated.json"], LIMIT);
+    assert_refused(&o, "truncated.json", "not a vfio-doctor bundle");
+    let o = run_within(dir.path(), &["check", "--bundle", "nested.json"], LIMIT);
+    assert_refused(&o, "nested.json", "recursion limit");
+}
+
+#[test]
+fn bundle_from_the_future_is_refused() {
+    let dir = tempfile::tempdir().expect("tmp");
+    write(dir.path(), "future.json", br#"{"format":"vfio-doctor-bundle","version":4000000000,"sources":[]}"#);
+    let o = run_within(dir.path(), &["check", "--bundle", "future.json"], LIMIT);
+    assert_refused(&o, "future.json", "newer than this vfio-doctor");
+}
+
+#[test]
+fn a_50_mib_line_is_read_and_the_signature_after_it_still_found() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut f = std::fs::File::create(dir.path().join("dmesg.txt")).expect("create");
+    f.write_all(b"[    0.000000] Linux version 6.8.0-31-generic (buildd@lcy02-amd64-080)\n[    1.000000] ").expect("write");
+    let chunk = vec![b'A'; 1 << 20];
+    for _ in 0..50 {
+        f.write_all(&chunk).expect("write");
+    }
+    f.write_all(b"\n[   61.590114] vfio-pci 0000:08:00.0: BAR 1: can't reserve [mem 0xd0000000-0xdfffffff 64bit pref]\n").expect("write");
+    drop(f);
+    let o = run_within(dir.path(), &["check", "dmesg.txt", "--format", "json"], LIMIT);
+    assert!(o.code == 0 || o.code == 1, "{}", o.stderr);
+    assert!(!o.stderr.contains("panicked"), "{}", o.stderr);
+    let v: serde_json::Value = serde_json::from_str(&o.stdout).expect("json report");
+    // The report itself stays small: the giant line is not echoed back whole.
+    assert!(o.stdout.len() < 2 * 1024 * 1024, "report of {} bytes", o.stdout.len());
+    let names: Vec<&str> = v["findings"].as_array().expect("findings").iter().filter_map(|f| f["name"].as_str()).collect();
+    assert!(names.contains(&"bar-reservation-failure"), "{names:?}");
+}
+
+#[test]
+fn odd_length_utf16_is_decoded_not_refused() {
+    let dir = tempfile::tempdir().expect("tmp");
+    // UTF-16 LE with a BOM, as `dxdiag /t` writes it, cut one byte short.
+    let text = "------------------\nSystem Information\n------------------\n      Machine name: GAMING-PC\n";
+    let mut bytes = vec![0xff, 0xfe];
+    bytes.extend(text.encode_utf16().flat_map(|u| u.to_le_bytes()));
+    bytes.push(b'x');
+    write(dir.path(), "DxDiag.txt", &bytes);
+    let o = run_within(dir.path(), &["check", "DxDiag.txt", "--format", "json"], LIMIT);
+    assert!(o.code == 0 || o.code == 1, "{}", o.stderr);
+    assert!(!o.stderr.contains("panicked"), "{}", o.stderr);
+    serde_json::from_str::<serde_json::Value>(&o.stdout).expect("json report");
+}
+
+#[test]
+fn xml_entity_bomb_is_not_expanded() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut dtd = String::from(r#"<!ENTITY l0 "lol">"#);
+    for i in 1..10 {
+        dtd.push_str(&format!(r#"<!ENTITY l{i} "{}">"#, format!("&l{};", i - 1).repeat(10)));
+    }
+    let bomb = format!("<?xml version=\"1.0\"?>\n<!DOCTYPE domain [{dtd}]>\n<domain type='kvm'><name>&l9;</name></domain>\n");
+    write(dir.path(), "win10.xml", bomb.as_bytes());
+    for input in ["win10.xml", "domain-xml:win10.xml"] {
+        let o = run_within(dir.path(), &["check", input, "--format", "json"], Duration::from_secs(20));
+        assert_reported(&o, "win10.xml: not valid XML");
+        assert!(o.stdout.len() < 256 * 1024, "the entities were expanded: {} bytes", o.stdout.len());
+    }
+}
+
+#[test]
+fn dev_zero_is_refused_without_reading_it_all() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let o = run_within(dir.path(), &["check", "/dev/zero"], LIMIT);
+    assert_refused(&o, "/dev/zero", "binary file");
+    let o = run_within(dir.path(), &["check", "dmesg:/dev/zero"], LIMIT);
+    assert_refused(&o, "/dev/zero", "");
+    let o = run_within(dir.path(), &["check", "--bundle", "/dev/zero"], LIMIT);
+    assert_refused(&o, "/dev/zero", "not a vfio-doctor bundle");
+}
+
+#[test]
+fn directory_and_missing_file_are_refused() {
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::create_dir(dir.path().join("logs")).expect("mkdir");
+    let o = run_within(dir.path(), &["check", "logs"], LIMIT);
+    assert_refused(&o, "logs", "is a directory");
+    let o = run_within(dir.path(), &["check", "no-such-paste.txt"], LIMIT);
+    assert_refused(&o, "no-such-paste.txt", "no such file");
+    let o = run_within(dir.path(), &["collect", "no-such-paste.txt", "-o", "b.json"], LIMIT);
+    assert_refused(&o, "no-such-paste.txt", "no such file");
+    assert!(!dir.path().join("b.json").exists(), "a failed collect must not leave a bundle behind");
+}
+
+#[test]
+fn root_with_symlink_loops_gives_a_report() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let root = dir.path().join("root");
+    let dev = root.join("sys/devices/pci0000:00/0000:00:01.1/0000:08:00.0");
+    std::fs::create_dir_all(&dev).expect("mkdir");
+    for (attr, value) in [("vendor", "0x10de"), ("device", "0x1c02"), ("class", "0x030000")] {
+        std::fs::write(dev.join(attr), format!("{value}\n")).expect("attr");
+    }
+    let devices = root.join("sys/bus/pci/devices");
+    std::fs::create_dir_all(&devices).expect("mkdir");
+    std::os::unix::fs::symlink("../../../devices/pci0000:00/0000:00:01.1/0000:08:00.0", devices.join("0000:08:00.0")).expect("link");
+    // A link to itself, a two-link cycle, and a driver link into the cycle.
+    std::os::unix::fs::symlink("0000:09:00.0", devices.join("0000:09:00.0")).expect("link");
+    std::os::unix::fs::symlink("0000:0b:00.0", devices.join("0000:0a:00.0")).expect("link");
+    std::os::unix::fs::symlink("0000:0a:00.0", devices.join("0000:0b:00.0")).expect("link");
+    std::os::unix::fs::symlink("../../../bus/pci/devices/0000:09:00.0", dev.join("driver")).expect("link");
+    std::os::unix::fs::symlink("iommu_group", dev.join("iommu_group")).expect("link");
+    std::fs::create_dir_all(root.join("proc")).expect("mkdir");
+    std::fs::write(root.join("proc/cmdline"), "BOOT_IMAGE=/vmlinuz root=/dev/sda1 ro\n").expect("cmdline");
+    let o = run_within(dir.path(), &["check", "--root", "root", "--format", "json"], Duration::from_secs(30));
+    assert!(o.code == 0 || o.code == 1, "{}", o.stderr);
+    assert!(!o.stderr.contains("panicked"), "{}", o.stderr);
+    let v: serde_json::Value = serde_json::from_str(&o.stdout).expect("json report");
+    let text = v.to_string();
+    // The readable device is there; the loops are said, not followed.
+    assert!(text.contains("0000:08:00.0"), "{text}");
+    assert!(text.contains("loop") || text.contains("too many levels"), "the loops must be noted: {text}");
+}

@@ -109,9 +109,12 @@ fn good_chain_has_legacy_and_efi_x64_with_a_parsed_pe() {
     insta::assert_snapshot!("rom_good_json", out.json);
 }
 
+/// A ROM fixture, the `--device` given with it, and the findings expected.
+type RomCase<'a> = (&'a str, Option<(u16, u16)>, &'a [&'a str]);
+
 #[test]
 fn each_broken_rom_gets_its_finding() {
-    let cases: &[(&str, Option<(u16, u16)>, &[&str])] = &[
+    let cases: &[RomCase] = &[
         ("truncated.rom", None, &["rom-invalid", "rom-no-uefi-image"]),
         ("nvflash.rom", None, &["rom-has-nvflash-header"]),
         ("wrong-device.rom", Some(rom_builder::GTX1060), &["rom-device-mismatch"]),

@@ -3,8 +3,6 @@
 
 mod support;
 
-use std::path::Path;
-
 #[test]
 fn rule_cases() {
     insta::glob!("../fixtures/rules", "*/*/case.toml", |path| {

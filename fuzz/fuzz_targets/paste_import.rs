@@ -9,13 +9,19 @@ use vfio_doctor::import::add_bytes;
 use vfio_doctor::report;
 use vfio_doctor::rules::catalog::Catalog;
 
+/// The built-in catalog, parsed once (its regexes dominate a run otherwise).
+fn catalog() -> Option<&'static Catalog> {
+    static CATALOG: std::sync::OnceLock<Option<Catalog>> = std::sync::OnceLock::new();
+    CATALOG.get_or_init(|| Catalog::builtin().ok()).as_ref()
+}
+
 fuzz_target!(|data: &[u8]| {
     let mut bundle = Bundle::new();
     if add_bytes(&mut bundle, "paste.txt", None, data, false).is_err() {
         return;
     }
-    let Ok(catalog) = Catalog::builtin() else { return };
-    let report = diagnose(&bundle, &catalog);
+    let Some(catalog) = catalog() else { return };
+    let report = diagnose(&bundle, catalog);
     let _ = report::text::render(&report, report::text::Style::plain());
     let _ = report::markdown::render(&report);
 });

@@ -208,7 +208,9 @@ fn stands_alone(text: &str, start: usize, end: usize, name: &str) -> bool {
     let word = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || (strict && matches!(c, '-' | '.')));
     let edge = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
     let (prev, next) = (text[..start].chars().next_back(), text[end..].chars().next());
-    !(edge(name.chars().next()) && word(prev)) && !(edge(name.chars().next_back()) && word(next))
+    let glued_before = edge(name.chars().next()) && word(prev);
+    let glued_after = edge(name.chars().next_back()) && word(next);
+    !(glued_before || glued_after)
 }
 
 /// Every string of a bundle: the host facts, each source's name, origin, reason, VM and text

@@ -225,6 +225,12 @@ const CONTEXTS: &[(&str, &[(&str, Category)])] = &[
     (r"\brbd:[^\s'\x22]*?:id=(?P<u>[^:,\s'\x22\\]+)", &[("u", Category::User)]),
     (r"\brbd:[^\s'\x22]*?:key=(?P<v>[^:,\s'\x22\\]+)", &[("v", Category::Secret)]),
     (r"\x22user\x22\s*:\s*\x22(?P<u>[^\x22]+)\x22", &[("u", Category::User)]),
+    // iSCSI: -drive file.driver=iscsi,file.user=…; URLs with credentials (iscsi://user%pass@…)
+    (r"\b(?:file\.)?user=(?P<u>[A-Za-z0-9._-]+)", &[("u", Category::User)]),
+    (
+        r"\b[a-z][a-z0-9+.-]*://(?P<u>[^:%@/\s'\x22]+)(?:[:%](?P<v>[^@/\s'\x22]+))?@",
+        &[("u", Category::User), ("v", Category::Secret)],
+    ),
     // USER=alice, SUDO_USER=alice, `id`: uid=1000(alice)
     (r"\b(?:USER|LOGNAME|SUDO_USER|USERNAME)=(?P<u>[A-Za-z0-9._-]+)", &[("u", Category::User)]),
     (r"\buid=\d+\((?P<u>[^)\s]+)\)", &[("u", Category::User)]),

@@ -119,10 +119,12 @@ fn serials_and_secrets_are_replaced() {
         "Serial Number: 9XK2JD3\n",
         "\t\tCapabilities: [140 v1] Device Serial Number 00-e0-4c-ff-fe-68-00-01\n",
         "<entry name='serial'>To Be Filled</entry>\n",
+        "-drive file.driver=iscsi,file.transport=tcp,file.portal=192.168.50.5:3260,file.target=iqn.2008-01.lan:vm,file.lun=1,file.user=iscsiuser\n",
+        "-drive file=iscsi://iscsiuser%iscsipass@192.168.50.5/iqn.2008-01.lan:vm/1\n",
     ));
     for gone in [
         "hunter2", "s3cr3t-spice", "WD-WCC4N7KP1234", "libvirt-iscsi", "myiscsi-secret", "cephuser", "0f6d2c1a", "spicepass",
-        "S3Z9NB0K", "AQBwZxx", "c2VjcmV0", "9XK2JD3", "00-e0-4c", "To Be Filled",
+        "S3Z9NB0K", "AQBwZxx", "c2VjcmV0", "9XK2JD3", "00-e0-4c", "To Be Filled", "iscsiuser", "iscsipass",
     ] {
         assert!(!out.contains(gone), "{gone} left in:\n{out}");
     }

@@ -213,3 +213,11 @@ fn large_logs_take_linear_time() {
     // Generous even for an unoptimised build on a busy machine; quadratic work would take minutes.
     assert!(t.elapsed() < std::time::Duration::from_secs(60), "took {:?}", t.elapsed());
 }
+
+#[test]
+fn ids_and_addresses_named_as_hosts_keep_their_own_kind() {
+    let out = redact_text(
+        " Static hostname: quasar-lab\n      Machine ID: 3f1c2b7e9a4d4c1e8f5a2d6b7c8e9f01\n         Boot ID: 0b6e4a527c1d4f3e9a8b1c2d3e4f5a6b\n<host name='192.168.50.40' port='6789'/>\nsrc 192.168.50.40\n",
+    );
+    assert_eq!(out, " Static hostname: host-1\n      Machine ID: id-1\n         Boot ID: id-2\n<host name='ip-1' port='6789'/>\nsrc ip-1\n");
+}

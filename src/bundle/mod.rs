@@ -5,29 +5,40 @@
 mod load;
 pub mod redact;
 mod save;
+pub mod schema;
 
 pub use load::{load, load_str};
 pub use save::{save, to_json};
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub const FORMAT: &str = "vfio-doctor-bundle";
 /// Bumped on every breaking change of the bundle's shape. Older bundles still load.
 pub const VERSION: u32 = 1;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Bundle {
+    /// Always `vfio-doctor-bundle`.
+    #[schemars(extend("const" = "vfio-doctor-bundle"))]
     pub format: String,
+    /// The bundle format version (bumped on every breaking change); readers refuse newer ones.
     pub version: u32,
+    /// The vfio-doctor that wrote the bundle.
     pub tool: Tool,
+    /// When it was collected (RFC 3339, UTC).
     pub collected_at: String,
+    /// Whether identifying values were replaced by placeholders (`host-1`, `mac-1`, …).
     pub redacted: bool,
     #[serde(default)]
     pub host: Host,
+    /// Everything read, one entry per file, command output or loose input, with its status.
     #[serde(default)]
     pub sources: Vec<Source>,
+    /// The PCI functions (from sysfs, or rebuilt from pasted lspci / IOMMU-group listings).
     #[serde(default)]
     pub pci_devices: Vec<PciDevice>,
+    /// The IOMMU groups and their members.
     #[serde(default)]
     pub iommu_groups: Vec<IommuGroup>,
     /// Things the collector or importer wants the reader to know (a file of unknown kind, …).
@@ -35,14 +46,16 @@ pub struct Bundle {
     pub notes: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Tool {
+    /// `vfio-doctor`.
     pub name: String,
+    /// Its version (`0.1.0`).
     pub version: String,
 }
 
 /// Facts about the host that are not a log or a device.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 pub struct Host {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hostname: Option<String>,
@@ -75,19 +88,23 @@ pub struct Host {
 }
 
 /// One thing read: a file, a command's output, a loose input. Its status says what went wrong.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Source {
+    /// What the source is; rule files name these in `needs`.
     pub kind: SourceKind,
     /// Path relative to the root (`proc/cmdline`), or the input's name (`dmesg.txt`).
     pub path: String,
     /// How it was obtained: `file`, `/dev/kmsg`, `journalctl -k -b 0 --no-pager`, `input`, …
     pub origin: String,
+    /// Whether it was read; `text` is present only when `ok`.
     pub status: Status,
+    /// Why it could not be read (`permission denied: /dev/kmsg (run as root)`), or a remark.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// The domain this source belongs to (domain XML, QEMU log).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vm: Option<String>,
+    /// The content, as text (UTF-16 and Windows-1252 inputs decoded).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
     /// Binary content (an option ROM), base64 (standard alphabet, padded), when `text` is not fit.
@@ -138,12 +155,16 @@ impl Source {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Status {
+    /// Read.
     Ok,
+    /// The file or directory does not exist.
     Missing,
+    /// Not readable as this user (most need root).
     PermissionDenied,
+    /// Could not be read or run for another reason (given in `reason`).
     Error,
 }
 
@@ -159,37 +180,67 @@ impl std::fmt::Display for Status {
 }
 
 /// The kinds of material vfio-doctor understands. Rule files name these in `needs`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum SourceKind {
     /// sys/bus/pci/devices (structured, in `pci_devices`).
     Pci,
     /// sys/kernel/iommu_groups (structured, in `iommu_groups`).
     IommuGroups,
+    /// The running kernel's command line (proc/cmdline).
     Cmdline,
+    /// CPU vendor, model and virtualization flags, summarised from proc/cpuinfo.
     Cpuinfo,
+    /// Loaded modules (proc/modules).
     Modules,
+    /// The distribution (etc/os-release or usr/lib/os-release).
     OsRelease,
+    /// proc/version (the kernel release and its build).
     KernelVersion,
+    /// Kernel log of this boot: /dev/kmsg or `journalctl -k -b 0` live; var/log/dmesg, kern.log or
+    /// the journal under a root; a pasted dmesg/journal/syslog.
     KernelLog,
+    /// Kernel log of the previous boot (a forced `kernel-log-previous:` input).
     KernelLogPrevious,
+    /// libvirt domain XML (etc/libvirt/qemu/*.xml, run/libvirt/qemu/*.xml; `virsh dumpxml` pasted);
+    /// `vm` names the domain.
     DomainXml,
+    /// libvirt's per-domain QEMU log (var/log/libvirt/qemu/NAME.log and rotations); `vm` names the
+    /// domain.
     QemuLog,
+    /// Xorg log (var/log/Xorg.N.log, ~/.local/share/xorg/Xorg.N.log).
     XorgLog,
+    /// Module configuration: modprobe.d, modules-load.d and the initramfs configs (initramfs-tools,
+    /// mkinitcpio, dracut).
     Modprobe,
+    /// Boot loader configuration: etc/default/grub, etc/kernel/cmdline, systemd-boot entries,
+    /// kernelstub.
     BootConfig,
+    /// proc/iomem (which resource sits inside a GPU BAR; addresses read as zero without root).
     Iomem,
+    /// Parameters of the loaded kvm and vfio modules (sys/module/NAME/parameters), one
+    /// `module.param=value` a line.
     ModuleParams,
+    /// Network interfaces (sys/class/net), one `NAME type=bridge|wireless|ether|tun master=BR` a
+    /// line.
     Net,
+    /// An option ROM / vBIOS dump (a loose input), in `base64`.
     Rom,
+    /// A Windows guest's DxDiag text report (`dxdiag /t`; UTF-16 or UTF-8).
     Dxdiag,
+    /// A Windows guest's `pnputil /enum-devices` output.
     Pnputil,
+    /// A Windows guest's PowerShell `Get-PnpDevice` / `Win32_PnPEntity` / `Win32_VideoController`
+    /// listing.
     Powershell,
+    /// Pasted `lspci -nnk` (or -vnn) output; its devices are merged into `pci_devices`.
     Lspci,
+    /// Pasted output of the guides' IOMMU-group shell loop; merged into `pci_devices` and
+    /// `iommu_groups`.
     IommuScript,
     /// A loose input whose kind could not be told; scanned against every log signature.
     Text,
-    /// A kind from a newer vfio-doctor; kept, not analysed.
+    /// A kind from a newer vfio-doctor (any other name loads as this one); kept, not analysed.
     #[serde(other)]
     Unknown,
 }
@@ -290,60 +341,84 @@ impl SourceKind {
 }
 
 /// What was left out of a long text: its head and tail are kept, the middle is counted.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq, JsonSchema)]
 pub struct Cut {
+    /// Size of the whole text.
     pub original_bytes: u64,
+    /// Lines of the whole text.
     pub original_lines: u64,
+    /// Size of what `text` keeps.
     pub kept_bytes: u64,
+    /// Lines left out between head and tail.
     pub cut_lines: u64,
     /// Identical lines folded into one, with how often they occurred.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub folded: Vec<Folded>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, JsonSchema)]
 pub struct Folded {
+    /// The repeated line.
     pub line: String,
+    /// How often it occurred.
     pub count: u64,
+    /// Line number (1-based, in the original text) of its first occurrence.
     pub first_line: u64,
+    /// Line number of its last occurrence.
     pub last_line: u64,
 }
 
 /// A PCI function as sysfs shows it: attribute values verbatim (`0x10de`), links by last name.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 pub struct PciDevice {
     /// `0000:08:00.0`
     pub address: String,
+    /// `vendor` (`0x10de`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vendor: Option<String>,
+    /// `device` (`0x1c02`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device: Option<String>,
+    /// `subsystem_vendor` (`0x19da`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subsystem_vendor: Option<String>,
+    /// `subsystem_device` (`0x2438`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subsystem_device: Option<String>,
+    /// `class` (`0x030000`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub class: Option<String>,
+    /// `revision` (`0xa1`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revision: Option<String>,
+    /// `boot_vga` (`1` for the GPU the firmware booted on).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub boot_vga: Option<String>,
+    /// The bound driver (last name of the `driver` link: `vfio-pci`), absent when none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub driver: Option<String>,
+    /// The IOMMU group (last name of the `iommu_group` link: `16`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iommu_group: Option<String>,
+    /// `driver_override` (`(null)` when unset).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub driver_override: Option<String>,
+    /// `reset_method` (`flr bus`), kernel 5.15 and later.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reset_method: Option<String>,
+    /// `current_link_speed` (`8.0 GT/s PCIe`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub current_link_speed: Option<String>,
+    /// `current_link_width` (`8`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub current_link_width: Option<String>,
+    /// `max_link_speed`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_link_speed: Option<String>,
+    /// `max_link_width`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_link_width: Option<String>,
+    /// `resource`: one `start end flags` line per BAR.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource: Option<String>,
     /// Where this device's facts came from: `sysfs`, or the input it was rebuilt from.
@@ -354,9 +429,11 @@ pub struct PciDevice {
     pub notes: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct IommuGroup {
+    /// The group number (`16`).
     pub id: String,
+    /// PCI addresses of its members (`0000:08:00.0`).
     pub devices: Vec<String>,
 }
 

@@ -4,7 +4,7 @@
 //! reads, no lspci, no virsh).
 
 use super::{emit, obtain_bundle, Origin};
-use crate::bundle::{self, Bundle, SourceKind};
+use crate::bundle::{Bundle, SourceKind};
 use crate::collect::{Options, COLLECTORS};
 use crate::report::{self, HostPicture};
 use crate::root::Root;
@@ -40,9 +40,7 @@ fn bundle_for(origin: &Origin) -> Result<Bundle, Error> {
         let inputs: Vec<crate::import::Input> = origin.inputs.iter().map(|a| crate::import::Input::parse(a)).collect();
         crate::import::add_inputs(&mut b, &inputs)?;
     }
-    if origin.redact && !b.redacted {
-        bundle::redact::redact(&mut b);
-    }
+    super::redact_if_asked(origin, &mut b);
     Ok(b)
 }
 

@@ -50,10 +50,28 @@ pub fn obtain_bundle(origin: &Origin) -> Result<Bundle, Error> {
         import::add_inputs(&mut b, &inputs)?;
         b
     };
-    if origin.redact && !bundle.redacted {
-        bundle::redact::redact(&mut bundle);
-    }
+    redact_if_asked(origin, &mut bundle);
     Ok(bundle)
+}
+
+/// Redact unless `--no-redact`: always, even a bundle that says it is redacted (what was pasted
+/// next to it is not yet). Collecting this machine, the name of the user running vfio-doctor is
+/// replaced too, wherever it appears.
+pub(crate) fn redact_if_asked(origin: &Origin, bundle: &mut Bundle) {
+    if !origin.redact {
+        return;
+    }
+    let live = origin.bundle.is_none() && origin.root.is_none() && origin.inputs.is_empty();
+    let known: Vec<(bundle::redact::Category, String)> = if live {
+        ["SUDO_USER", "USER", "LOGNAME"]
+            .iter()
+            .filter_map(|v| std::env::var(v).ok())
+            .map(|u| (bundle::redact::Category::User, u))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    bundle::redact::redact_with(bundle, &known);
 }
 
 /// Write `text` to `-o FILE`, or to stdout. A closed pipe (`| head`) is not an error.

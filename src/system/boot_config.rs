@@ -60,7 +60,7 @@ pub fn parse(bundle: &Bundle) -> Vec<BootConfig> {
         let path = s.path.as_str();
         let loader = if path.contains("kernelstub") || text.contains("\"kernel_options\"") {
             Loader::Kernelstub
-        } else if path.trim_end_matches('/').ends_with("kernel/cmdline") {
+        } else if path.contains("kernel/cmdline") {
             Loader::KernelCmdline
         } else if path.contains("loader/entries/") || entry_text(text) {
             Loader::Entry

@@ -92,8 +92,13 @@ pub struct InitramfsConfig {
     pub tool: InitramfsTool,
     pub path: String,
     pub modules: Vec<InitramfsModule>,
-    /// mkinitcpio's `HOOKS=(…)` (`modconf` puts modprobe.d into the image).
+    /// mkinitcpio's `HOOKS=(…)` (`modconf` puts modprobe.d into the image, `kms` the GPU
+    /// drivers).
     pub hooks: Vec<String>,
+    /// The line that declares the module list (`MODULES=()`, `force_drivers+=…`), when any.
+    pub declared_at: Option<Evidence>,
+    /// The `HOOKS=` line.
+    pub hooks_at: Option<Evidence>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -226,7 +231,7 @@ fn initramfs_tool(path: &str, text: &str) -> Option<InitramfsTool> {
 }
 
 fn initramfs(tool: InitramfsTool, path: &str, text: &str) -> InitramfsConfig {
-    let mut cfg = InitramfsConfig { tool, path: path.to_string(), modules: Vec::new(), hooks: Vec::new() };
+    let mut cfg = InitramfsConfig { tool, path: path.to_string(), modules: Vec::new(), hooks: Vec::new(), declared_at: None, hooks_at: None };
     match tool {
         InitramfsTool::InitramfsTools => {
             for (i, raw) in text.lines().enumerate() {
@@ -237,6 +242,8 @@ fn initramfs(tool: InitramfsTool, path: &str, text: &str) -> InitramfsConfig {
             }
         }
         InitramfsTool::Mkinitcpio => {
+            cfg.declared_at = assignment_line(text, path, &["MODULES"]);
+            cfg.hooks_at = assignment_line(text, path, &["HOOKS"]);
             for (var, i, raw, word) in shell_arrays(text, &["MODULES", "HOOKS"]) {
                 if var == "MODULES" {
                     cfg.modules.push(InitramfsModule { name: module_name(&word), forced: true, evidence: evidence(path, i + 1, raw) });
@@ -246,12 +253,24 @@ fn initramfs(tool: InitramfsTool, path: &str, text: &str) -> InitramfsConfig {
             }
         }
         InitramfsTool::Dracut => {
+            cfg.declared_at = assignment_line(text, path, &["force_drivers", "add_drivers"]);
             for (var, i, raw, word) in shell_arrays(text, &["force_drivers", "add_drivers"]) {
                 cfg.modules.push(InitramfsModule { name: module_name(&word), forced: var == "force_drivers", evidence: evidence(path, i + 1, raw) });
             }
         }
     }
     cfg
+}
+
+/// The first line that assigns one of `names` (`MODULES=(…)`), as evidence.
+fn assignment_line(text: &str, path: &str, names: &[&str]) -> Option<Evidence> {
+    text.lines().enumerate().find_map(|(i, raw)| {
+        let l = raw.trim_start();
+        names
+            .iter()
+            .any(|n| l.strip_prefix(n).is_some_and(|r| r.starts_with('=') || r.starts_with("+=")))
+            .then(|| evidence(path, i + 1, raw))
+    })
 }
 
 /// The words of shell assignments `NAME=(a b)`, `NAME+=( … )` over several lines, or
@@ -360,6 +379,8 @@ mod tests {
         assert_eq!(names(1), ["vfio_pci", "vfio", "vfio_iommu_type1", "amdgpu"]);
         assert_eq!(c.initramfs[1].modules[3].evidence.location, "line 5");
         assert!(c.initramfs[1].hooks.contains(&"modconf".to_string()));
+        assert_eq!(c.initramfs[1].declared_at.as_ref().map(|e| e.location.as_str()), Some("line 2"));
+        assert_eq!(c.initramfs[1].hooks_at.as_ref().map(|e| e.location.as_str()), Some("line 7"));
         assert_eq!(names(2), ["amdgpu", "vfio_pci", "vfio", "vfio_iommu_type1"]);
         assert!(!c.initramfs[2].modules[0].forced && c.initramfs[2].modules[1].forced);
         assert_eq!(c.initramfs[3].tool, InitramfsTool::Mkinitcpio);

@@ -197,7 +197,7 @@ fn kernel_cmdline(text: &str, path: &str) -> BootConfig {
 
 /// A pasted entry: `title`, `linux` and `options` keys (systemd-boot / BLS).
 fn entry_text(text: &str) -> bool {
-    let key = |k: &str| text.lines().any(|l| l.trim_start().split_whitespace().next() == Some(k));
+    let key = |k: &str| text.lines().any(|l| l.split_whitespace().next() == Some(k));
     key("options") && (key("linux") || key("title") || key("efi"))
 }
 

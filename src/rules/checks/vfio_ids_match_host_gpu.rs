@@ -10,6 +10,9 @@ use crate::system::{Device, System};
 
 const VM_DRIVERS: &[&str] = &["vfio-pci", "pci-stub"];
 
+/// A function of the host's card: the device, why the host needs it, and the VM-side twins.
+type HostFunction<'a> = (&'a Device, String, Vec<&'a Device>);
+
 pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
     let configured = vfio_ids::configured(sys);
     if configured.is_empty() {
@@ -17,7 +20,7 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
     }
     let vms_known = !sys.vms.is_empty();
     // host card slot → (its matched functions with why the host needs them, the twins a VM takes)
-    let mut host: BTreeMap<String, Vec<(&Device, String, Vec<&Device>)>> = BTreeMap::new();
+    let mut host: BTreeMap<String, Vec<HostFunction<'_>>> = BTreeMap::new();
     for d in sys.devices.iter().filter(|d| !d.is_bridge()) {
         let (Some(v), Some(i)) = (d.vendor_id, d.device_id) else { continue };
         if !configured.iter().any(|c| c.vendor == v && c.device == i) || sys.is_assigned(&d.address) {
@@ -39,10 +42,11 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
             match (d.boot_vga, vfio_twin) {
                 (true, Some(t)) => Some(format!("it is the boot GPU (boot_vga = 1), while {} with the same ids is on vfio-pci", t.address.short())),
                 (true, None) if !twins.is_empty() => Some(format!("it is the boot GPU (boot_vga = 1) and has an identical twin at {}", twins[0].address.short())),
-                (false, Some(t)) => match d.driver.as_deref().filter(|drv| !VM_DRIVERS.contains(drv)) {
-                    Some(drv) => Some(format!("the host drives it with {drv}, while {} with the same ids is on vfio-pci", t.address.short())),
-                    None => None,
-                },
+                (false, Some(t)) => d
+                    .driver
+                    .as_deref()
+                    .filter(|drv| !VM_DRIVERS.contains(drv))
+                    .map(|drv| format!("the host drives it with {drv}, while {} with the same ids is on vfio-pci", t.address.short())),
                 _ => None,
             }
         };

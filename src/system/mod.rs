@@ -4,6 +4,7 @@
 pub mod boot_config;
 pub mod cmdline;
 pub mod guest;
+pub mod host_keeps;
 pub mod isolation;
 pub mod kernel_log;
 pub mod modconf;

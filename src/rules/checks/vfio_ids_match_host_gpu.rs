@@ -6,9 +6,8 @@ use std::collections::BTreeMap;
 
 use crate::rules::{fix, Evidence, Findings};
 use crate::system::vfio_ids::{self, VfioId};
+use crate::system::host_keeps::host_keeps;
 use crate::system::{Device, System};
-
-const VM_DRIVERS: &[&str] = &["vfio-pci", "pci-stub"];
 
 /// A function of the host's card: the device, why the host needs it, and the VM-side twins.
 type HostFunction<'a> = (&'a Device, String, Vec<&'a Device>);
@@ -18,45 +17,12 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
     if configured.is_empty() {
         return;
     }
-    let vms_known = !sys.vms.is_empty();
     // host card slot → (its matched functions with why the host needs them, the twins a VM takes)
     let mut host: BTreeMap<String, Vec<HostFunction<'_>>> = BTreeMap::new();
-    for d in sys.devices.iter().filter(|d| !d.is_bridge()) {
-        let (Some(v), Some(i)) = (d.vendor_id, d.device_id) else { continue };
-        if !configured.iter().any(|c| c.vendor == v && c.device == i) || sys.is_assigned(&d.address) {
-            continue;
+    for d in &sys.devices {
+        if let Some(k) = host_keeps(sys, d) {
+            host.entry(d.address.slot().to_string()).or_default().push((d, k.why, k.vm_twins));
         }
-        let twins: Vec<&Device> = sys.devices.iter().filter(|x| x.address != d.address && x.ids() == d.ids()).collect();
-        let vm_twins: Vec<&Device> = twins.iter().copied().filter(|x| sys.is_assigned(&x.address)).collect();
-        let why = if vms_known {
-            if let Some(t) = vm_twins.first() {
-                let vms: Vec<String> = sys.vms_taking(&t.address).iter().map(|v| v.name.clone()).collect();
-                Some(format!("no VM passes it, while {} with the same ids goes to {}", t.address.short(), vms.join(", ")))
-            } else if d.boot_vga {
-                Some("it is the boot GPU (boot_vga = 1) and no VM passes it".to_string())
-            } else {
-                None
-            }
-        } else {
-            let vfio_twin = twins.iter().find(|x| x.driver.as_deref().is_some_and(|drv| VM_DRIVERS.contains(&drv)));
-            match (d.boot_vga, vfio_twin) {
-                (true, Some(t)) => Some(format!("it is the boot GPU (boot_vga = 1), while {} with the same ids is on vfio-pci", t.address.short())),
-                (true, None) if !twins.is_empty() => Some(format!("it is the boot GPU (boot_vga = 1) and has an identical twin at {}", twins[0].address.short())),
-                (false, Some(t)) => d
-                    .driver
-                    .as_deref()
-                    .filter(|drv| !VM_DRIVERS.contains(drv))
-                    .map(|drv| format!("the host drives it with {drv}, while {} with the same ids is on vfio-pci", t.address.short())),
-                _ => None,
-            }
-        };
-        let Some(why) = why else { continue };
-        let vm_side: Vec<&Device> = if vm_twins.is_empty() {
-            twins.iter().copied().filter(|x| x.driver.as_deref().is_some_and(|drv| VM_DRIVERS.contains(&drv))).collect()
-        } else {
-            vm_twins
-        };
-        host.entry(d.address.slot().to_string()).or_default().push((d, why, vm_side));
     }
 
     for functions in host.values() {
@@ -102,11 +68,17 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
             }
         }
         let addresses: Vec<&str> = functions.iter().map(|(d, _, _)| d.address.short()).collect();
+        let consequence = if vm_functions.is_empty() {
+            "vfio-pci claims every device with those ids: whenever it loads before the host's driver, the host loses this card \
+             (and with the boot GPU, its console and desktop)"
+        } else {
+            "vfio-pci claims every device with those ids, so it takes this card from the host too (or, if the host driver wins \
+             the race, the VM's card stays on the host driver)"
+        };
         let message = format!(
-            "vfio-pci's ids name {}, which also match{} {} ({}): {why}. vfio-pci claims every device with those ids, so it takes \
-             this card from the host too (or, if the host driver wins the race, the VM's card stays on the host driver).",
+            "vfio-pci's ids name {}, which also match{} {} ({}): {why}. {consequence}.",
             shared.join(", "),
-            if functions.len() == 1 { "es" } else { "" },
+            if shared.len() == 1 { "es" } else { "" },
             first.label(),
             addresses.join(", "),
         );

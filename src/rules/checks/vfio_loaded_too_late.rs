@@ -6,6 +6,7 @@
 use crate::bundle::SourceKind;
 use crate::rules::{Evidence, Findings};
 use crate::system::modconf::{InitramfsConfig, InitramfsTool};
+use crate::system::host_keeps::host_keeps;
 use crate::system::{vfio_ids, Device, LogLine, System};
 
 const NATIVE: &[&str] = &["nvidia", "nouveau", "amdgpu", "radeon"];
@@ -27,7 +28,9 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
         let Some(driver) = d.driver.as_deref().filter(|x| NATIVE.contains(x)) else { continue };
         let (Some(v), Some(i)) = (d.vendor_id, d.device_id) else { continue };
         let ids = vfio_ids::configured_for(sys, v, i);
-        if ids.is_empty() {
+        // A card the host keeps is in the ids by mistake (vfio-ids-match-host-gpu): loading
+        // vfio-pci earlier would take it from the host.
+        if ids.is_empty() || host_keeps(sys, d).is_some() {
             continue;
         }
         let softdep = sys.modconf.vfio_pci_before(driver);

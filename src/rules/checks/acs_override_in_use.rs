@@ -54,11 +54,15 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
         )
     } else {
         format!(
-            "`{shown}` is in effect{}: the kernel treats {} as isolating, as if ACS were there, so IOMMU groups are split where the hardware \
+            "`{shown}` {} the kernel treats {} as isolating, as if ACS were there, so IOMMU groups are split where the hardware \
              does not isolate. Devices in different groups behind such a port can still reach each other with peer-to-peer DMA that \
              never passes the IOMMU: a passed device, driven by the guest, can read and write the memory of the host devices it was \
              grouped with before the split, and theirs can reach the guest's.",
-            if applied { " (the kernel says `PCIe ACS overrides enabled`)" } else { "" },
+            if applied {
+                "is in effect (the kernel says `PCIe ACS overrides enabled`):"
+            } else {
+                "is on the kernel command line. No boot log in the input shows whether this kernel carries the patch that honours it; if it does,"
+            },
             what_it_splits(value)
         )
     };

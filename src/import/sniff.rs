@@ -125,6 +125,21 @@ fn cmdline_text(lines: &[&str]) -> bool {
     words.iter().any(|w| w.starts_with("root=")) && words.iter().any(|w| iommuish.iter().any(|i| w.contains(i)) || *w == "quiet" || *w == "ro" || *w == "rw")
 }
 
+/// A systemd-boot / BLS entry (`title`, `linux`, `options` keys) or kernelstub's JSON.
+fn boot_entry_or_kernelstub(content: &[&str]) -> bool {
+    let key = |k: &str| content.iter().any(|l| l.split_whitespace().next() == Some(k));
+    (key("options") && (key("linux") || key("efi")) && key("title")) || content.iter().any(|l| l.trim_start().starts_with("\"kernel_options\""))
+}
+
+/// mkinitcpio's `MODULES=(…)` / `HOOKS=(…)` or dracut's `force_drivers+="…"` / `add_drivers+="…"`:
+/// module configuration of the initramfs, analysed with modprobe.d.
+fn initramfs_config(content: &[&str]) -> bool {
+    content.iter().any(|l| {
+        let l = l.trim_start();
+        l.starts_with("MODULES=(") || l.starts_with("HOOKS=(") || l.starts_with("force_drivers+=") || l.starts_with("add_drivers+=")
+    })
+}
+
 /// The kind of a text; [`SourceKind::Text`] when it cannot be told.
 pub fn sniff(text: &str) -> SourceKind {
     let head = head(text, 256 * 1024);
@@ -164,6 +179,12 @@ pub fn sniff(text: &str) -> SourceKind {
         return SourceKind::Cmdline;
     }
     let content: Vec<&str> = lines.iter().copied().filter(|l| !l.trim_start().starts_with('#')).collect();
+    if boot_entry_or_kernelstub(&content) {
+        return SourceKind::BootConfig;
+    }
+    if initramfs_config(&content) {
+        return SourceKind::Modprobe;
+    }
     if content.iter().any(|l| l.starts_with("GRUB_")) && content.iter().filter(|l| l.starts_with("GRUB_") || l.contains('=')).count() * 10 >= content.len() * 6 {
         return SourceKind::BootConfig;
     }
@@ -290,11 +311,23 @@ pub fn kind_from_command(command: &str) -> Option<SourceKind> {
 /// The kind of a well-known file path (the argument of `cat`).
 pub fn kind_of_path(path: &str) -> Option<SourceKind> {
     let p = path.trim_matches(['\'', '"']);
-    Some(if p == "/proc/cmdline" || p == "/etc/kernel/cmdline" {
+    // /etc/kernel/cmdline is what the boot entries are built from, not what booted.
+    Some(if p == "/proc/cmdline" {
         SourceKind::Cmdline
-    } else if p == "/etc/default/grub" || p.starts_with("/etc/default/grub.d/") || p.starts_with("/boot/loader/entries/") {
+    } else if p == "/etc/default/grub"
+        || p == "/etc/kernel/cmdline"
+        || p.starts_with("/etc/default/grub.d/")
+        || p.starts_with("/etc/kernelstub/")
+        || p.contains("/loader/entries/")
+    {
         SourceKind::BootConfig
-    } else if p.starts_with("/etc/modprobe.d/") || p.starts_with("/usr/lib/modprobe.d/") || p.starts_with("/lib/modprobe.d/") {
+    } else if p.starts_with("/etc/modprobe.d/")
+        || p.starts_with("/usr/lib/modprobe.d/")
+        || p.starts_with("/lib/modprobe.d/")
+        || p == "/etc/initramfs-tools/modules"
+        || p.starts_with("/etc/mkinitcpio.conf")
+        || p.starts_with("/etc/dracut.conf")
+    {
         SourceKind::Modprobe
     } else if p.starts_with("/var/log/libvirt/qemu/") {
         SourceKind::QemuLog
@@ -319,6 +352,8 @@ mod tests {
         assert_eq!(kind_from_command("lspci -nnk"), Some(SourceKind::Lspci));
         assert_eq!(kind_from_command("cat /proc/cmdline"), Some(SourceKind::Cmdline));
         assert_eq!(kind_from_command("sudo cat /etc/default/grub"), Some(SourceKind::BootConfig));
+        assert_eq!(kind_from_command("cat /etc/kernel/cmdline"), Some(SourceKind::BootConfig));
+        assert_eq!(kind_from_command("cat /etc/mkinitcpio.conf"), Some(SourceKind::Modprobe));
         assert_eq!(kind_from_command("sudo virsh dumpxml win10"), Some(SourceKind::DomainXml));
         assert_eq!(kind_from_command("sudo tail -n 50 /var/log/libvirt/qemu/win10.log"), Some(SourceKind::QemuLog));
         assert_eq!(kind_from_command("./ls-iommu.sh"), Some(SourceKind::IommuScript));
@@ -331,6 +366,10 @@ mod tests {
         assert_eq!(sniff("BOOT_IMAGE=/vmlinuz-6.1.0 root=UUID=x ro quiet amd_iommu=on iommu=pt\n"), SourceKind::Cmdline);
         assert_eq!(sniff("# comment\noptions vfio-pci ids=10de:1c02,10de:10f1\nsoftdep nvidia pre: vfio-pci\n"), SourceKind::Modprobe);
         assert_eq!(sniff("GRUB_DEFAULT=0\nGRUB_TIMEOUT=5\nGRUB_CMDLINE_LINUX_DEFAULT=\"quiet amd_iommu=on\"\n"), SourceKind::BootConfig);
+        assert_eq!(sniff("title Fedora Linux (6.8.4-200.fc39.x86_64) 39\nversion 6.8.4-200.fc39.x86_64\nlinux /vmlinuz-6.8.4-200.fc39.x86_64\ninitrd /initramfs-6.8.4-200.fc39.x86_64.img\noptions root=UUID=abc ro rhgb quiet intel_iommu=on\n"), SourceKind::BootConfig);
+        assert_eq!(sniff("{\n  \"user\": {\n    \"kernel_options\": [\n      \"quiet\"\n    ]\n  }\n}\n"), SourceKind::BootConfig);
+        assert_eq!(sniff("# vim:set ft=sh\nMODULES=(amdgpu)\nBINARIES=()\nFILES=()\nHOOKS=(base udev autodetect modconf kms keyboard block filesystems fsck)\n"), SourceKind::Modprobe);
+        assert_eq!(sniff("force_drivers+=\" vfio_pci vfio vfio_iommu_type1 \"\n"), SourceKind::Modprobe);
         assert_eq!(sniff("vfio-pci 0000:08:00.0: BAR 3: can't reserve [mem 0xf0000000-0xf1ffffff 64bit pref]\n"), SourceKind::KernelLog);
         assert_eq!(sniff("[    28.052] (EE) no screens found(EE)\n[    28.052] (EE) \n"), SourceKind::XorgLog);
         assert_eq!(sniff("hello, my GPU does not work\nplease help\n"), SourceKind::Text);

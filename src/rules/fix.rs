@@ -72,6 +72,91 @@ pub fn add_kernel_options(sys: &System, options: &[&str]) -> String {
     format!("{steps}\n\nReboot, then check that `cat /proc/cmdline` shows `{opts}`.")
 }
 
+fn is_proxmox(sys: &System) -> bool {
+    sys.host.kernel.as_deref().is_some_and(|k| k.contains("-pve"))
+}
+
+/// Markdown steps that make an edited boot loader configuration take effect on this host
+/// (regenerate what the boot loader reads from it); `entries` are the systemd-boot / BLS entry
+/// files found, `opts` the options concerned. The caller adds the reboot.
+pub fn apply_boot_config(sys: &System, loader: crate::system::boot_config::Loader, entries: &[&str], opts: &str) -> String {
+    use crate::system::boot_config::Loader;
+    let id = sys.host.distro_id.as_deref().unwrap_or("");
+    let is = |x: &str| id.split_whitespace().any(|w| w == x);
+    match loader {
+        Loader::Grub if !entries.is_empty() && (is("fedora") || is("rhel") || is("centos")) => format!(
+            "GRUB reads the BLS entries in `/boot/loader/entries/`, which keep their own options. Write the change into every entry and regenerate:\n\n```sh\nsudo grubby --update-kernel=ALL --args=\"{opts}\"\n{}\n```",
+            grub_update_command(sys)
+        ),
+        Loader::Grub if is_proxmox(sys) => "`/etc/default/grub` only reaches the boot menu when `grub.cfg` is regenerated:\n\n```sh\nsudo update-grub\nsudo proxmox-boot-tool refresh   # when proxmox-boot-tool manages the ESPs (see proxmox-boot-tool status)\n```".to_string(),
+        Loader::Grub => format!(
+            "`/etc/default/grub` only reaches the boot menu when `grub.cfg` is regenerated:\n\n```sh\n{}\n```",
+            grub_update_command(sys)
+        ),
+        Loader::KernelCmdline if is_proxmox(sys) => {
+            "Proxmox builds its boot entries from `/etc/kernel/cmdline`; copy it to the ESPs:\n\n```sh\nsudo proxmox-boot-tool refresh\n```".to_string()
+        }
+        Loader::KernelCmdline if is("arch") => "`/etc/kernel/cmdline` is read when the unified kernel images are built:\n\n```sh\nsudo mkinitcpio -P\n```".to_string(),
+        Loader::KernelCmdline => "`/etc/kernel/cmdline` is read when the boot entry is written:\n\n```sh\nsudo kernel-install add \"$(uname -r)\" \"/lib/modules/$(uname -r)/vmlinuz\"\n```".to_string(),
+        Loader::Entry => {
+            let files: Vec<String> = entries.iter().map(|p| format!("`/{}`", p.trim_start_matches('/'))).collect();
+            let first = entries.first().map(|p| p.rsplit('/').next().unwrap_or(p)).unwrap_or("ENTRY.conf");
+            format!(
+                "systemd-boot reads {} itself at boot: if the file is right, the host was not rebooted since, or another entry booted. See which entry is the default and select this one:\n\n```sh\nbootctl list\nsudo bootctl set-default {first}\n```",
+                files.join(", ")
+            )
+        }
+        Loader::Kernelstub => format!(
+            "kernelstub writes its `kernel_options` into the loader entry only when it runs:\n\n```sh\nsudo kernelstub -a \"{opts}\"\n```"
+        ),
+    }
+}
+
+/// Markdown steps that remove kernel options (by key: `pcie_acs_override` removes any value)
+/// from the boot loader configuration that sets them on this host, and apply the change.
+pub fn remove_kernel_options(sys: &System, keys: &[&str]) -> String {
+    use crate::system::boot_config::Loader;
+    let key_of = |k: &str| k.split('=').next().unwrap_or(k).replace('-', "_");
+    let wanted: Vec<String> = keys.iter().map(|k| key_of(k)).collect();
+    let mut at: Vec<String> = Vec::new();
+    let mut found: Vec<String> = Vec::new();
+    let mut loaders: Vec<Loader> = Vec::new();
+    for c in &sys.boot_configs {
+        for o in c.options.iter().filter(|o| wanted.contains(&key_of(&o.key))) {
+            at.push(format!("`{}` {}", o.evidence.source, o.evidence.location));
+            if !found.contains(&o.text()) {
+                found.push(o.text());
+            }
+            if !loaders.contains(&c.loader) {
+                loaders.push(c.loader);
+            }
+        }
+    }
+    if at.is_empty() {
+        let shown = keys.join(" ");
+        return format!(
+            "Remove `{shown}` from the kernel command line where the boot loader sets it (GRUB: `GRUB_CMDLINE_LINUX_DEFAULT` and `GRUB_CMDLINE_LINUX` in `/etc/default/grub`, then `{}`; systemd-boot: the `options` line of the entry; Pop!_OS: `sudo kernelstub -d \"{shown}\"`; Proxmox with systemd-boot: `/etc/kernel/cmdline`, then `sudo proxmox-boot-tool refresh`). Reboot, and check `cat /proc/cmdline`.",
+            grub_update_command(sys)
+        );
+    }
+    let shown = found.join(" ");
+    let entries: Vec<&str> = sys.boot_configs.iter().filter(|c| c.loader == Loader::Entry).map(|c| c.path.as_str()).collect();
+    let mut steps: Vec<String> = Vec::new();
+    for l in &loaders {
+        steps.push(match l {
+            Loader::Kernelstub => format!("```sh\nsudo kernelstub -d \"{shown}\"\n```"),
+            Loader::Entry if loaders.iter().any(|x| matches!(x, Loader::KernelCmdline | Loader::Kernelstub)) => continue,
+            Loader::Entry => "Edit the `options` line of the entry; systemd-boot reads it at the next boot.".to_string(),
+            other => apply_boot_config(sys, *other, &entries, &shown),
+        });
+    }
+    format!(
+        "Remove `{shown}` from the boot loader configuration: it is in {}.\n\n{}\n\nReboot, and check that `cat /proc/cmdline` no longer shows it.",
+        at.join(", "),
+        steps.join("\n\n")
+    )
+}
+
 /// A complete libvirt `<hostdev>` element that passes the host PCI device `address` (managed:
 /// libvirt binds it to vfio-pci when the VM starts). `guest` is an optional guest-side
 /// `<address type='pci' …/>` element; `rom` an optional `<rom …/>` element.

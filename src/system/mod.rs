@@ -1,10 +1,13 @@
 //! The System: the parsed view of a bundle that rules query. Parsing happens once, here; rules
 //! never re-parse raw text. Nothing in here does I/O, and nothing here is serialized.
 
+pub mod boot_config;
 pub mod cmdline;
 pub mod guest;
+pub mod host_keeps;
 pub mod isolation;
 pub mod kernel_log;
+pub mod modconf;
 pub mod net;
 pub mod pci;
 pub mod rom;
@@ -45,6 +48,10 @@ pub struct System {
     pub guest: guest::Guest,
     /// Option ROMs (a domain's `<rom file=…>`, or a loose dump), parsed.
     pub roms: Vec<rom::RomFile>,
+    /// Kernel options the boot loader configuration asks for (GRUB, entries, kernelstub).
+    pub boot_configs: Vec<boot_config::BootConfig>,
+    /// modprobe.d softdeps, installs and options, and the initramfs module lists.
+    pub modconf: modconf::ModuleConfig,
 }
 
 impl System {
@@ -115,6 +122,8 @@ impl System {
             });
         }
         sys.roms = rom::roms(bundle, &sys.devices, &sys.vms, &mut sys.notes);
+        sys.boot_configs = boot_config::parse(bundle);
+        sys.modconf = modconf::ModuleConfig::parse(bundle);
         sys
     }
 

@@ -3,7 +3,7 @@
 //! to vfio-pci) is driven by a host graphics driver.
 
 use crate::rules::{fix, Findings};
-use crate::system::{vfio_ids, Device, System};
+use crate::system::{host_keeps, vfio_ids, Device, System};
 
 /// Host graphics drivers that hold a GPU (and its BARs) while bound.
 const GPU_DRIVERS: &[&str] = &["nvidia", "nouveau", "amdgpu", "radeon", "i915", "xe"];
@@ -18,6 +18,11 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
         };
         let override_vfio = d.driver_override.as_deref() == Some("vfio-pci");
         if vms.is_empty() && configured.is_empty() && !override_vfio {
+            continue;
+        }
+        // Named only by ids that also match a card the host keeps (its boot GPU, a twin of the
+        // VM's card): the ids are wrong, not the binding — vfio-ids-match-host-gpu says so.
+        if vms.is_empty() && !override_vfio && host_keeps::host_keeps(sys, d).is_some() {
             continue;
         }
 

@@ -10,6 +10,7 @@ pub mod pci;
 pub mod rom;
 pub mod vfio_ids;
 pub mod vm;
+pub mod xorg;
 
 pub use cmdline::Cmdline;
 pub use kernel_log::{DeviceRef, LogLine};
@@ -45,6 +46,8 @@ pub struct System {
     pub guest: guest::Guest,
     /// Option ROMs (a domain's `<rom file=…>`, or a loose dump), parsed.
     pub roms: Vec<rom::RomFile>,
+    /// Xorg logs, parsed (their plain lines are in [`System::lines`] too).
+    pub xorg: Vec<xorg::XorgLog>,
 }
 
 impl System {
@@ -78,6 +81,10 @@ impl System {
                     sys.logs.push((s.kind, kernel_log::parse(text, &s.path)));
                 }
                 SourceKind::Rom => {}
+                SourceKind::XorgLog => {
+                    sys.xorg.push(xorg::parse(text, &s.path));
+                    sys.logs.push((s.kind, kernel_log::plain_lines(text, &s.path)));
+                }
                 SourceKind::DomainXml => match vm::parse_domain(text, &s.path) {
                     Ok(parsed) => sys.add_vm(parsed),
                     Err(problem) => sys.notes.push(format!("{}: {problem}; this domain was not analysed", s.path)),
@@ -108,6 +115,8 @@ impl System {
                 interfaces: Vec::new(),
                 os_id: None,
                 line: 1,
+                memory: Default::default(),
+                raw_vfio_args: Vec::new(),
             });
         }
         sys.roms = rom::roms(bundle, &sys.devices, &sys.vms, &mut sys.notes);

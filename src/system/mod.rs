@@ -115,7 +115,7 @@ impl System {
                 interfaces: Vec::new(),
                 os_id: None,
                 line: 1,
-                memory: Default::default(),
+                memory: vm::Memory { kib: vm::qemu_memory_kib(text), line: 1, ..Default::default() },
                 raw_vfio_args: Vec::new(),
             });
         }

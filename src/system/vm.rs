@@ -387,6 +387,22 @@ fn guest_name_re() -> &'static Regex {
     RE.get_or_init(|| Regex::new(r"-name\s+'?guest=(?P<n>[^,' ]+)").expect("static regex"))
 }
 
+/// The guest memory of a QEMU command line, in KiB: `-m 16384` (MiB), `-m 16G`, `-m size=16777216k`.
+pub fn qemu_memory_kib(text: &str) -> Option<u64> {
+    static RE: OnceLock<Option<Regex>> = OnceLock::new();
+    let re = RE.get_or_init(|| Regex::new(r"(?:^|\s)-m\s+'?(?:size=)?(?P<n>\d+)(?P<u>[kKmMgGtT]?)\b").ok()).as_ref()?;
+    let c = text.lines().find_map(|l| re.captures(l))?;
+    let n: u64 = c["n"].parse().ok()?;
+    // QEMU's default suffix for -m is M.
+    let shift = match &c["u"] {
+        "k" | "K" => 0,
+        "" | "m" | "M" => 10,
+        "g" | "G" => 20,
+        _ => 30,
+    };
+    n.checked_mul(1 << shift)
+}
+
 /// The PCI devices a QEMU command line (as logged by libvirt) passes through, with line numbers.
 pub fn qemu_hostdevs(text: &str) -> (Option<String>, Vec<Hostdev>) {
     let mut name = None;
@@ -512,6 +528,10 @@ mod tests {
         assert_eq!(name.as_deref(), Some("win10"));
         let addrs: Vec<&str> = devs.iter().map(|d| d.address.as_str()).collect();
         assert_eq!(addrs, vec!["0000:08:00.0", "0000:08:00.1", "0000:0a:00.0"]);
+        assert_eq!(qemu_memory_kib("-accel kvm \\\n-m 16384 \\\n"), Some(16 * 1024 * 1024));
+        assert_eq!(qemu_memory_kib("-m size=8388608k \\\n"), Some(8388608));
+        assert_eq!(qemu_memory_kib("-machine q35 -m 4G -smp 4"), Some(4 * 1024 * 1024));
+        assert_eq!(qemu_memory_kib("-msg timestamp=on"), None);
         assert!(devs[0].multifunction);
     }
 }

@@ -62,15 +62,20 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
 
 /// The loop: within one log, nvidia.ko's probe block repeats.
 fn reload_loop(sys: &System, out: &mut Findings<'_>) {
-    let mut per_source: BTreeMap<String, u64> = BTreeMap::new();
+    // Per source: (probe-not-called blocks, no-devices-probed lines); older drivers may print
+    // only the second.
+    let mut per_source: BTreeMap<String, (u64, u64)> = BTreeMap::new();
     let mut evidence = FoldedEvidence::default();
     let mut bound: Vec<(PciAddress, String)> = Vec::new();
     for kind in KINDS {
         for l in sys.lines(kind) {
             if not_called_re().is_match(&l.message) {
-                *per_source.entry(l.source.to_string()).or_default() += 1;
+                per_source.entry(l.source.to_string()).or_default().0 += 1;
                 evidence.add("not-called", l);
             } else if let Some(c) = loop_context_re().captures(&l.message) {
+                if c.name("addr").is_none() {
+                    per_source.entry(l.source.to_string()).or_default().1 += 1;
+                }
                 evidence.add(if c.name("addr").is_some() { "bound" } else { "none-probed" }, l);
                 if let (Some(a), Some(d)) = (c.name("addr").and_then(|m| PciAddress::parse(m.as_str())), c.name("drv")) {
                     if !bound.iter().any(|(x, _)| *x == a) {
@@ -80,7 +85,7 @@ fn reload_loop(sys: &System, out: &mut Findings<'_>) {
             }
         }
     }
-    let Some(loads) = per_source.values().copied().max().filter(|n| *n >= 2) else { return };
+    let Some(loads) = per_source.values().map(|(a, b)| *a.max(b)).max().filter(|n| *n >= 2) else { return };
 
     // The cards nvidia could not take: named by NVRM, else the NVIDIA GPUs vfio-pci holds or a VM passes.
     let mut cards: Vec<PciAddress> = bound.iter().map(|(a, _)| a.clone()).collect();
@@ -134,7 +139,12 @@ fn nvidia_on_passed_card(sys: &System, out: &mut Findings<'_>) {
             if sys.device_at(&address).is_some_and(|d| d.driver.is_some()) {
                 continue;
             }
-            if !sys.is_assigned(&address) {
+            // Meant for a VM: passed by one, or its ids are in vfio-pci's (lspci without a driver line).
+            let ids_configured = sys
+                .device_at(&address)
+                .and_then(|d| Some((d.vendor_id?, d.device_id?)))
+                .is_some_and(|(v, i)| !vfio_ids::configured_for(sys, v, i).is_empty());
+            if !sys.is_assigned(&address) && !ids_configured {
                 continue;
             }
             by_card.entry(address).or_default().add(tag(l), l);
@@ -142,6 +152,7 @@ fn nvidia_on_passed_card(sys: &System, out: &mut Findings<'_>) {
     }
     for (address, found) in by_card {
         let vms: Vec<String> = sys.vms_taking(&address).iter().map(|v| v.name.clone()).collect();
+        let meant = if vms.is_empty() { "vfio-pci's ids reserve for passthrough".to_string() } else { format!("{} passes through", vms.join(", ")) };
         let label = sys.device_at(&address).map(|d| d.label()).unwrap_or_else(|| address.to_string());
         let mut evidence = found.into_vec();
         for vm in sys.vms_taking(&address) {
@@ -150,8 +161,7 @@ fn nvidia_on_passed_card(sys: &System, out: &mut Findings<'_>) {
             }
         }
         let message = format!(
-            "The kernel log shows the NVIDIA host driver taking {label}, which {} passes through: nvidia bound the card before vfio-pci, so libvirt must tear it away from the host driver at VM start, which hangs or leaves the card unusable while anything (the desktop, nvidia-persistenced) holds it",
-            vms.join(", ")
+            "The kernel log shows the NVIDIA host driver taking {label}, which {meant}: nvidia bound the card before vfio-pci, so libvirt must tear it away from the host driver at VM start, which hangs or leaves the card unusable while anything (the desktop, nvidia-persistenced) holds it"
         );
         let f = out.emit(label, message, evidence);
         f.remediation = remediation(sys, std::slice::from_ref(&address), false);

@@ -96,9 +96,13 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
     let kernel_evidence = kernel.into_vec();
     for (vm_name, hit) in by_vm {
         let vm = vm_name.as_deref().and_then(|n| sys.vms.iter().find(|v| v.name == n));
-        let subject = match &vm_name {
-            Some(n) => format!("VM {n}"),
-            None => "QEMU with VFIO devices".to_string(),
+        let subject = match (&vm_name, hit.devices.as_slice()) {
+            (Some(n), _) => format!("VM {n}"),
+            (None, []) => "QEMU with VFIO devices".to_string(),
+            (None, devices) => format!(
+                "QEMU passing {}",
+                devices.iter().map(|a| sys.device_at(a).map(|d| d.label()).unwrap_or_else(|| a.to_string())).collect::<Vec<_>>().join(", ")
+            ),
         };
         let mut evidence = hit.evidence.into_vec();
         evidence.extend(kernel_evidence.iter().cloned());

@@ -1,7 +1,7 @@
 //! Every XML snippet a remediation offers is valid libvirt domain XML where it belongs. The
 //! snippets are the ```xml fenced blocks of the findings of every rule's `fires*` cases; each is
 //! put into a copy of the healthy seed domain (a `<hostdev>` replaces the one with the same host
-//! address or joins `<devices>`, `<kvm>`/`<hyperv>` go into `<features>`, `<cpu>`/`<os>` replace
+//! address or joins `<devices>`, `<kvm>`/`<hyperv>` go into `<features>`, `<cpu>`/`<os>`/`<memtune>` replace
 //! theirs, …) and checked twice, because neither check alone catches everything
 //! (../shared/reference/real-tools-here.md §2.2–2.3): the RNG schema (`virt-xml-validate FILE
 //! domain`, from libvirt-clients + libxml2-utils) and libvirt's own parser without a daemon
@@ -69,7 +69,7 @@ fn insert_one(domain: &str, element: roxmltree::Node<'_, '_>, text: &str) -> Res
     let name = element.tag_name().name();
     Ok(match name {
         "domain" => text.to_string(),
-        "os" | "cpu" | "features" | "clock" => match named(name) {
+        "os" | "cpu" | "features" | "clock" | "memtune" => match named(name) {
             Some(old) => splice(old.range()),
             None => {
                 let devices = named("devices").ok_or("domain has no <devices>")?;

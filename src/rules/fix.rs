@@ -179,6 +179,18 @@ pub fn hostdev_xml(address: &crate::system::PciAddress, guest: Option<&str>, rom
 /// The command that rebuilds the initramfs on this distribution (so modprobe.d changes reach
 /// early boot).
 pub fn initramfs_update_command(sys: &System) -> &'static str {
+    // The tool whose configuration the host has (collected with modprobe.d) wins over the distribution.
+    let configs: Vec<&str> =
+        sys.sources.iter().filter(|s| s.kind == SourceKind::Modprobe && s.status == crate::bundle::Status::Ok).map(|s| s.path.as_str()).collect();
+    if configs.iter().any(|p| p.contains("mkinitcpio.conf")) {
+        return "sudo mkinitcpio -P";
+    }
+    if configs.iter().any(|p| p.contains("dracut.conf.d/")) {
+        return "sudo dracut -f --regenerate-all";
+    }
+    if configs.iter().any(|p| p.contains("initramfs-tools/")) {
+        return "sudo update-initramfs -u -k all";
+    }
     let id = sys.host.distro_id.as_deref().unwrap_or("");
     let is = |x: &str| id.split_whitespace().any(|w| w == x);
     if is("debian") || is("ubuntu") {

@@ -68,6 +68,37 @@ impl From<&crate::system::LogLine> for Evidence {
     }
 }
 
+/// Evidence from log lines that repeat: one entry per (source, kind of line), the first line,
+/// with the count of the lines like it.
+#[derive(Debug, Default)]
+pub struct FoldedEvidence {
+    entries: Vec<(&'static str, Evidence)>,
+}
+
+impl FoldedEvidence {
+    /// Add `line`, a line of kind `tag` (the checks' own names: "flr", "d3cold", …).
+    pub fn add(&mut self, tag: &'static str, line: &crate::system::LogLine) {
+        let source = line.source.as_ref();
+        match self.entries.iter_mut().find(|(t, e)| *t == tag && e.source == source) {
+            Some((_, e)) => e.count = Some(e.count.unwrap_or(1) + 1),
+            None => self.entries.push((tag, Evidence::from(line))),
+        }
+    }
+
+    /// How many lines of kind `tag` were added, over all sources.
+    pub fn count(&self, tag: &str) -> u64 {
+        self.entries.iter().filter(|(t, _)| *t == tag).map(|(_, e)| e.count.unwrap_or(1)).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn into_vec(self) -> Vec<Evidence> {
+        self.entries.into_iter().map(|(_, e)| e).collect()
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Finding {
     pub code: String,

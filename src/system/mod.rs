@@ -13,6 +13,7 @@ pub mod pci;
 pub mod rom;
 pub mod vfio_ids;
 pub mod vm;
+pub mod xorg;
 
 pub use cmdline::Cmdline;
 pub use kernel_log::{DeviceRef, LogLine};
@@ -52,6 +53,8 @@ pub struct System {
     pub boot_configs: Vec<boot_config::BootConfig>,
     /// modprobe.d softdeps, installs and options, and the initramfs module lists.
     pub modconf: modconf::ModuleConfig,
+    /// Xorg logs, parsed (their plain lines are in [`System::lines`] too).
+    pub xorg: Vec<xorg::XorgLog>,
 }
 
 impl System {
@@ -89,6 +92,10 @@ impl System {
                     sys.logs.push((s.kind, kernel_log::parse(text, &s.path)));
                 }
                 SourceKind::Rom => {}
+                SourceKind::XorgLog => {
+                    sys.xorg.push(xorg::parse(text, &s.path));
+                    sys.logs.push((s.kind, kernel_log::plain_lines(text, &s.path)));
+                }
                 SourceKind::DomainXml => match vm::parse_domain(text, &s.path) {
                     Ok(parsed) => sys.add_vm(parsed),
                     Err(problem) => sys.notes.push(format!("{}: {problem}; this domain was not analysed", s.path)),
@@ -119,6 +126,8 @@ impl System {
                 interfaces: Vec::new(),
                 os_id: None,
                 line: 1,
+                memory: vm::Memory { kib: vm::qemu_memory_kib(text), line: 1, ..Default::default() },
+                raw_vfio_args: Vec::new(),
             });
         }
         sys.roms = rom::roms(bundle, &sys.devices, &sys.vms, &mut sys.notes);

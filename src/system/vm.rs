@@ -28,6 +28,43 @@ pub struct Vm {
     pub os_id: Option<String>,
     /// Line of the `<domain>` element (or 1).
     pub line: usize,
+    /// `<memory>`, `<memtune>`, `<memoryBacking>`.
+    pub memory: Memory,
+    /// `<qemu:arg value='…'/>` values of `<qemu:commandline>` that pass a device to vfio-pci
+    /// behind libvirt's back (line, value).
+    pub raw_vfio_args: Vec<(usize, String)>,
+}
+
+/// The guest's memory as the domain defines it, in KiB.
+#[derive(Debug, Clone, Default)]
+pub struct Memory {
+    /// `<memory unit='KiB'>16777216</memory>`
+    pub kib: Option<u64>,
+    /// `<memtune><hard_limit unit='KiB'>…</hard_limit></memtune>`
+    pub hard_limit_kib: Option<u64>,
+    /// `<memoryBacking><locked/></memoryBacking>`
+    pub locked: bool,
+    /// Line of `<memory>` (or of the `<domain>` element).
+    pub line: usize,
+}
+
+/// An amount of a libvirt scaled integer (`<memory unit='GiB'>16</memory>`) in KiB; libvirt's
+/// units: b/bytes, KB, k/KiB, MB, M/MiB, GB, G/GiB, TB, T/TiB (default KiB).
+fn kib(value: &str, unit: Option<&str>) -> Option<u64> {
+    let v: u64 = value.trim().parse().ok()?;
+    let bytes_per: u64 = match unit.unwrap_or("KiB") {
+        "b" | "bytes" => 1,
+        "KB" => 1000,
+        "k" | "K" | "KiB" => 1024,
+        "MB" => 1_000_000,
+        "M" | "MiB" => 1 << 20,
+        "GB" => 1_000_000_000,
+        "G" | "GiB" => 1 << 30,
+        "TB" => 1_000_000_000_000,
+        "T" | "TiB" => 1 << 40,
+        _ => return None,
+    };
+    v.checked_mul(bytes_per).map(|b| b / 1024)
 }
 
 /// A PCI device passed to the VM (`<hostdev mode='subsystem' type='pci'>` or `-device vfio-pci`).
@@ -210,7 +247,26 @@ pub fn parse_domain(text: &str, path: &str) -> Result<Vm, String> {
         interfaces: Vec::new(),
         os_id: None,
         line: line_of(root),
+        memory: Memory { line: line_of(root), ..Memory::default() },
+        raw_vfio_args: Vec::new(),
     };
+
+    if let Some(m) = child(root, "memory") {
+        vm.memory.kib = m.text().and_then(|t| kib(t, m.attribute("unit")));
+        vm.memory.line = line_of(m);
+    }
+    if let Some(h) = child(root, "memtune").and_then(|t| child(t, "hard_limit")) {
+        vm.memory.hard_limit_kib = h.text().and_then(|t| kib(t, h.attribute("unit")));
+    }
+    vm.memory.locked = child(root, "memoryBacking").and_then(|b| child(b, "locked")).is_some();
+    // <qemu:commandline xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'><qemu:arg value='…'/>
+    for c in root.children().filter(|c| c.tag_name().name() == "commandline") {
+        for a in c.children().filter(|a| a.tag_name().name() == "arg") {
+            if let Some(v) = a.attribute("value").filter(|v| v.contains("vfio-pci")) {
+                vm.raw_vfio_args.push((line_of(a), v.to_string()));
+            }
+        }
+    }
 
     if let Some(os) = child(root, "os") {
         vm.firmware.line = line_of(os);
@@ -331,6 +387,22 @@ fn guest_name_re() -> &'static Regex {
     RE.get_or_init(|| Regex::new(r"-name\s+'?guest=(?P<n>[^,' ]+)").expect("static regex"))
 }
 
+/// The guest memory of a QEMU command line, in KiB: `-m 16384` (MiB), `-m 16G`, `-m size=16777216k`.
+pub fn qemu_memory_kib(text: &str) -> Option<u64> {
+    static RE: OnceLock<Option<Regex>> = OnceLock::new();
+    let re = RE.get_or_init(|| Regex::new(r"(?:^|\s)-m\s+'?(?:size=)?(?P<n>\d+)(?P<u>[kKmMgGtT]?)\b").ok()).as_ref()?;
+    let c = text.lines().find_map(|l| re.captures(l))?;
+    let n: u64 = c["n"].parse().ok()?;
+    // QEMU's default suffix for -m is M.
+    let shift = match &c["u"] {
+        "k" | "K" => 0,
+        "" | "m" | "M" => 10,
+        "g" | "G" => 20,
+        _ => 30,
+    };
+    n.checked_mul(1 << shift)
+}
+
 /// The PCI devices a QEMU command line (as logged by libvirt) passes through, with line numbers.
 pub fn qemu_hostdevs(text: &str) -> (Option<String>, Vec<Hostdev>) {
     let mut name = None;
@@ -428,6 +500,20 @@ mod tests {
     }
 
     #[test]
+    fn memory_and_raw_qemu_args() {
+        let xml = "<domain type='kvm' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>\n  <name>w</name>\n  <memory unit='GiB'>16</memory>\n  <memtune><hard_limit unit='KiB'>17825792</hard_limit></memtune>\n  <memoryBacking><locked/></memoryBacking>\n  <qemu:commandline>\n    <qemu:arg value='-device'/>\n    <qemu:arg value='vfio-pci,host=0000:08:00.0,multifunction=on'/>\n  </qemu:commandline>\n</domain>\n";
+        let vm = parse_domain(xml, "w.xml").unwrap();
+        assert_eq!(vm.memory.kib, Some(16 * 1024 * 1024));
+        assert_eq!(vm.memory.line, 3);
+        assert_eq!(vm.memory.hard_limit_kib, Some(17825792));
+        assert!(vm.memory.locked);
+        assert_eq!(vm.raw_vfio_args, vec![(8, "vfio-pci,host=0000:08:00.0,multifunction=on".to_string())]);
+        assert_eq!(kib("16777216", None), Some(16777216));
+        assert_eq!(kib("2", Some("M")), Some(2048));
+        assert_eq!(kib("x", None), None);
+    }
+
+    #[test]
     fn broken_xml_is_a_problem_not_a_panic() {
         assert!(parse_domain("<domain><name>x</name>", "x.xml").is_err());
         assert!(parse_domain("hello", "x.xml").is_err());
@@ -442,6 +528,10 @@ mod tests {
         assert_eq!(name.as_deref(), Some("win10"));
         let addrs: Vec<&str> = devs.iter().map(|d| d.address.as_str()).collect();
         assert_eq!(addrs, vec!["0000:08:00.0", "0000:08:00.1", "0000:0a:00.0"]);
+        assert_eq!(qemu_memory_kib("-accel kvm \\\n-m 16384 \\\n"), Some(16 * 1024 * 1024));
+        assert_eq!(qemu_memory_kib("-m size=8388608k \\\n"), Some(8388608));
+        assert_eq!(qemu_memory_kib("-machine q35 -m 4G -smp 4"), Some(4 * 1024 * 1024));
+        assert_eq!(qemu_memory_kib("-msg timestamp=on"), None);
         assert!(devs[0].multifunction);
     }
 }

@@ -1,0 +1,282 @@
+//! Logic for `memlock-limit`; its documentation is rules/memlock-limit.md.
+//! QEMU could not pin guest memory for VFIO DMA (`VFIO_MAP_DMA … -12`, `vfio_dma_map(…) = -12
+//! (Cannot allocate memory)`), the kernel's `RLIMIT_MEMLOCK (…) exceeded`: one finding per VM,
+//! with its memory size and how the limit is set for it.
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+use regex::Regex;
+
+use crate::bundle::SourceKind;
+use crate::rules::{fix, FoldedEvidence, Findings};
+use crate::system::{LogLine, PciAddress, System, Vm};
+
+/// QEMU hw/vfio (signatures.md §3.7): 2.8 `VFIO_MAP_DMA: -12`; 8.1 `VFIO_MAP_DMA failed: Cannot
+/// allocate memory`; the listener's `vfio_dma_map(%p, 0x…, 0x…, %p) = -12 (Cannot allocate memory)`,
+/// prefixed `Region pc.ram: ` in 8.1; 9.x/10.x `vfio_container_dma_map(…) = -12 (…)`. Other errnos
+/// (`= -22 (Invalid argument)`: an IOVA beyond the IOMMU's address width) are not this fault.
+#[allow(clippy::expect_used)] // a literal pattern, exercised by the rule's fixtures
+fn qemu_re() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| {
+        Regex::new(concat!(
+            r"VFIO_MAP_DMA(?: failed)?: (?:-12\b|Cannot allocate memory)",
+            r"|(?:Region (?P<region>[^:\s]+): )?vfio_(?:container_)?dma_map\([^)]*\) = -12 \(",
+            // hw/vfio/common.c ≤ 2.x: the listener's hw_error after a failed map.
+            r"|vfio: DMA mapping failed, unable to continue"
+        ))
+        .expect("static regex")
+    })
+}
+
+/// drivers/vfio/vfio_iommu_type1.c `vfio_pin_pages_remote()` / `vfio_pin_page_external()`
+/// (signatures.md §1.12): `"%s: RLIMIT_MEMLOCK (%ld) exceeded\n"`, the limit in bytes.
+#[allow(clippy::expect_used)] // a literal pattern, exercised by the rule's fixtures
+fn kernel_re() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| Regex::new(r"vfio_pin_page(?:s_remote|_external): RLIMIT_MEMLOCK \((?P<limit>\d+)\) exceeded").expect("static regex"))
+}
+
+/// The device of a QEMU error raised while realizing `-device vfio-pci,host=…` (or the JSON form).
+#[allow(clippy::expect_used)] // a literal pattern, exercised by the rule's fixtures
+fn host_re() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| Regex::new(r#"(?:host=|"host":")(?P<a>(?:[0-9a-fA-F]{4}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7])"#).expect("static regex"))
+}
+
+#[derive(Default)]
+struct Hit {
+    evidence: FoldedEvidence,
+    devices: Vec<PciAddress>,
+}
+
+pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
+    // VM name (None: not known) → what QEMU said.
+    let mut by_vm: BTreeMap<Option<String>, Hit> = BTreeMap::new();
+    for kind in [SourceKind::QemuLog, SourceKind::Text, SourceKind::KernelLog] {
+        for l in sys.lines(kind) {
+            if !qemu_re().is_match(&l.message) {
+                continue;
+            }
+            let device = host_re().captures(&l.message).and_then(|c| PciAddress::parse(&c["a"]));
+            let vm = vm_of(sys, l, device.as_ref());
+            let hit = by_vm.entry(vm).or_default();
+            hit.evidence.add(if l.message.contains("VFIO_MAP_DMA") { "map" } else { "dma_map" }, l);
+            if let Some(d) = device.filter(|d| !hit.devices.contains(d)) {
+                hit.devices.push(d);
+            }
+        }
+    }
+    let mut limit: Option<u64> = None;
+    let mut kernel = FoldedEvidence::default();
+    for kind in [SourceKind::KernelLog, SourceKind::KernelLogPrevious, SourceKind::Text] {
+        for l in sys.lines(kind) {
+            if let Some(c) = kernel_re().captures(&l.message) {
+                limit = limit.or_else(|| c["limit"].parse().ok());
+                kernel.add("rlimit", l);
+            }
+        }
+    }
+    if by_vm.is_empty() && kernel.is_empty() {
+        return;
+    }
+    // hw/vfio (virtio-mem): `%s: possibly running out of DMA mappings. E.g., try increasing the
+    // 'block-size' of virtio-mem devies. …` — -12 then comes from the IOMMU's mapping limit.
+    let out_of_mappings = [SourceKind::QemuLog, SourceKind::Text, SourceKind::KernelLog]
+        .into_iter()
+        .any(|k| sys.lines(k).any(|l| l.message.contains("possibly running out of DMA mappings")));
+    if out_of_mappings && kernel.is_empty() {
+        return;
+    }
+    if by_vm.is_empty() {
+        // Only the kernel's line: the VM is the one that passes devices, when there is one.
+        by_vm.insert(only_passing_vm(sys), Hit::default());
+    }
+    let kernel_evidence = kernel.into_vec();
+    for (vm_name, hit) in by_vm {
+        let vm = vm_name.as_deref().and_then(|n| sys.vms.iter().find(|v| v.name == n));
+        let subject = match (&vm_name, hit.devices.as_slice()) {
+            (Some(n), _) => format!("VM {n}"),
+            (None, []) => "QEMU with VFIO devices".to_string(),
+            (None, devices) => format!(
+                "QEMU passing {}",
+                devices.iter().map(|a| sys.device_at(a).map(|d| d.label()).unwrap_or_else(|| a.to_string())).collect::<Vec<_>>().join(", ")
+            ),
+        };
+        let mut evidence = hit.evidence.into_vec();
+        evidence.extend(kernel_evidence.iter().cloned());
+        let memory_kib = vm.and_then(|v| v.memory.kib);
+        if let Some(v) = vm.filter(|v| v.from_xml) {
+            if let Some(k) = v.memory.kib {
+                evidence.push(v.evidence(v.memory.line, format!("<memory unit='KiB'>{k}</memory>")));
+            }
+            if let Some(h) = v.memory.hard_limit_kib {
+                evidence.push(v.evidence(v.memory.line, format!("<memtune><hard_limit unit='KiB'>{h}</hard_limit></memtune>")));
+            }
+            for (line, arg) in &v.raw_vfio_args {
+                evidence.push(v.evidence(*line, format!("<qemu:arg value='{arg}'/>")));
+            }
+        }
+
+        let who = match &vm_name {
+            Some(n) => match memory_kib {
+                Some(k) => format!("VM {n} ({} of memory)", gib(k)),
+                None => format!("VM {n}"),
+            },
+            None => "QEMU".to_string(),
+        };
+        let mut message = format!(
+            "{who} could not pin its memory for VFIO DMA: QEMU's mapping failed with -12 (Cannot allocate memory), the memory-lock limit (RLIMIT_MEMLOCK) of the QEMU process is smaller than the guest's RAM"
+        );
+        if let Some(l) = limit {
+            message.push_str(&format!("; the kernel reports the limit as {l} bytes ({})", bytes(l)));
+        }
+        let unknown_to_libvirt: Vec<&PciAddress> = match vm.filter(|v| v.from_xml) {
+            Some(v) => hit.devices.iter().filter(|d| !v.takes(d)).collect(),
+            None => Vec::new(),
+        };
+        let raw = vm.is_some_and(|v| !v.raw_vfio_args.is_empty()) || !unknown_to_libvirt.is_empty();
+        if raw {
+            message.push_str("; the device reaches QEMU through raw QEMU arguments, not a <hostdev>, so libvirt does not raise the limit for it");
+        }
+        let hard_limit_low = vm.and_then(|v| Some((v.memory.hard_limit_kib?, v.memory.kib?))).filter(|(h, m)| h <= m);
+        if let Some((h, _)) = hard_limit_low {
+            message.push_str(&format!("; its <memtune> hard_limit ({}) is not above its memory, and libvirt uses it as the lock limit", gib(h)));
+        }
+
+        let libvirt = vm.is_some_and(|v| v.from_xml)
+            || evidence.iter().any(|e| e.source.contains("libvirt/qemu/"))
+            || sys.sources.iter().any(|s| s.kind == SourceKind::QemuLog && s.vm.is_some() && vm_name.as_ref() == s.vm.as_ref());
+        let situation = Situation {
+            vm,
+            name: vm_name.as_deref(),
+            memory_kib,
+            libvirt,
+            raw,
+            unknown: unknown_to_libvirt,
+            hard_limit_low: hard_limit_low.is_some(),
+        };
+        let f = out.emit(subject, message, evidence);
+        f.remediation = remediation(&situation);
+    }
+}
+
+/// The VM a QEMU line belongs to: the source's domain (libvirt's per-VM log), else the VM that
+/// passes the device the line names, else the only VM that passes devices.
+fn vm_of(sys: &System, l: &LogLine, device: Option<&PciAddress>) -> Option<String> {
+    if let Some(vm) = sys.sources.iter().find(|s| *s.path == *l.source).and_then(|s| s.vm.clone()) {
+        return Some(vm);
+    }
+    if let Some(vm) = sys.vms.iter().find(|v| *v.source == *l.source) {
+        return named(vm);
+    }
+    if let Some(d) = device {
+        if let Some(vm) = sys.vms_taking(d).first() {
+            return named(vm);
+        }
+    }
+    only_passing_vm(sys)
+}
+
+/// The VM's name, unless it is only the path of the QEMU log it was read from (a paste with
+/// no `-name guest=`).
+fn named(vm: &Vm) -> Option<String> {
+    (vm.name != *vm.source).then(|| vm.name.clone())
+}
+
+/// The one VM that passes devices, when there is exactly one.
+fn only_passing_vm(sys: &System) -> Option<String> {
+    let passing: Vec<&Vm> = sys.vms.iter().filter(|v| !v.hostdevs.is_empty()).collect();
+    match passing.as_slice() {
+        [one] => named(one),
+        _ => None,
+    }
+}
+
+/// `64 KiB`, `8 MiB`, `3.9 GiB`.
+fn bytes(b: u64) -> String {
+    match b {
+        b if b >= 1 << 30 => gib(b / 1024),
+        b if b >= 1 << 20 => format!("{} MiB", b >> 20),
+        b => format!("{} KiB", b >> 10),
+    }
+}
+
+fn gib(kib: u64) -> String {
+    let g = kib as f64 / (1024.0 * 1024.0);
+    if (g - g.round()).abs() < 0.05 {
+        format!("{} GiB", g.round() as u64)
+    } else {
+        format!("{g:.1} GiB")
+    }
+}
+
+struct Situation<'a> {
+    vm: Option<&'a Vm>,
+    name: Option<&'a str>,
+    memory_kib: Option<u64>,
+    /// libvirt starts this QEMU (a domain XML, or libvirt's per-VM QEMU log).
+    libvirt: bool,
+    /// A device reaches QEMU by `<qemu:commandline>` arguments.
+    raw: bool,
+    unknown: Vec<&'a PciAddress>,
+    hard_limit_low: bool,
+}
+
+fn remediation(s: &Situation<'_>) -> String {
+    let Situation { vm, name, memory_kib, libvirt, raw, unknown, hard_limit_low } = s;
+    let (vm, name, memory_kib, libvirt, raw, hard_limit_low) = (*vm, *name, *memory_kib, *libvirt, *raw, *hard_limit_low);
+    // libvirt's own rule for a VFIO guest (qemuDomainGetMemLockLimitBytes): memory + 1 GiB.
+    let need_kib = memory_kib.map(|m| m + 1024 * 1024);
+    let need = need_kib.map(|k| k.to_string()).unwrap_or_else(|| "<guest memory in KiB + 1048576>".into());
+    let mut r = String::new();
+    match name.filter(|_| libvirt) {
+        Some(n) => {
+            if let (true, Some(v)) = (raw, vm) {
+                r.push_str(&format!(
+                    "libvirt raises the memory-lock limit only for devices it knows as `<hostdev>`. Remove the `-device vfio-pci` arguments from `<qemu:commandline>` (`virsh edit {n}`) and pass the devices as managed hostdevs:\n\n"
+                ));
+                let mut addrs: Vec<PciAddress> =
+                    v.raw_vfio_args.iter().filter_map(|(_, a)| a.split(',').find_map(|p| p.strip_prefix("host=")).and_then(PciAddress::parse)).collect();
+                for a in unknown.iter() {
+                    if !addrs.contains(a) {
+                        addrs.push((*a).clone());
+                    }
+                }
+                for a in &addrs {
+                    r.push_str(&format!("```xml\n{}\n```\n\n", fix::hostdev_xml(a, None, None)));
+                }
+                r.push_str("Or, keeping the raw arguments, give the guest a lock limit libvirt applies to the QEMU process:\n\n");
+            } else if hard_limit_low {
+                r.push_str(&format!(
+                    "libvirt uses `<memtune><hard_limit>` as the QEMU process's memory-lock limit, and {n}'s is not above its memory. Raise it to the guest's memory plus 1 GiB (`virsh edit {n}`), or remove it to let libvirt compute the limit:\n\n"
+                ));
+            } else {
+                r.push_str(&format!(
+                    "libvirt normally sets the lock limit to the guest's memory plus 1 GiB for a guest with `<hostdev>`; that was not enough here (more devices, a vIOMMU, or a session libvirt that cannot go beyond the user's own limit). Set it explicitly (`virsh edit {n}`):\n\n"
+                ));
+            }
+            r.push_str(&format!("```xml\n<memtune>\n  <hard_limit unit='KiB'>{need}</hard_limit>\n</memtune>\n```\n\n"));
+            r.push_str(&format!(
+                "With `qemu:///session` (virt-manager as a user, GNOME Boxes) the limit cannot exceed the user's own hard limit: raise it in \
+                 `/etc/security/limits.d/memlock.conf` (KiB; put your login name) and log in again:\n\n```text\nyouruser soft memlock {need}\nyouruser hard memlock {need}\n```\n\n"
+            ));
+        }
+        None => {
+            let who = name.map(|n| format!(" for {n}")).unwrap_or_default();
+            r.push_str(&format!(
+                "QEMU runs without libvirt{who}, so nothing raises its memory-lock limit: every page of guest RAM must be lockable. From a shell, before starting QEMU:\n\n\
+                 ```sh\nulimit -l {need}\n```\n\nPersistently for your user, `/etc/security/limits.d/memlock.conf` (KiB; put your login name), then log in again:\n\n\
+                 ```text\nyouruser soft memlock {need}\nyouruser hard memlock {need}\n```\n\nFor QEMU started by a systemd service, in the unit's `[Service]` section (`systemctl edit <unit>`):\n\n```text\nLimitMEMLOCK={}\n```\n\n",
+                need_kib.map(|k| (k * 1024).to_string()).unwrap_or_else(|| "infinity".into())
+            ));
+        }
+    }
+    let pid = match name.filter(|_| libvirt) {
+        Some(n) => format!("$(pgrep -f 'guest={n},' | head -1)"),
+        None => "$(pgrep -f qemu-system | head -1)".to_string(),
+    };
+    r.push_str(&format!("While the VM runs, `prlimit --memlock --pid {pid}` must show at least the guest's memory plus 1 GiB."));
+    r
+}

@@ -157,6 +157,12 @@ impl<'a> Findings<'a> {
     pub fn rule(&self) -> &Rule {
         self.rule
     }
+
+    /// The finding this rule's patterns already made about `subject`, so a check can add its
+    /// corroborating evidence there instead of emitting a second finding.
+    pub fn existing(&mut self, subject: &str) -> Option<&mut Finding> {
+        self.out.iter_mut().find(|f| f.subject == subject)
+    }
 }
 
 /// The signature every logic rule's `check` has.

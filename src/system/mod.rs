@@ -5,6 +5,7 @@ pub mod boot_config;
 pub mod cmdline;
 pub mod guest;
 pub mod host_keeps;
+pub mod iomem;
 pub mod isolation;
 pub mod kernel_log;
 pub mod modconf;
@@ -55,6 +56,8 @@ pub struct System {
     pub modconf: modconf::ModuleConfig,
     /// Xorg logs, parsed (their plain lines are in [`System::lines`] too).
     pub xorg: Vec<xorg::XorgLog>,
+    /// /proc/iomem, when collected with root (addresses are zero otherwise).
+    pub iomem: Option<iomem::Iomem>,
 }
 
 impl System {
@@ -88,6 +91,7 @@ impl System {
             }
             match s.kind {
                 SourceKind::Cmdline if sys.cmdline.is_none() => sys.cmdline = Some(Cmdline::parse(text, &s.path)),
+                SourceKind::Iomem if sys.iomem.is_none() => sys.iomem = Some(iomem::Iomem::parse(text, &s.path)),
                 SourceKind::KernelLog | SourceKind::KernelLogPrevious | SourceKind::Text => {
                     sys.logs.push((s.kind, kernel_log::parse(text, &s.path)));
                 }

@@ -535,7 +535,7 @@ mod tests {
 
     #[test]
     fn past_the_budget_lines_fold_by_shape_or_are_counted() {
-        let mut text = String::from("head\n".repeat(20));
+        let mut text = "head\n".repeat(20);
         for i in 0..300 {
             text.push_str(&format!("vfio_region_write(0000:08:00.0:region1+0x{i:x}, 0x1,8) failed: Device or resource busy\n"));
         }

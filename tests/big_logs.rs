@@ -170,3 +170,49 @@ fn a_gigabyte_qemu_log_becomes_a_small_bundle_and_the_finding_keeps_its_count_an
         assert!(notes.contains("too long to keep whole"), "{what}: {notes}");
     }
 }
+
+/// A few MB pasted on stdin: the middle's signature lines are kept at their real line numbers,
+/// redacted like the rest (a user name that appears only there included), the noise is cut.
+#[test]
+fn a_long_paste_keeps_its_middle_signature_lines_redacted_and_at_their_lines() {
+    let noise = "2023-05-26T12:00:00.499574Z qemu-system-x86_64: vfio_listener_region_add received unaligned region\n";
+    let lines_each_side = 3 * 1024 * 1024 / noise.len() / 2;
+    let romfile = "2023-05-26T12:00:01.000000Z qemu-system-x86_64: -device vfio-pci,host=0000:0a:00.0,id=hostdev3,bus=pci.7,addr=0x0,romfile=/home/bob/vbios.rom: failed to find romfile \"/home/bob/vbios.rom\"\n";
+    let busy = "2023-05-26T12:00:02.000000Z qemu-system-x86_64: vfio_region_write(0000:08:00.0:region1+0x345990, 0x13801,8) failed: Device or resource busy\n";
+    let mut log = String::new();
+    log.push_str(&noise.repeat(lines_each_side));
+    log.push_str(romfile);
+    log.push_str(busy);
+    log.push_str(&noise.repeat(lines_each_side));
+    let busy_line = lines_each_side as u64 + 2;
+
+    let dir = tempfile::tempdir().expect("tmp");
+    let bundle_path = dir.path().join("bundle.json");
+    let mut child = binary()
+        .args(["collect", "qemu-log:-", "-o"])
+        .arg(&bundle_path)
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run collect");
+    child.stdin.take().expect("stdin").write_all(log.as_bytes()).expect("write stdin");
+    let out = child.wait_with_output().expect("wait");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let text = std::fs::read_to_string(&bundle_path).expect("bundle");
+    assert!(!text.contains("bob"), "a user name survived redaction");
+    let bundle: serde_json::Value = serde_json::from_str(&text).expect("json");
+    let cut = &bundle["sources"][0]["cut"];
+    let folded = cut["folded"].as_array().expect("folded");
+    let lines: Vec<(&str, u64)> = folded.iter().map(|f| (f["line"].as_str().unwrap(), f["first_line"].as_u64().unwrap())).collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(lines[0].0.contains("romfile=/home/user-1/vbios.rom") && lines[0].1 == busy_line - 1, "{lines:?}");
+    assert_eq!(lines[1].1, busy_line);
+    assert!(cut["cut_lines"].as_u64().unwrap() > 10_000);
+
+    let report = binary().args(["check", "--format", "json", "--fail-on", "never", "--bundle"]).arg(&bundle_path).output().expect("check");
+    let report: serde_json::Value = serde_json::from_slice(&report.stdout).expect("json report");
+    let evidence = &finding(&report, "bar-reservation-failure")["evidence"][0];
+    assert_eq!(evidence["location"], format!("line {busy_line}"));
+    assert_eq!(evidence["source"], "stdin");
+}

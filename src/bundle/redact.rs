@@ -50,7 +50,9 @@ pub fn redact(bundle: &mut Bundle) {
         }
     }
     for s in &bundle.sources {
-        for path in [Some(s.path.as_str()), s.text.as_deref()].into_iter().flatten() {
+        // A long log's folded middle lines (`cut.folded`) are text of the source too.
+        let folded = s.cut.iter().flat_map(|c| c.folded.iter().map(|f| f.line.as_str()));
+        for path in [Some(s.path.as_str()), s.text.as_deref()].into_iter().flatten().chain(folded) {
             for user in home_users(path) {
                 r.placeholder("user", &user);
             }
@@ -64,6 +66,9 @@ pub fn redact(bundle: &mut Bundle) {
         }
         if let Some(reason) = &s.reason {
             s.reason = Some(r.apply(reason));
+        }
+        for f in s.cut.iter_mut().flat_map(|c| c.folded.iter_mut()) {
+            f.line = r.apply(&f.line);
         }
     }
     bundle.notes = bundle.notes.iter().map(|n| r.apply(n)).collect();

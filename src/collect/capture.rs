@@ -218,6 +218,8 @@ struct Folds {
     /// Messages with their `0x…` numbers masked, for folding once the budget is spent.
     by_shape: HashMap<Box<[u8]>, usize>,
     rejected: HashSet<Box<[u8]>>,
+    /// Reused for each line's shape: nothing is allocated per line.
+    shape: Vec<u8>,
     bytes: usize,
     last: Option<usize>,
     unkept: u64,
@@ -287,17 +289,17 @@ impl Folds {
             }
             return;
         }
-        let shape = mask_hex(message);
+        mask_hex(message, &mut self.shape);
         if self.bytes + raw.len() <= budget {
             let i = self.entries.len();
             self.entries.push(Entry { message: message.into(), line: raw.into(), count: 1, similar: 0, first: line_no, last: line_no });
             self.by_message.insert(message.into(), i);
-            self.by_shape.entry(shape.into_boxed_slice()).or_insert(i);
+            self.by_shape.entry(self.shape.as_slice().into()).or_insert(i);
             self.bytes += raw.len();
             self.last = Some(i);
             return;
         }
-        match self.by_shape.get(shape.as_slice()) {
+        match self.by_shape.get(self.shape.as_slice()) {
             Some(&i) => self.entries[i].bump(line_no, true),
             None => self.unkept += 1,
         }
@@ -442,10 +444,10 @@ fn bracket_stamp(s: &[u8]) -> Option<usize> {
     Some(i)
 }
 
-/// The message with every `0x…` number replaced by `0x#`: lines that differ only in offsets,
-/// values or addresses share a shape.
-fn mask_hex(message: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(message.len());
+/// The message with every `0x…` number replaced by `0x#`, into `out`: lines that differ only
+/// in offsets, values or addresses share a shape.
+fn mask_hex(message: &[u8], out: &mut Vec<u8>) {
+    out.clear();
     let mut i = 0;
     while i < message.len() {
         if message[i] == b'0' && matches!(message.get(i + 1), Some(b'x' | b'X')) && message.get(i + 2).is_some_and(u8::is_ascii_hexdigit) {
@@ -459,7 +461,6 @@ fn mask_hex(message: &[u8]) -> Vec<u8> {
         out.push(message[i]);
         i += 1;
     }
-    out
 }
 
 #[cfg(test)]

@@ -216,3 +216,30 @@ fn a_long_paste_keeps_its_middle_signature_lines_redacted_and_at_their_lines() {
     assert_eq!(evidence["location"], format!("line {busy_line}"));
     assert_eq!(evidence["source"], "stdin");
 }
+
+/// A kernel log flooded with one BAR message (signatures.md §1.1): the repeats fold into one
+/// line whatever their timestamps, and the finding counts them all from the first one's line.
+#[test]
+fn a_flooded_kernel_log_folds_its_repeats_and_counts_them() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("dmesg.txt");
+    let mut log = String::from("[    0.000000] Linux version 5.15.0-72-generic (buildd@lcy02-amd64-014) (gcc (Ubuntu 11.3.0-1ubuntu1~22.04) 11.3.0) #79-Ubuntu SMP\n");
+    let flood = 60_000u64;
+    for i in 0..flood {
+        log.push_str(&format!(
+            "[{:5}.{:06}] vfio-pci 0000:08:00.0: BAR 1: can't reserve [mem 0xd0000000-0xd7ffffff 64bit pref]\n",
+            61 + i / 1000,
+            i % 1000 * 1000
+        ));
+    }
+    log.push_str("[ 7200.000000] usb 1-4: USB disconnect, device number 3\n");
+    std::fs::write(&path, &log).expect("write");
+    let out = binary().args(["check", "--format", "json", "--fail-on", "never"]).arg(format!("dmesg:{}", path.display())).output().expect("check");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json report");
+    let f = finding(&report, "bar-reservation-failure");
+    assert_eq!(f["evidence"][0]["location"], "line 2");
+    assert_eq!(f["evidence"][0]["count"], flood);
+    let notes = report["notes"].to_string();
+    assert!(notes.contains("that match known signatures (1 distinct"), "{notes}");
+}

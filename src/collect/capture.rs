@@ -97,6 +97,8 @@ pub struct Capture<'k> {
     slid: bool,
     total_bytes: u64,
     folds: Folds,
+    /// [`SLIDE`]; smaller in tests, to slide often.
+    slide_every: usize,
 }
 
 impl<'k> Capture<'k> {
@@ -113,6 +115,7 @@ impl<'k> Capture<'k> {
             slid: false,
             total_bytes: 0,
             folds: Folds::default(),
+            slide_every: SLIDE,
         }
     }
 
@@ -134,20 +137,24 @@ impl<'k> Capture<'k> {
             self.window_line = self.head_lines;
         }
         self.window.extend_from_slice(bytes);
-        if self.window.len() >= self.caps.tail + SLIDE {
-            self.slide();
+        if self.window.len() >= self.caps.tail + self.slide_every {
+            self.slide(true);
         }
     }
 
     /// Move everything but the last `tail` bytes (from a line start) out of the window,
-    /// scanning it for signature lines.
-    fn slide(&mut self) {
+    /// scanning it for signature lines. With `split_lines`, a line longer than the whole window
+    /// is split (memory stays bounded); without, the window keeps it.
+    fn slide(&mut self, split_lines: bool) {
         let Some(from) = self.window.len().checked_sub(self.caps.tail).filter(|&f| f > 0) else { return };
-        let cut = memchr::memchr(b'\n', &self.window[from..])
+        let at_line = memchr::memchr(b'\n', &self.window[from..])
             .map(|i| from + i + 1)
-            .or_else(|| memchr::memrchr(b'\n', &self.window[..from]).map(|i| i + 1))
-            // A line longer than the whole window: split inside it.
-            .unwrap_or(from);
+            .or_else(|| memchr::memrchr(b'\n', &self.window[..from]).map(|i| i + 1));
+        let cut = match at_line {
+            Some(c) => c,
+            None if split_lines => from,
+            None => return,
+        };
         if cut == 0 {
             return;
         }
@@ -165,7 +172,7 @@ impl<'k> Capture<'k> {
         }
         while self.window.len() > self.caps.tail {
             let before = self.window.len();
-            self.slide();
+            self.slide(false);
             if self.window.len() == before {
                 break;
             }
@@ -559,5 +566,67 @@ mod tests {
         let cut = got.cut.expect("cut");
         assert_eq!(String::from_utf8_lossy(&got.bytes), "first\nlast\n");
         assert_eq!((cut.head_lines, cut.tail_first_line, cut.original_lines), (Some(1), Some(3), 3));
+    }
+
+    /// Random texts, caps and piece sizes: every kept line (head, tail, folded) is the original
+    /// line of the number the System gives it, and every signature line is kept or counted.
+    #[test]
+    fn kept_lines_always_carry_their_original_numbers() {
+        let keep = SignatureSet::new([r"MATCH \d"]);
+        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        for _ in 0..300 {
+            let mut lines: Vec<String> = Vec::new();
+            for i in 0..next(400) {
+                lines.push(match next(6) {
+                    0 => format!("[{i:5}.000000] MATCH {}", next(3)),
+                    1 => String::new(),
+                    2 => "x".repeat(next(300) as usize),
+                    _ => format!("noise {i}"),
+                });
+            }
+            let mut text = lines.join("\n");
+            if next(2) == 0 {
+                text.push('\n');
+            }
+            let caps = Caps { head: 1 + next(200) as usize, tail: 1 + next(200) as usize, middle: next(100) as usize };
+            let mut c = Capture::new(caps, &keep);
+            // Sliding more often than the longest line splits lines: numbers must stay right,
+            // but a split line is not matched (in use, only lines over 4 MiB are split).
+            let longest = lines.iter().map(String::len).max().unwrap_or(0);
+            let splits = next(2) == 0;
+            c.slide_every = 1 + next(300) as usize + if splits { 0 } else { longest + 1 };
+            let bytes = text.as_bytes();
+            let mut at = 0;
+            while at < bytes.len() {
+                let n = (1 + next(64) as usize).min(bytes.len() - at);
+                c.feed(&bytes[at..at + n]);
+                at += n;
+            }
+            let got = c.finish();
+            let (kept_text, cut) = got.into_text();
+            let kept = crate::system::kept::Kept::of(&kept_text, cut.as_ref());
+            let mut parsed = crate::system::kernel_log::plain_lines(&kept.text, "t");
+            kept.renumber(&mut parsed);
+            for l in &parsed {
+                assert_eq!(lines.get(l.line_no - 1).map(|s| s.as_str()), Some(l.text.as_str()), "line {} of {text:?} with {caps:?}", l.line_no);
+            }
+            let Some(cut) = cut else {
+                assert_eq!(kept_text, text);
+                continue;
+            };
+            assert_eq!(cut.original_lines, text.lines().count() as u64, "{text:?}");
+            let (head, tail) = (cut.head_lines.unwrap(), cut.tail_first_line.unwrap());
+            let middle_matches = lines.iter().enumerate().filter(|(i, l)| (*i as u64) >= head && (*i as u64) + 1 < tail && l.contains("MATCH")).count() as u64;
+            let folded: u64 = cut.folded.iter().map(|f| f.count).sum();
+            if !splits {
+                assert_eq!(folded + cut.unkept_matches, middle_matches, "{text:?} {caps:?} {cut:?}");
+            }
+        }
     }
 }

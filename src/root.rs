@@ -302,7 +302,8 @@ impl Cmd {
             buf
         });
         match read {
-            Ok(mut out) => {
+            Ok((_, Some(cut_short))) => CmdOutput::Failed(cut_short),
+            Ok((mut out, None)) => {
                 let capped = out.len() as u64 > cap;
                 out.truncate(cap as usize);
                 CmdOutput::Ok { stdout: String::from_utf8_lossy(&out).into_owned(), capped }
@@ -312,8 +313,9 @@ impl Cmd {
     }
 
     /// Run it with its output going to `consume` as it comes (a journal can be gigabytes):
-    /// no shell, stdin from /dev/null, killed after `limit`. `Err` says why it failed.
-    pub fn run_streaming<T>(&self, limit: Duration, consume: impl FnOnce(&mut dyn Read) -> T) -> Result<T, String> {
+    /// no shell, stdin from /dev/null, killed after `limit`. `Err` says why it failed; a
+    /// command killed at the limit gives what it printed until then, and says so.
+    pub fn run_streaming<T>(&self, limit: Duration, consume: impl FnOnce(&mut dyn Read) -> T) -> Result<(T, Option<String>), String> {
         let child = Command::new(self.program())
             .args(self.args())
             .stdin(Stdio::null())
@@ -360,14 +362,14 @@ impl Cmd {
         };
         let err = err_thread.join().unwrap_or_default();
         if timed_out {
-            return Err(format!("{} did not finish within {}s", self.describe(), limit.as_secs()));
+            return Ok((out, Some(format!("{} did not finish within {}s", self.describe(), limit.as_secs()))));
         }
         let Some(status) = status else { return Err(format!("{} could not be waited for", self.describe())) };
         if !status.success() {
             let why = String::from_utf8_lossy(&err).lines().next().unwrap_or("").trim().to_string();
             return Err(format!("{} exited with {}: {}", self.program(), status, why));
         }
-        Ok(out)
+        Ok((out, None))
     }
 }
 

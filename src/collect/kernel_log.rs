@@ -35,7 +35,8 @@ fn live(root: &Root, keep: &SignatureSet) -> Source {
     let mut s = command_source(SourceKind::KernelLog, &Cmd::JournalctlKernel { boot: 0, dir: None }, keep);
     let journal_empty = s.text.as_deref().map(journal_is_empty).unwrap_or(false);
     if s.is_ok() && !journal_empty {
-        s.reason = Some(format!("/dev/kmsg: {kmsg_problem}; used the journal instead"));
+        let cut_short = s.reason.take().map(|r| format!(" ({r})")).unwrap_or_default();
+        s.reason = Some(format!("/dev/kmsg: {kmsg_problem}; used the journal instead{cut_short}"));
         return s;
     }
     let status = if kmsg_problem == ReadError::PermissionDenied { Status::PermissionDenied } else { Status::Error };

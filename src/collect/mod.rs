@@ -123,13 +123,15 @@ pub(crate) fn read_source(root: &Root, kind: SourceKind, rel: &str, needs_root: 
 pub(crate) fn command_source(kind: SourceKind, cmd: &Cmd, keep: &SignatureSet) -> Source {
     let run = cmd.run_streaming(std::time::Duration::from_secs(20), |out| capture_reader(out, caps_for(kind), keep));
     match run {
-        Ok(Ok(captured)) => {
+        Ok((Ok(captured), cut_short)) => {
             let (text, cut) = captured.into_text();
             let mut s = Source::ok(kind, cmd.describe(), cmd.describe(), text);
             s.cut = cut;
+            // Killed at the time limit (a flooded journal): what it printed is still evidence.
+            s.reason = cut_short.map(|why| format!("{why}; what it printed until then is kept"));
             s
         }
-        Ok(Err(e)) => Source::failed(kind, cmd.describe(), cmd.describe(), Status::Error, format!("reading its output: {e}")),
+        Ok((Err(e), _)) => Source::failed(kind, cmd.describe(), cmd.describe(), Status::Error, format!("reading its output: {e}")),
         Err(why) => Source::failed(kind, cmd.describe(), cmd.describe(), Status::Error, why),
     }
 }

@@ -243,3 +243,20 @@ fn a_flooded_kernel_log_folds_its_repeats_and_counts_them() {
     let notes = report["notes"].to_string();
     assert!(notes.contains("that match known signatures (1 distinct"), "{notes}");
 }
+
+/// `rules --patterns` exports the signature set long logs keep, for other tools (`rg -f`, as
+/// bench/compare.sh does): one regex a line, joinable into one regex (no clashing group names).
+#[test]
+fn the_signature_set_is_exported_for_other_tools() {
+    let out = binary().args(["rules", "--patterns"]).output().expect("rules --patterns");
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines.len() > 10, "{text}");
+    let joined = regex::Regex::new(&lines.join("|")).expect("the lines join into one regex");
+    assert!(joined.is_match("2022-07-21T06:50:56.222055Z qemu-system-x86_64: vfio_region_write(0000:08:00.0:region1+0x345990, 0x13801,8) failed: Device or resource busy"));
+    assert!(joined.is_match("[   44.702115] vfio-pci 0000:05:00.0: BAR 0: can't reserve [mem 0xd0000000-0xdfffffff 64bit pref]"));
+    assert!(!joined.is_match("2023-05-26T12:00:00.499574Z qemu-system-x86_64: vfio_listener_region_add received unaligned region"));
+    let literals = binary().args(["rules", "--literals"]).output().expect("rules --literals");
+    assert!(String::from_utf8_lossy(&literals.stdout).lines().any(|l| l.contains("can't reserve")));
+}

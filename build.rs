@@ -34,6 +34,8 @@ fn main() {
 
     let mut checks = String::new();
     let mut table = String::from("pub(crate) const CHECKS: &[(&str, super::CheckFn)] = &[\n");
+    // A check that reads log lines declares them as `LOG_SIGNATURES`, so long logs keep them.
+    let mut signatures = String::from("pub(crate) const SIGNATURES: &[(&str, &[&str])] = &[\n");
     for path in sorted_files(&manifest.join("src/rules/checks"), "rs") {
         let stem = path.file_stem().and_then(|n| n.to_str()).unwrap_or_default().to_string();
         if stem == "mod" {
@@ -42,8 +44,14 @@ fn main() {
         println!("cargo:rerun-if-changed={}", path.display());
         writeln!(checks, "#[path = {:?}]\nmod {stem};", path.display().to_string()).ok();
         writeln!(table, "    ({:?}, {stem}::check),", stem.replace('_', "-")).ok();
+        let source = std::fs::read_to_string(&path).unwrap_or_default();
+        if source.contains("pub(crate) const LOG_SIGNATURES") {
+            writeln!(signatures, "    ({:?}, {stem}::LOG_SIGNATURES),", stem.replace('_', "-")).ok();
+        }
     }
     table.push_str("];\n");
+    signatures.push_str("];\n");
     checks.push_str(&table);
+    checks.push_str(&signatures);
     std::fs::write(Path::new(&out).join("checks.rs"), checks).expect("write checks.rs");
 }

@@ -44,6 +44,12 @@ pub enum Command {
         /// Print the catalog as JSON
         #[arg(long)]
         json: bool,
+        /// Print the log signatures long logs keep, one regex a line (for `rg -f`, bench/compare.sh)
+        #[arg(long, hide = true, conflicts_with = "json")]
+        patterns: bool,
+        /// Print the literals of the signatures' prefilter, one a line
+        #[arg(long, hide = true, conflicts_with_all = ["json", "patterns"])]
+        literals: bool,
     },
     /// Print one rule's documentation
     Explain {

@@ -14,6 +14,7 @@ pub mod report;
 pub mod rom;
 pub mod root;
 pub mod rules;
+pub mod signatures;
 pub mod system;
 
 pub use error::Error;
@@ -33,7 +34,7 @@ pub enum Exit {
 }
 
 fn origin(s: &cli::SourceArgs) -> Origin {
-    Origin { bundle: s.bundle.clone(), root: s.root.clone(), inputs: s.inputs.clone(), vm: s.vm.clone(), redact: !s.no_redact }
+    Origin { bundle: s.bundle.clone(), root: s.root.clone(), inputs: s.inputs.clone(), vm: s.vm.clone(), redact: !s.no_redact, signatures: None }
 }
 
 fn check(args: &cli::CheckArgs) -> Result<Exit, Error> {
@@ -63,7 +64,11 @@ pub fn run(cli: Cli) -> Result<Exit, Error> {
             commands::iommu::run(&origin(&source), format)?;
             Ok(Exit::Clean)
         }
-        Some(Command::Rules { json }) => {
+        Some(Command::Rules { json, patterns, literals }) => {
+            if patterns || literals {
+                commands::rules::signatures(literals)?;
+                return Ok(Exit::Clean);
+            }
             commands::rules::run(json)?;
             Ok(Exit::Clean)
         }

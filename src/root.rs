@@ -9,7 +9,7 @@ use std::io::Read;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Component, Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::Error;
 
@@ -165,6 +165,11 @@ impl Root {
         read_capped(&path, cap)
     }
 
+    /// Open a file (resolved inside the root) to read it as a stream, whatever its size.
+    pub fn open_file(&self, rel: &str) -> Result<File, ReadError> {
+        open_read(&self.resolve(rel)?)
+    }
+
     /// Like [`read_bytes`](Self::read_bytes), as text (invalid UTF-8 replaced).
     pub fn read_text(&self, rel: &str, cap: u64) -> Result<(String, bool), ReadError> {
         let read = self.read_bytes(rel, cap)?;
@@ -184,8 +189,8 @@ impl Root {
     }
 }
 
-/// Open read-only and non-blocking, refuse directories, read up to `cap` bytes.
-pub fn read_capped(path: &Path, cap: u64) -> Result<ReadBytes, ReadError> {
+/// Open read-only and non-blocking, refusing directories: for reading a file as a stream.
+pub fn open_read(path: &Path) -> Result<File, ReadError> {
     let file = OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
@@ -194,6 +199,12 @@ pub fn read_capped(path: &Path, cap: u64) -> Result<ReadBytes, ReadError> {
     if meta.is_dir() {
         return Err(ReadError::Other("is a directory".into()));
     }
+    Ok(file)
+}
+
+/// Open read-only and non-blocking, refuse directories, read up to `cap` bytes.
+pub fn read_capped(path: &Path, cap: u64) -> Result<ReadBytes, ReadError> {
+    let file = open_read(path)?;
     let mut bytes = Vec::new();
     let mut limited = (&file).take(cap.saturating_add(1));
     match limited.read_to_end(&mut bytes) {
@@ -285,6 +296,26 @@ impl Cmd {
 
     /// Run it: no shell, stdin from /dev/null, output capped, killed after `limit`.
     pub fn run(&self, cap: u64, limit: Duration) -> CmdOutput {
+        let read = self.run_streaming(limit, |out| {
+            let mut buf = Vec::new();
+            let _ = out.take(cap.saturating_add(1)).read_to_end(&mut buf);
+            buf
+        });
+        match read {
+            Ok((_, Some(cut_short))) => CmdOutput::Failed(cut_short),
+            Ok((mut out, None)) => {
+                let capped = out.len() as u64 > cap;
+                out.truncate(cap as usize);
+                CmdOutput::Ok { stdout: String::from_utf8_lossy(&out).into_owned(), capped }
+            }
+            Err(why) => CmdOutput::Failed(why),
+        }
+    }
+
+    /// Run it with its output going to `consume` as it comes (a journal can be gigabytes):
+    /// no shell, stdin from /dev/null, killed after `limit`. `Err` says why it failed; a
+    /// command killed at the limit gives what it printed until then, and says so.
+    pub fn run_streaming<T>(&self, limit: Duration, consume: impl FnOnce(&mut dyn Read) -> T) -> Result<(T, Option<String>), String> {
         let child = Command::new(self.program())
             .args(self.args())
             .stdin(Stdio::null())
@@ -295,17 +326,10 @@ impl Cmd {
             .spawn();
         let mut child = match child {
             Ok(c) => c,
-            Err(e) => return CmdOutput::Failed(format!("cannot run {}: {}", self.program(), ReadError::from(e))),
+            Err(e) => return Err(format!("cannot run {}: {}", self.program(), ReadError::from(e))),
         };
         let stdout = child.stdout.take();
         let stderr = child.stderr.take();
-        let out_thread = std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            if let Some(s) = stdout {
-                let _ = s.take(cap.saturating_add(1)).read_to_end(&mut buf);
-            }
-            buf
-        });
         let err_thread = std::thread::spawn(move || {
             let mut buf = Vec::new();
             if let Some(s) = stderr {
@@ -313,31 +337,39 @@ impl Cmd {
             }
             buf
         });
-        let deadline = Instant::now() + limit;
-        let status = loop {
-            match child.try_wait() {
-                Ok(Some(status)) => break Some(status),
-                Ok(None) if Instant::now() >= deadline => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    break None;
+        // A watchdog kills the command at the deadline; finishing first disconnects it.
+        let child = std::sync::Arc::new(std::sync::Mutex::new(child));
+        let (done, finished) = std::sync::mpsc::channel::<()>();
+        let watched = std::sync::Arc::clone(&child);
+        let watchdog = std::thread::spawn(move || {
+            let timed_out = matches!(finished.recv_timeout(limit), Err(std::sync::mpsc::RecvTimeoutError::Timeout));
+            if timed_out {
+                if let Ok(mut c) = watched.lock() {
+                    let _ = c.kill();
                 }
-                Ok(None) => std::thread::sleep(Duration::from_millis(10)),
-                Err(_) => break None,
             }
+            timed_out
+        });
+        let out = match stdout {
+            Some(mut s) => consume(&mut s),
+            None => consume(&mut std::io::empty()),
         };
-        let mut out = out_thread.join().unwrap_or_default();
+        drop(done);
+        let timed_out = watchdog.join().unwrap_or(false);
+        let status = match child.lock() {
+            Ok(mut c) => c.wait().ok(),
+            Err(_) => None,
+        };
         let err = err_thread.join().unwrap_or_default();
-        let Some(status) = status else {
-            return CmdOutput::Failed(format!("{} did not finish within {}s", self.describe(), limit.as_secs()));
-        };
+        if timed_out {
+            return Ok((out, Some(format!("{} did not finish within {}s", self.describe(), limit.as_secs()))));
+        }
+        let Some(status) = status else { return Err(format!("{} could not be waited for", self.describe())) };
         if !status.success() {
             let why = String::from_utf8_lossy(&err).lines().next().unwrap_or("").trim().to_string();
-            return CmdOutput::Failed(format!("{} exited with {}: {}", self.program(), status, why));
+            return Err(format!("{} exited with {}: {}", self.program(), status, why));
         }
-        let capped = out.len() as u64 > cap;
-        out.truncate(cap as usize);
-        CmdOutput::Ok { stdout: String::from_utf8_lossy(&out).into_owned(), capped }
+        Ok((out, None))
     }
 }
 

@@ -18,7 +18,8 @@ fn paste(name: &str) -> PathBuf {
 fn import(args: &[String]) -> Bundle {
     let mut b = Bundle::new();
     let inputs: Vec<Input> = args.iter().map(|a| Input::parse(a)).collect();
-    add_inputs(&mut b, &inputs).expect("import");
+    let keep = vfio_doctor::rules::signatures(&vfio_doctor::rules::Catalog::builtin().expect("catalog"));
+    add_inputs(&mut b, &inputs, &keep).expect("import");
     b
 }
 

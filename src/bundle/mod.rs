@@ -340,7 +340,8 @@ impl SourceKind {
     }
 }
 
-/// What was left out of a long text: its head and tail are kept, the middle is counted.
+/// What was left out of a long text: its head and tail are kept in `text`, and from between
+/// them the lines that match a known signature, folded (see `collect::capture`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq, JsonSchema)]
 pub struct Cut {
     /// Size of the whole text.
@@ -349,16 +350,25 @@ pub struct Cut {
     pub original_lines: u64,
     /// Size of what `text` keeps.
     pub kept_bytes: u64,
-    /// Lines left out between head and tail.
+    /// Lines between head and tail, none of which is in `text` (the folded ones included).
     pub cut_lines: u64,
     /// Identical lines folded into one, with how often they occurred.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub folded: Vec<Folded>,
+    /// How many lines of `text` are the original's first lines; the rest of `text` is its tail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head_lines: Option<u64>,
+    /// The original line number (1-based) of the tail's first line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tail_first_line: Option<u64>,
+    /// Signature lines from between head and tail that could not be kept (too many distinct).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub unkept_matches: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, JsonSchema)]
 pub struct Folded {
-    /// The repeated line.
+    /// The first occurrence, as it was (timestamp included).
     pub line: String,
     /// How often it occurred.
     pub count: u64,
@@ -366,6 +376,14 @@ pub struct Folded {
     pub first_line: u64,
     /// Line number of its last occurrence.
     pub last_line: u64,
+    /// Of `count`, the lines that differed from `line` in their `0x…` numbers only (folded by
+    /// shape once too many distinct lines were kept).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub similar: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// A PCI function as sysfs shows it: attribute values verbatim (`0x10de`), links by last name.

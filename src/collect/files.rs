@@ -1,7 +1,7 @@
 //! Reading the files that match a glob into sources of one kind. `*` matches within one path
 //! component (`etc/libvirt/qemu/*.xml`, `home/*/.local/share/xorg/Xorg.0.log`).
 
-use super::{text_file, unreadable};
+use super::{read_source, unreadable, Options};
 use crate::bundle::{Bundle, Source, SourceKind};
 use crate::root::{ReadError, Root};
 
@@ -64,7 +64,7 @@ pub type DomainOf<'a> = &'a dyn Fn(&str) -> Option<String>;
 /// Read every file matching any of `patterns` as a source of `kind`. When none matches, one
 /// `missing` source records what was looked for, so a rule can say why it did not run.
 /// `vm_of` names the domain a file belongs to (or `None`); files of other domains than
-/// `only_vm` are skipped.
+/// `options.vm` are skipped. Logs keep `options.keep`'s lines from between head and tail.
 pub fn collect_matching(
     root: &Root,
     bundle: &mut Bundle,
@@ -72,8 +72,9 @@ pub fn collect_matching(
     patterns: &[&str],
     needs_root: bool,
     vm_of: Option<DomainOf<'_>>,
-    only_vm: Option<&str>,
+    options: &Options,
 ) {
+    let only_vm = options.vm.as_deref();
     let mut found = 0;
     for pattern in patterns {
         for path in glob(root, pattern) {
@@ -86,7 +87,7 @@ pub fn collect_matching(
                     continue;
                 }
             }
-            let mut source = text_file(root, kind, &path, needs_root);
+            let mut source = read_source(root, kind, &path, needs_root, &options.keep);
             source.vm = vm;
             bundle.sources.push(source);
             found += 1;

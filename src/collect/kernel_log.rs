@@ -3,10 +3,10 @@
 
 use std::io::Read;
 
-
-use super::{capture_text, command_source, text_file, unreadable, Collector, Options, TEXT_CAP};
+use super::{command_source, read_source, unreadable, Capture, Captured, Collector, Options, LOG_CAPS};
 use crate::bundle::{Bundle, Source, SourceKind, Status};
 use crate::root::{Cmd, ReadError, Root};
+use crate::signatures::SignatureSet;
 
 pub const COLLECTOR: Collector = Collector {
     source: SourceKind::KernelLog,
@@ -17,25 +17,26 @@ pub const COLLECTOR: Collector = Collector {
     collect,
 };
 
-fn collect(root: &Root, _: &Options, bundle: &mut Bundle) {
-    let source = if root.is_live() { live(root) } else { from_root(root) };
+fn collect(root: &Root, options: &Options, bundle: &mut Bundle) {
+    let source = if root.is_live() { live(root, &options.keep) } else { from_root(root, &options.keep) };
     bundle.sources.push(source);
 }
 
-fn live(root: &Root) -> Source {
-    let kmsg_problem = match read_kmsg(root) {
-        Ok(text) => {
-            let (text, cut) = capture_text(text.as_bytes(), false);
+fn live(root: &Root, keep: &SignatureSet) -> Source {
+    let kmsg_problem = match read_kmsg(root, keep) {
+        Ok(captured) => {
+            let (text, cut) = captured.into_text();
             let mut s = Source::ok(SourceKind::KernelLog, "dev/kmsg", "/dev/kmsg", text);
             s.cut = cut;
             return s;
         }
         Err(e) => e,
     };
-    let mut s = command_source(SourceKind::KernelLog, &Cmd::JournalctlKernel { boot: 0, dir: None });
+    let mut s = command_source(SourceKind::KernelLog, &Cmd::JournalctlKernel { boot: 0, dir: None }, keep);
     let journal_empty = s.text.as_deref().map(journal_is_empty).unwrap_or(false);
     if s.is_ok() && !journal_empty {
-        s.reason = Some(format!("/dev/kmsg: {kmsg_problem}; used the journal instead"));
+        let cut_short = s.reason.take().map(|r| format!(" ({r})")).unwrap_or_default();
+        s.reason = Some(format!("/dev/kmsg: {kmsg_problem}; used the journal instead{cut_short}"));
         return s;
     }
     let status = if kmsg_problem == ReadError::PermissionDenied { Status::PermissionDenied } else { Status::Error };
@@ -57,11 +58,11 @@ fn journal_is_empty(text: &str) -> bool {
 }
 
 /// Read every record currently in /dev/kmsg without blocking, rendered the way `dmesg` prints
-/// them (`[    1.234567] message`). Records are `PRI,SEQ,USEC,FLAGS;message` with optional
-/// continuation lines (` KEY=value`) that we drop (Documentation/ABI/testing/dev-kmsg).
-fn read_kmsg(root: &Root) -> Result<String, ReadError> {
+/// them (`[    1.234567] message`) into a capture. Records are `PRI,SEQ,USEC,FLAGS;message` with
+/// optional continuation lines (` KEY=value`) that we drop (Documentation/ABI/testing/dev-kmsg).
+fn read_kmsg(root: &Root, keep: &SignatureSet) -> Result<Captured, ReadError> {
     let mut file = root.open_device("dev/kmsg")?;
-    let mut out = String::new();
+    let mut out = Capture::new(LOG_CAPS, keep);
     // One record never exceeds 8 KiB of text (PRINTKRB_RECORD_MAX); a smaller buffer gives EINVAL.
     let mut buf = vec![0u8; 16 * 1024];
     loop {
@@ -72,10 +73,7 @@ fn read_kmsg(root: &Root) -> Result<String, ReadError> {
                 let first = record.lines().next().unwrap_or("");
                 if let Some((prefix, message)) = first.split_once(';') {
                     let usec: u64 = prefix.split(',').nth(2).and_then(|u| u.parse().ok()).unwrap_or(0);
-                    out.push_str(&format!("[{:5}.{:06}] {}\n", usec / 1_000_000, usec % 1_000_000, message));
-                }
-                if out.len() as u64 > TEXT_CAP * 4 {
-                    break;
+                    out.feed(format!("[{:5}.{:06}] {}\n", usec / 1_000_000, usec % 1_000_000, message).as_bytes());
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
@@ -84,12 +82,12 @@ fn read_kmsg(root: &Root) -> Result<String, ReadError> {
             Err(e) => return Err(e.into()),
         }
     }
-    Ok(out)
+    Ok(out.finish())
 }
 
-fn from_root(root: &Root) -> Source {
+fn from_root(root: &Root, keep: &SignatureSet) -> Source {
     for rel in ["var/log/dmesg", "var/log/kern.log"] {
-        let s = text_file(root, SourceKind::KernelLog, rel, false);
+        let s = read_source(root, SourceKind::KernelLog, rel, false, keep);
         if s.is_ok() {
             return s;
         }
@@ -97,7 +95,7 @@ fn from_root(root: &Root) -> Source {
     if root.exists("var/log/journal") {
         let dir = root.base().join("var/log/journal");
         let cmd = Cmd::JournalctlKernel { boot: 0, dir: Some(dir) };
-        let mut s = command_source(SourceKind::KernelLog, &cmd);
+        let mut s = command_source(SourceKind::KernelLog, &cmd, keep);
         s.path = "var/log/journal".into();
         return s;
     }

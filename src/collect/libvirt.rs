@@ -29,6 +29,6 @@ fn collect(root: &Root, options: &Options, bundle: &mut Bundle) {
         &["etc/libvirt/qemu/*.xml", "run/libvirt/qemu/*.xml"],
         true,
         Some(&domain_of),
-        options.vm.as_deref(),
+        options,
     );
 }

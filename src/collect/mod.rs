@@ -18,10 +18,11 @@ mod pci;
 pub mod qemu_log;
 mod xorg_log;
 
-pub use capture::{capture_text, TEXT_CAP};
+pub use capture::{capture_bytes, capture_reader, strip_stamp, Capture, Captured, Caps, FILE_CAPS, LOG_CAPS};
 
 use crate::bundle::{Bundle, Source, SourceKind, Status};
 use crate::root::{Cmd, ReadError, Root};
+use crate::signatures::{Keep, SignatureSet};
 
 /// What a collector declares about itself; `collect --list` prints these.
 pub struct Collector {
@@ -40,6 +41,9 @@ pub struct Collector {
 pub struct Options {
     /// Only this libvirt domain (`--vm NAME`).
     pub vm: Option<String>,
+    /// The lines a long log must keep from between its head and tail (the rule catalog's
+    /// signatures, `rules::signatures`); empty keeps head and tail only.
+    pub keep: Keep,
 }
 
 /// Every collector, in the order they run.
@@ -81,11 +85,32 @@ pub(crate) fn unreadable(kind: SourceKind, root: &Root, rel: &str, err: &ReadErr
     Source::failed(kind, rel, "file", status, reason)
 }
 
-/// Read one text file into a source, keeping head and tail within [`TEXT_CAP`].
+/// Whether sources of `kind` are logs: long ones keep their signature lines, folded.
+pub fn is_log(kind: SourceKind) -> bool {
+    matches!(kind, SourceKind::KernelLog | SourceKind::KernelLogPrevious | SourceKind::QemuLog | SourceKind::XorgLog | SourceKind::Text)
+}
+
+/// How much of a text of `kind` a bundle keeps.
+pub fn caps_for(kind: SourceKind) -> Caps {
+    if is_log(kind) {
+        LOG_CAPS
+    } else {
+        FILE_CAPS
+    }
+}
+
+/// Read one text file into a source, as a stream: head and tail within [`FILE_CAPS`].
 pub(crate) fn text_file(root: &Root, kind: SourceKind, rel: &str, needs_root: bool) -> Source {
-    match root.read_bytes(rel, TEXT_CAP * 4) {
-        Ok(read) => {
-            let (text, cut) = capture_text(&read.bytes, read.capped);
+    read_source(root, kind, rel, needs_root, &SignatureSet::default())
+}
+
+/// Read one file into a source, as a stream, whatever its size: a log keeps head, tail and
+/// the lines of `keep` between them ([`LOG_CAPS`]); other text head and tail ([`FILE_CAPS`]).
+pub(crate) fn read_source(root: &Root, kind: SourceKind, rel: &str, needs_root: bool, keep: &SignatureSet) -> Source {
+    let read = root.open_file(rel).and_then(|file| capture_reader(file, caps_for(kind), keep).map_err(ReadError::from));
+    match read {
+        Ok(captured) => {
+            let (text, cut) = captured.into_text();
             let mut s = Source::ok(kind, rel, "file", text);
             s.cut = cut;
             s
@@ -94,15 +119,19 @@ pub(crate) fn text_file(root: &Root, kind: SourceKind, rel: &str, needs_root: bo
     }
 }
 
-/// Run an allowed command into a source.
-pub(crate) fn command_source(kind: SourceKind, cmd: &Cmd) -> Source {
-    match cmd.run(TEXT_CAP * 4, std::time::Duration::from_secs(20)) {
-        crate::root::CmdOutput::Ok { stdout, capped } => {
-            let (text, cut) = capture_text(stdout.as_bytes(), capped);
+/// Run an allowed command into a source, its output captured as it streams.
+pub(crate) fn command_source(kind: SourceKind, cmd: &Cmd, keep: &SignatureSet) -> Source {
+    let run = cmd.run_streaming(std::time::Duration::from_secs(20), |out| capture_reader(out, caps_for(kind), keep));
+    match run {
+        Ok((Ok(captured), cut_short)) => {
+            let (text, cut) = captured.into_text();
             let mut s = Source::ok(kind, cmd.describe(), cmd.describe(), text);
             s.cut = cut;
+            // Killed at the time limit (a flooded journal): what it printed is still evidence.
+            s.reason = cut_short.map(|why| format!("{why}; what it printed until then is kept"));
             s
         }
-        crate::root::CmdOutput::Failed(why) => Source::failed(kind, cmd.describe(), cmd.describe(), Status::Error, why),
+        Ok((Err(e), _)) => Source::failed(kind, cmd.describe(), cmd.describe(), Status::Error, format!("reading its output: {e}")),
+        Err(why) => Source::failed(kind, cmd.describe(), cmd.describe(), Status::Error, why),
     }
 }

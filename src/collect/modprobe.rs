@@ -25,6 +25,6 @@ pub const COLLECTOR: Collector = Collector {
     collect,
 };
 
-fn collect(root: &Root, _: &Options, bundle: &mut Bundle) {
-    collect_matching(root, bundle, SourceKind::Modprobe, COLLECTOR.reads, false, None, None);
+fn collect(root: &Root, options: &Options, bundle: &mut Bundle) {
+    collect_matching(root, bundle, SourceKind::Modprobe, COLLECTOR.reads, false, None, options);
 }

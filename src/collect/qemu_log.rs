@@ -30,6 +30,6 @@ fn collect(root: &Root, options: &Options, bundle: &mut Bundle) {
         &["var/log/libvirt/qemu/*.log", "var/log/libvirt/qemu/*.log.0", "var/log/libvirt/qemu/*.log.1", "var/log/libvirt/qemu/*.log.2"],
         true,
         Some(&domain_of),
-        options.vm.as_deref(),
+        options,
     );
 }

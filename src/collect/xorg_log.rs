@@ -15,6 +15,6 @@ pub const COLLECTOR: Collector = Collector {
     collect,
 };
 
-fn collect(root: &Root, _: &Options, bundle: &mut Bundle) {
-    collect_matching(root, bundle, SourceKind::XorgLog, COLLECTOR.reads, false, None, None);
+fn collect(root: &Root, options: &Options, bundle: &mut Bundle) {
+    collect_matching(root, bundle, SourceKind::XorgLog, COLLECTOR.reads, false, None, options);
 }

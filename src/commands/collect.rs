@@ -29,6 +29,23 @@ pub fn run(origin: &Origin, output: Option<&PathBuf>) -> Result<(), Error> {
         if !failed.is_empty() {
             eprintln!("not collected:\n{}", failed.join("\n"));
         }
+        let cut: Vec<String> = bundle
+            .sources
+            .iter()
+            .filter_map(|s| {
+                let c = s.cut.as_ref()?;
+                let folded: u64 = c.folded.iter().map(|f| f.count).sum();
+                Some(format!(
+                    "  {}: {} lines, kept {} KiB: head, tail and {folded} signature line(s) from between",
+                    s.path,
+                    c.original_lines,
+                    c.kept_bytes / 1024
+                ))
+            })
+            .collect();
+        if !cut.is_empty() {
+            eprintln!("cut to fit (the bundle records what was left out):\n{}", cut.join("\n"));
+        }
     }
     Ok(())
 }

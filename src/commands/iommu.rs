@@ -32,13 +32,14 @@ fn bundle_for(origin: &Origin) -> Result<Bundle, Error> {
         None => Root::live(),
     };
     let mut b = Bundle::new();
-    let options = Options { vm: origin.vm.clone() };
+    // No log is collected here, so no signature set is needed.
+    let options = Options { vm: origin.vm.clone(), ..Options::default() };
     for c in COLLECTORS.iter().filter(|c| NEEDS.contains(&c.source)) {
         (c.collect)(&root, &options, &mut b);
     }
     if !origin.inputs.is_empty() {
         let inputs: Vec<crate::import::Input> = origin.inputs.iter().map(|a| crate::import::Input::parse(a)).collect();
-        crate::import::add_inputs(&mut b, &inputs)?;
+        crate::import::add_inputs(&mut b, &inputs, &*origin.keep()?)?;
     }
     super::redact_if_asked(origin, &mut b);
     Ok(b)

@@ -14,6 +14,7 @@ use crate::bundle::{self, Bundle};
 use crate::collect::{self as collector, Options};
 use crate::import::{self, Input};
 use crate::root::Root;
+use crate::signatures::Keep;
 use crate::Error;
 
 /// Where a bundle comes from: `--bundle`, loose inputs, `--root`, or the live host.
@@ -24,30 +25,43 @@ pub struct Origin {
     pub inputs: Vec<String>,
     pub vm: Option<String>,
     pub redact: bool,
+    /// The lines long logs keep from between head and tail; `None`: the built-in catalog's.
+    pub signatures: Option<Keep>,
+}
+
+impl Origin {
+    /// The signature set long logs are captured with.
+    pub fn keep(&self) -> Result<Keep, Error> {
+        match &self.signatures {
+            Some(k) => Ok(k.clone()),
+            None => Ok(std::sync::Arc::new(crate::rules::signatures(&crate::rules::Catalog::builtin()?))),
+        }
+    }
 }
 
 /// Build the bundle the user asked for: loaded, or collected (and inputs added), then redacted.
 pub fn obtain_bundle(origin: &Origin) -> Result<Bundle, Error> {
     let inputs: Vec<Input> = origin.inputs.iter().map(|a| Input::parse(a)).collect();
+    let keep = origin.keep()?;
     let mut bundle = if let Some(path) = &origin.bundle {
         if origin.root.is_some() {
             return Err(Error::Usage("--bundle and --root cannot be used together".into()));
         }
         let mut b = bundle::load(path)?;
-        import::add_inputs(&mut b, &inputs)?;
+        import::add_inputs(&mut b, &inputs, &keep)?;
         b
     } else if origin.root.is_none() && !inputs.is_empty() {
         // Loose files alone: analyse them, never the machine we run on.
         let mut b = Bundle::new();
-        import::add_inputs(&mut b, &inputs)?;
+        import::add_inputs(&mut b, &inputs, &keep)?;
         b
     } else {
         let root = match &origin.root {
             Some(dir) => Root::at(dir)?,
             None => Root::live(),
         };
-        let mut b = collector::collect(&root, &Options { vm: origin.vm.clone() });
-        import::add_inputs(&mut b, &inputs)?;
+        let mut b = collector::collect(&root, &Options { vm: origin.vm.clone(), keep: keep.clone() });
+        import::add_inputs(&mut b, &inputs, &keep)?;
         b
     };
     redact_if_asked(origin, &mut bundle);

@@ -36,3 +36,16 @@ pub fn run(json: bool) -> Result<(), Error> {
     table.force_no_tty();
     emit(&format!("{table}\n{} rules. `vfio-doctor explain NAME` prints one.\n", catalog.rules().len()), None)
 }
+
+/// `rules --patterns` / `--literals`: the signature set long logs are captured with, one regex
+/// (or prefilter literal) a line, so other tools (ripgrep in bench/compare.sh) can use the same.
+pub fn signatures(literals: bool) -> Result<(), Error> {
+    let set = crate::rules::signatures(&Catalog::builtin()?);
+    if literals {
+        return emit(&set.literals().iter().map(|l| format!("{l}\n")).collect::<String>(), None);
+    }
+    // Capture names are dropped: `rg -f` joins the lines into one regex, where two
+    // `(?P<device>…)` would clash.
+    let named = regex::Regex::new(r"\(\?P?<[A-Za-z_][A-Za-z0-9_]*>").map_err(|e| Error::Usage(e.to_string()))?;
+    emit(&set.patterns().iter().map(|p| format!("{}\n", named.replace_all(p, "(?:"))).collect::<String>(), None)
+}

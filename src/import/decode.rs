@@ -43,6 +43,14 @@ pub fn decode(bytes: &[u8]) -> Content {
     Content::Text(text)
 }
 
+/// Whether the bytes are UTF-16 text (by BOM, or by the NUL pattern of its ASCII part).
+pub fn is_utf16(bytes: &[u8]) -> bool {
+    match encoding_rs::Encoding::for_bom(bytes) {
+        Some((enc, _)) => enc != encoding_rs::UTF_8,
+        None => utf16_without_bom(bytes).is_some(),
+    }
+}
+
 /// UTF-16 text without a BOM has a NUL in every other byte of its ASCII part.
 fn utf16_without_bom(bytes: &[u8]) -> Option<&'static encoding_rs::Encoding> {
     let sample = &bytes[..bytes.len().min(4096)];

@@ -15,6 +15,8 @@ use std::path::{Path, PathBuf};
 use base64::Engine as _;
 
 use crate::bundle::{Bundle, PciDevice, Source, SourceKind};
+use crate::collect::{capture_bytes, capture_reader, caps_for, is_log, LOG_CAPS};
+use crate::signatures::SignatureSet;
 use crate::Error;
 
 pub use sniff::sniff;
@@ -25,8 +27,13 @@ fn re(cell: &'static std::sync::OnceLock<Option<regex::Regex>>, pattern: &str) -
     cell.get_or_init(|| regex::Regex::new(pattern).ok()).as_ref()
 }
 
-/// The largest loose input read; beyond it head and tail are kept.
+/// The largest loose input read whole when it is not a log (a log of any size is streamed).
 pub const INPUT_CAP: u64 = 64 * 1024 * 1024;
+
+/// Inputs up to this size are read whole (decoded, split at shell prompts, sniffed, dedented);
+/// a larger one is told from its beginning and, being a log, streamed through a capture: its
+/// head, tail and signature lines are kept, never the whole file.
+pub const WHOLE_INPUT: usize = 8 * 1024 * 1024;
 
 /// One INPUT argument: a path (or `-`), with an optional forced kind.
 #[derive(Debug, Clone)]
@@ -62,19 +69,68 @@ impl Input {
 /// Read each input, tell its kind, and add it to `bundle`: one source per input (per
 /// transcript part), devices and groups rebuilt from lspci and group listings, and a note for
 /// anything that could not be told. A binary that is not an option ROM stops with an error.
-pub fn add_inputs(bundle: &mut Bundle, inputs: &[Input]) -> Result<(), Error> {
+/// Long logs keep head, tail and the lines of `keep` (the rule catalog's signatures).
+pub fn add_inputs(bundle: &mut Bundle, inputs: &[Input], keep: &SignatureSet) -> Result<(), Error> {
     for input in inputs {
-        let (bytes, capped) = read_input(input)?;
-        add_bytes(bundle, &input.name(), input.kind, &bytes, capped)?;
+        let name = input.name();
+        let mut reader = open_input(input)?;
+        let head = read_up_to(&mut reader, WHOLE_INPUT as u64 + 1).map_err(|e| Error::input(&name, format!("cannot read: {e}")))?;
+        if head.len() <= WHOLE_INPUT {
+            add_bytes(bundle, &name, input.kind, &head, keep)?;
+        } else {
+            add_stream(bundle, &name, input.kind, head, reader, keep)?;
+        }
     }
     Ok(())
 }
 
-/// Add one input's content (already read) under `name`.
-pub fn add_bytes(bundle: &mut Bundle, name: &str, forced: Option<SourceKind>, bytes: &[u8], capped: bool) -> Result<(), Error> {
-    if capped {
-        bundle.notes.push(format!("{name}: larger than {} MiB, only the first {} MiB were read", INPUT_CAP >> 20, INPUT_CAP >> 20));
+/// Add an input too large to read whole, of which `head` was read and `rest` follows: a log is
+/// streamed through a capture; anything else is read up to [`INPUT_CAP`].
+fn add_stream(bundle: &mut Bundle, name: &str, forced: Option<SourceKind>, head: Vec<u8>, mut rest: impl std::io::Read, keep: &SignatureSet) -> Result<(), Error> {
+    if forced == Some(SourceKind::Rom) || (forced.is_none() && rom::looks_like_rom(&head)) {
+        return Err(Error::input(name, format!("larger than {} MiB: too large for an option ROM", WHOLE_INPUT >> 20)));
     }
+    let sample = match decode::decode(&head[..head.len().min(LOG_CAPS.head)]) {
+        decode::Content::Binary => return Err(Error::input(name, "binary file that is neither text nor an option ROM (no 55 AA signature); give a log, a paste or a vBIOS dump")),
+        decode::Content::Text(t) => t,
+        decode::Content::Empty => String::new(),
+    };
+    let kind = forced.unwrap_or_else(|| sniff::sniff(&sample));
+    // UTF-16 (a Windows report) and non-log kinds are not streamed: read up to the cap.
+    if !is_log(kind) || decode::is_utf16(&head) {
+        let mut bytes = head;
+        let more = read_up_to(&mut rest, INPUT_CAP.saturating_sub(bytes.len() as u64) + 1).map_err(|e| Error::input(name, format!("cannot read: {e}")))?;
+        bytes.extend(more);
+        if bytes.len() as u64 > INPUT_CAP {
+            bytes.truncate(INPUT_CAP as usize);
+            bundle.notes.push(format!("{name}: larger than {} MiB, only the first {} MiB were read", INPUT_CAP >> 20, INPUT_CAP >> 20));
+        }
+        return add_bytes(bundle, name, forced.or(Some(kind)), &bytes, keep);
+    }
+    use std::io::Read as _;
+    let captured = capture_reader(std::io::Cursor::new(head).chain(rest), LOG_CAPS, keep).map_err(|e| Error::input(name, format!("cannot read: {e}")))?;
+    let cut = captured.cut;
+    let text = match decode::decode(&captured.bytes) {
+        decode::Content::Text(t) => t,
+        _ => String::new(),
+    };
+    add_part(bundle, name.to_string(), kind, &text, None, Kept::Captured(cut));
+    Ok(())
+}
+
+/// Read `reader` up to `limit` bytes; a reader that would block (a FIFO) ends there.
+fn read_up_to(reader: &mut impl std::io::Read, limit: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut buf = Vec::new();
+    match reader.take(limit).read_to_end(&mut buf) {
+        Ok(_) => Ok(buf),
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(buf),
+        Err(e) => Err(e),
+    }
+}
+
+/// Add one input's content (already read) under `name`.
+pub fn add_bytes(bundle: &mut Bundle, name: &str, forced: Option<SourceKind>, bytes: &[u8], keep: &SignatureSet) -> Result<(), Error> {
     if forced == Some(SourceKind::Rom) || (forced.is_none() && rom::looks_like_rom(bytes)) {
         if bytes.is_empty() {
             bundle.notes.push(format!("{name}: empty, nothing to analyse"));
@@ -100,7 +156,7 @@ pub fn add_bytes(bundle: &mut Bundle, name: &str, forced: Option<SourceKind>, by
         decode::Content::Text(t) => t,
     };
     if let Some(kind) = forced {
-        add_part(bundle, name.to_string(), kind, &dedent(&text), None);
+        add_part(bundle, name.to_string(), kind, &dedent(&text), None, Kept::Capture(keep));
         return Ok(());
     }
     let parts = transcript::split(&text);
@@ -122,9 +178,9 @@ pub fn add_bytes(bundle: &mut Bundle, name: &str, forced: Option<SourceKind>, by
             None => sniff::sniff(&text),
         };
         if kind == SourceKind::Text {
-            add_text_with_islands(bundle, part_name, &text, part.command.as_deref());
+            add_text_with_islands(bundle, part_name, &text, part.command.as_deref(), keep);
         } else {
-            add_part(bundle, part_name, kind, &text, part.command.as_deref());
+            add_part(bundle, part_name, kind, &text, part.command.as_deref(), Kept::Capture(keep));
         }
     }
     Ok(())
@@ -170,7 +226,7 @@ fn dedent(text: &str) -> String {
 
 /// An unrecognised text: known runs inside it become their own sources (`NAME [lines 5-9]`),
 /// the rest is scanned as generic text.
-fn add_text_with_islands(bundle: &mut Bundle, name: String, text: &str, command: Option<&str>) {
+fn add_text_with_islands(bundle: &mut Bundle, name: String, text: &str, command: Option<&str>, keep: &SignatureSet) {
     let (islands, rest) = island::split(text);
     if !islands.is_empty() {
         const SHOWN: usize = 6;
@@ -193,10 +249,10 @@ fn add_text_with_islands(bundle: &mut Bundle, name: String, text: &str, command:
         } else {
             format!("{name} [lines {}-{}]", isl.first_line, isl.last_line)
         };
-        add_part(bundle, island_name, isl.kind, &isl.text, command);
+        add_part(bundle, island_name, isl.kind, &isl.text, command, Kept::Capture(keep));
     }
     if !rest.trim().is_empty() {
-        add_part(bundle, name, SourceKind::Text, &rest, command);
+        add_part(bundle, name, SourceKind::Text, &rest, command, Kept::Capture(keep));
     }
 }
 
@@ -209,8 +265,15 @@ fn short_command(cmd: &str) -> String {
     }
 }
 
+/// Whether a text given to [`add_part`] is whole (to be captured with these signatures) or
+/// already the result of a capture.
+enum Kept<'k> {
+    Capture(&'k SignatureSet),
+    Captured(Option<crate::bundle::Cut>),
+}
+
 /// Add one text of a known (or unknown) kind as a source, rebuilding what it carries.
-fn add_part(bundle: &mut Bundle, name: String, kind: SourceKind, text: &str, command: Option<&str>) {
+fn add_part(bundle: &mut Bundle, name: String, kind: SourceKind, text: &str, command: Option<&str>, kept: Kept<'_>) {
     let mut vm = None;
     let mut text = text.to_string();
     match kind {
@@ -253,7 +316,10 @@ fn add_part(bundle: &mut Bundle, name: String, kind: SourceKind, text: &str, com
         SourceKind::QemuLog => vm = qemu_vm_name(&text, command),
         _ => {}
     }
-    let (kept, cut) = crate::collect::capture_text(text.as_bytes(), false);
+    let (kept, cut) = match kept {
+        Kept::Capture(keep) => capture_bytes(text.as_bytes(), caps_for(kind), keep).into_text(),
+        Kept::Captured(cut) => (text, cut),
+    };
     let mut s = Source::ok(kind, name, "input", kept);
     s.cut = cut;
     s.vm = vm;
@@ -367,26 +433,23 @@ fn merge_groups(bundle: &mut Bundle, groups: Vec<crate::bundle::IommuGroup>) {
     }
 }
 
-fn read_input(input: &Input) -> Result<(Vec<u8>, bool), Error> {
+/// Open an input for reading: stdin for `-`, else the file (read-only, non-blocking).
+fn open_input(input: &Input) -> Result<Box<dyn std::io::Read>, Error> {
     if input.path == Path::new("-") {
-        use std::io::{IsTerminal, Read};
+        use std::io::IsTerminal;
         if std::io::stdin().is_terminal() {
             eprintln!("vfio-doctor: reading the paste from standard input; end it with Ctrl-D");
         }
-        let mut buf = Vec::new();
-        std::io::stdin().take(INPUT_CAP + 1).read_to_end(&mut buf).map_err(|e| Error::input("stdin", e.to_string()))?;
-        let capped = buf.len() as u64 > INPUT_CAP;
-        buf.truncate(INPUT_CAP as usize);
-        return Ok((buf, capped));
+        return Ok(Box::new(std::io::stdin()));
     }
-    let read = crate::root::read_capped(&input.path, INPUT_CAP).map_err(|e| {
+    let file = crate::root::open_read(&input.path).map_err(|e| {
         let why = match e {
             crate::root::ReadError::Missing => "no such file".to_string(),
             other => other.to_string(),
         };
         Error::input(&input.path, format!("cannot read: {why}"))
     })?;
-    Ok((read.bytes, read.capped))
+    Ok(Box::new(file))
 }
 
 #[cfg(test)]
@@ -446,7 +509,7 @@ mod tests {
             }
             let mut b = Bundle::new();
             let forced = if next() % 4 == 0 { sniff::forced_kind("lspci") } else { None };
-            let _ = add_bytes(&mut b, "fuzz.txt", forced, &input, false);
+            let _ = add_bytes(&mut b, "fuzz.txt", forced, &input, &SignatureSet::default());
         }
     }
 
@@ -454,7 +517,7 @@ mod tests {
     fn sysfs_devices_keep_their_driver() {
         let mut b = Bundle::new();
         b.pci_devices.push(PciDevice { address: "0000:08:00.0".into(), vendor: Some("0x10de".into()), ..PciDevice::default() });
-        add_bytes(&mut b, "l.txt", None, b"08:00.0 VGA compatible controller [0300]: NVIDIA [10de:1c02] (rev a1)\n\tSubsystem: X [1458:3735]\n\tKernel driver in use: nvidia\n", false)
+        add_bytes(&mut b, "l.txt", None, b"08:00.0 VGA compatible controller [0300]: NVIDIA [10de:1c02] (rev a1)\n\tSubsystem: X [1458:3735]\n\tKernel driver in use: nvidia\n", &SignatureSet::default())
             .expect("text");
         assert_eq!(b.pci_devices.len(), 1);
         let d = &b.pci_devices[0];

@@ -11,6 +11,7 @@ pub use catalog::{Catalog, Rule};
 
 use serde::{Deserialize, Serialize};
 
+use crate::signatures::SignatureSet;
 use crate::system::System;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -64,7 +65,10 @@ impl Evidence {
 
 impl From<&crate::system::LogLine> for Evidence {
     fn from(line: &crate::system::LogLine) -> Evidence {
-        Evidence::new(line.source.to_string(), format!("line {}", line.line_no), line.text.clone())
+        let mut e = Evidence::new(line.source.to_string(), format!("line {}", line.line_no), line.text.clone());
+        // A folded line stands for all its occurrences.
+        e.count = (line.count > 1).then_some(line.count);
+        e
     }
 }
 
@@ -196,7 +200,58 @@ pub fn run(sys: &System, catalog: &Catalog) -> Outcome {
     outcome
 }
 
+/// Every log signature the catalog needs kept from long logs: the `[[match]]` regexes, the
+/// `LOG_SIGNATURES` of logic rules, and the lines the System itself reads. Collection and import
+/// receive this set (from `commands`), so they keep what rules need without knowing any rule.
+pub fn signatures(catalog: &Catalog) -> SignatureSet {
+    let mut patterns: Vec<&str> = Vec::new();
+    for rule in catalog.rules().iter().filter(|r| !r.retired) {
+        patterns.extend(rule.patterns.iter().map(|p| p.regex.as_str()));
+        patterns.extend(checks::signatures(&rule.name));
+    }
+    patterns.extend(crate::system::vm::LOG_SIGNATURES);
+    SignatureSet::new(patterns)
+}
+
 /// Names of the rules that have a logic file (for the catalog test).
 pub fn logic_rule_names() -> Vec<&'static str> {
     checks::names()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A check that reads log lines must say which (`LOG_SIGNATURES`), or a long log loses them.
+    #[test]
+    fn checks_that_read_logs_declare_their_signatures() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/rules/checks");
+        for name in logic_rule_names() {
+            let file = dir.join(format!("{}.rs", name.replace('-', "_")));
+            let source = std::fs::read_to_string(&file).unwrap();
+            if source.contains("sys.lines(") {
+                assert!(!checks::signatures(name).is_empty(), "{} reads log lines but declares no LOG_SIGNATURES", file.display());
+            }
+        }
+    }
+
+    /// Every signature has a literal for the prefilter, so long logs are scanned at memory speed.
+    #[test]
+    fn every_signature_has_a_prefilter_literal() {
+        let catalog = Catalog::builtin().unwrap();
+        let set = signatures(&catalog);
+        for p in set.patterns() {
+            let one = SignatureSet::new([p]);
+            assert!(!one.every_line_is_candidate(), "no literal of {} bytes every match of {p} contains", crate::signatures::MIN_LITERAL);
+        }
+        assert!(set.patterns().iter().any(|p| p.contains("vfio_region_write")));
+        // Nothing declared was dropped as invalid.
+        for name in logic_rule_names() {
+            for p in checks::signatures(name) {
+                regex::Regex::new(p).unwrap_or_else(|e| panic!("{name}: LOG_SIGNATURES {p}: {e}"));
+                assert!(set.patterns().iter().any(|q| q == p), "{name}: {p} missing from the set");
+            }
+        }
+        assert!(set.patterns().iter().any(|p| p.contains("is not viable")));
+    }
 }

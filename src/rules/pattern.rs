@@ -123,7 +123,7 @@ fn record(sys: &System, rule: &Rule, p: &Pattern, caps: &Captures<'_>, line: &Lo
     let source = line.source.to_string();
     match finding.evidence.iter_mut().find(|e| e.source == source) {
         Some(e) => {
-            e.count = Some(e.count.unwrap_or(1) + 1);
+            e.count = Some(e.count.unwrap_or(1) + line.count);
         }
         None => finding.evidence.push(Evidence::from(line)),
     }

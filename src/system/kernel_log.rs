@@ -15,8 +15,13 @@ use super::PciAddress;
 pub struct LogLine {
     /// The source path (`var/log/dmesg`, `dmesg.txt`).
     pub source: std::sync::Arc<str>,
-    /// 1-based line number in the source text.
+    /// 1-based line number in the original text (a long log's kept lines keep theirs).
     pub line_no: usize,
+    /// How many times this line occurred: more than 1 for identical lines a long log folded
+    /// into one (from `line_no` to `last_line_no`).
+    pub count: u64,
+    /// The line number of the last occurrence (= `line_no` unless folded).
+    pub last_line_no: usize,
     /// The timestamp as printed, if any.
     pub timestamp: Option<String>,
     /// Seconds since boot, when the stamp is dmesg's monotonic one.
@@ -86,7 +91,7 @@ pub fn parse(text: &str, path: &str) -> Vec<LogLine> {
         let device = device_re().captures(&message).and_then(|c| {
             Some(DeviceRef { driver: c["drv"].to_string(), address: PciAddress::parse(&c["addr"])? })
         });
-        out.push(LogLine { source: source.clone(), line_no: i + 1, timestamp, seconds, message, text: line.to_string(), device });
+        out.push(LogLine { source: source.clone(), line_no: i + 1, count: 1, last_line_no: i + 1, timestamp, seconds, message, text: line.to_string(), device });
     }
     out
 }
@@ -102,6 +107,8 @@ pub fn plain_lines(text: &str, path: &str) -> Vec<LogLine> {
             LogLine {
                 source: source.clone(),
                 line_no: i + 1,
+                count: 1,
+                last_line_no: i + 1,
                 timestamp: None,
                 seconds: None,
                 message: l.to_string(),

@@ -7,6 +7,7 @@ pub mod guest;
 pub mod host_keeps;
 pub mod iomem;
 pub mod isolation;
+pub mod kept;
 pub mod kernel_log;
 pub mod modconf;
 pub mod net;
@@ -86,6 +87,9 @@ impl System {
             if !s.is_ok() {
                 continue;
             }
+            if let Some(cut) = &s.cut {
+                sys.notes.push(kept::describe(&s.path, cut));
+            }
             if matches!(s.kind, SourceKind::Dxdiag | SourceKind::Pnputil | SourceKind::Powershell) {
                 sys.guest.add(s.kind, &s.path, text);
             }
@@ -93,24 +97,43 @@ impl System {
                 SourceKind::Cmdline if sys.cmdline.is_none() => sys.cmdline = Some(Cmdline::parse(text, &s.path)),
                 SourceKind::Iomem if sys.iomem.is_none() => sys.iomem = Some(iomem::Iomem::parse(text, &s.path)),
                 SourceKind::KernelLog | SourceKind::KernelLogPrevious | SourceKind::Text => {
-                    sys.logs.push((s.kind, kernel_log::parse(text, &s.path)));
+                    let kept = kept::Kept::of(text, s.cut.as_ref());
+                    let mut lines = kernel_log::parse(&kept.text, &s.path);
+                    kept.renumber(&mut lines);
+                    sys.logs.push((s.kind, lines));
                 }
                 SourceKind::Rom => {}
                 SourceKind::XorgLog => {
-                    sys.xorg.push(xorg::parse(text, &s.path));
-                    sys.logs.push((s.kind, kernel_log::plain_lines(text, &s.path)));
+                    let kept = kept::Kept::of(text, s.cut.as_ref());
+                    let mut log = xorg::parse(&kept.text, &s.path);
+                    for x in &mut log.lines {
+                        kept.renumber(std::slice::from_mut(&mut x.line));
+                    }
+                    let mut lines = kernel_log::plain_lines(&kept.text, &s.path);
+                    kept.renumber(&mut lines);
+                    sys.xorg.push(log);
+                    sys.logs.push((s.kind, lines));
                 }
                 SourceKind::DomainXml => match vm::parse_domain(text, &s.path) {
                     Ok(parsed) => sys.add_vm(parsed),
                     Err(problem) => sys.notes.push(format!("{}: {problem}; this domain was not analysed", s.path)),
                 },
-                kind => sys.logs.push((kind, kernel_log::plain_lines(text, &s.path))),
+                kind => {
+                    let kept = kept::Kept::of(text, s.cut.as_ref());
+                    let mut lines = kernel_log::plain_lines(&kept.text, &s.path);
+                    kept.renumber(&mut lines);
+                    sys.logs.push((kind, lines));
+                }
             }
         }
         // A VM known only from its QEMU log (no XML in the input) still passes devices.
         for s in bundle.sources.iter().filter(|s| s.kind == SourceKind::QemuLog && s.is_ok()) {
             let Some(text) = s.text.as_deref() else { continue };
-            let (name, hostdevs) = vm::qemu_hostdevs(text);
+            let kept = kept::Kept::of(text, s.cut.as_ref());
+            let (name, mut hostdevs) = vm::qemu_hostdevs(&kept.text);
+            for h in &mut hostdevs {
+                h.line = kept.line(h.line);
+            }
             if hostdevs.is_empty() {
                 continue;
             }

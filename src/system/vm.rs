@@ -370,21 +370,25 @@ fn child<'a, 'i>(n: roxmltree::Node<'a, 'i>, name: &str) -> Option<roxmltree::No
     n.children().find(|c| c.has_tag_name(name))
 }
 
+/// `-device vfio-pci,host=0000:08:00.0,…` or `-device {"driver":"vfio-pci","host":"0000:0b:00.0",…}`.
+const VFIO_DEVICE: &str = r#"-device\s+'?(?:vfio-pci,(?:[^ ]*,)?host=(?P<a>[0-9a-fA-F:.]+)|\{"driver":"vfio-pci","host":"(?P<b>[0-9a-fA-F:.]+)")"#;
+
+/// `guest=win10,` in libvirt's `-name` argument.
+const GUEST_NAME: &str = r"-name\s+'?guest=(?P<n>[^,' ]+)";
+
+/// The QEMU log lines [`qemu_hostdevs`] reads: long logs keep them from between head and tail.
+pub const LOG_SIGNATURES: &[&str] = &[VFIO_DEVICE, GUEST_NAME];
+
 #[allow(clippy::expect_used)] // a literal pattern: it compiles, and the unit tests run it
 fn vfio_device_re() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
-    RE.get_or_init(|| {
-        // -device vfio-pci,host=0000:08:00.0,…   or   -device {"driver":"vfio-pci","host":"0000:0b:00.0",…}
-        Regex::new(r#"-device\s+'?(?:vfio-pci,(?:[^ ]*,)?host=(?P<a>[0-9a-fA-F:.]+)|\{"driver":"vfio-pci","host":"(?P<b>[0-9a-fA-F:.]+)")"#)
-            .expect("static regex")
-    })
+    RE.get_or_init(|| Regex::new(VFIO_DEVICE).expect("static regex"))
 }
 
-/// `guest=win10,` in libvirt's `-name` argument.
 #[allow(clippy::expect_used)] // a literal pattern: it compiles, and the unit tests run it
 fn guest_name_re() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
-    RE.get_or_init(|| Regex::new(r"-name\s+'?guest=(?P<n>[^,' ]+)").expect("static regex"))
+    RE.get_or_init(|| Regex::new(GUEST_NAME).expect("static regex"))
 }
 
 /// The guest memory of a QEMU command line, in KiB: `-m 16384` (MiB), `-m 16G`, `-m size=16777216k`.

@@ -136,7 +136,7 @@ pub fn parse(text: &str, path: &str) -> XorgLog {
         }
         let seconds = timestamp.as_deref().and_then(|s| s.parse::<f64>().ok());
         lines.push(XorgLine {
-            line: LogLine { source: source.clone(), line_no: i + 1, timestamp, seconds, message, text: text.to_string(), device: None },
+            line: LogLine { source: source.clone(), line_no: i + 1, timestamp, seconds, message, text: text.to_string(), device: None, count: 1, last_line_no: i + 1 },
             marker,
         });
     }

@@ -65,6 +65,7 @@ pub fn build_case(dir: &Path) -> Built {
         inputs,
         vm: case.vm.clone(),
         redact: !case.no_redact,
+        ..Origin::default()
     };
     let bundle = obtain_bundle(&origin).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
     Built { bundle, root }

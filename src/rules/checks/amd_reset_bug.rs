@@ -30,6 +30,12 @@ pub(crate) fn family(d: &Device) -> Option<&'static str> {
     FAMILIES.iter().find(|(_, ids)| ids.contains(&id)).map(|(f, _)| *f)
 }
 
+/// The log lines this rule reads: long logs keep them from between head and tail
+/// (`rules::signatures`).
+pub(crate) const LOG_SIGNATURES: &[&str] = &[
+    r"not ready.*after",
+];
+
 pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
     for d in sys.devices.iter().filter(|d| d.is_gpu()) {
         let Some(fam) = family(d) else { continue };

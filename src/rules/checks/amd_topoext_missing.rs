@@ -50,6 +50,13 @@ fn qemu_warnings(sys: &System) -> Vec<Vec<&LogLine>> {
     out
 }
 
+/// The log lines this rule reads: long logs keep them from between head and tail
+/// (`rules::signatures`).
+pub(crate) const LOG_SIGNATURES: &[&str] = &[
+    r"This family of AMD CPU doesn't support hyperthreading\(",
+    r"Please configure -smp options properly or try enabling topoext feature\.",
+];
+
 pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
     let warnings = qemu_warnings(sys);
     let mut reported: Vec<String> = Vec::new();

@@ -29,6 +29,14 @@ fn region_busy_re() -> &'static Regex {
     })
 }
 
+/// The log lines this rule reads: long logs keep them from between head and tail
+/// (`rules::signatures`).
+pub(crate) const LOG_SIGNATURES: &[&str] = &[
+    r"BAR [0-5](?::| \[[^\]]+\]:) can't reserve",
+    r"vfio_region_(?:write|read)\([^)]*\) failed: Device or resource busy",
+    "assigned to efifb",
+];
+
 pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
     let Some(gpu) = sys.boot_vga() else { return };
     let vms = sys.vms_taking(&gpu.address);
@@ -49,7 +57,7 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
         let mut first: Option<Evidence> = None;
         for l in sys.lines(kind).filter(|l| l.device.as_ref().is_some_and(|d| d.address == gpu.address)) {
             if let Some(c) = bar_reserve_re().captures(&l.message) {
-                bar_lines += 1;
+                bar_lines += l.count;
                 if !bars.contains(&c["bar"].to_string()) {
                     bars.push(c["bar"].to_string());
                 }
@@ -71,7 +79,7 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
             if crate::system::PciAddress::parse(&c["addr"]).as_ref() != Some(&gpu.address) {
                 continue;
             }
-            busy_lines += 1;
+            busy_lines += l.count;
             match &mut first {
                 None => first = Some(Evidence::from(l)),
                 Some(e) => e.count = Some(e.count.unwrap_or(1) + 1),

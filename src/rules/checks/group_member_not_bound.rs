@@ -54,6 +54,13 @@ fn host_bound(d: &Device) -> bool {
     !d.is_bridge() && d.driver.is_some() && !on_vfio(d)
 }
 
+/// The log lines this rule reads: long logs keep them from between head and tail
+/// (`rules::signatures`).
+pub(crate) const LOG_SIGNATURES: &[&str] = &[
+    r"group \d+ is not viable",
+    r"Please ensure all devices within the iommu_group are bound to their vfio bus driver",
+];
+
 pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
     let mut cases: BTreeMap<String, Case<'_>> = BTreeMap::new();
 

@@ -17,6 +17,13 @@ fn enumerated_re() -> &'static Regex {
     RE.get_or_init(|| Regex::new(r"^\[(?P<v>[0-9a-f]{4}):(?P<d>[0-9a-f]{4})\] type [0-9a-f]{2} class").expect("static regex"))
 }
 
+/// The log lines this rule reads: long logs keep them from between head and tail
+/// (`rules::signatures`).
+pub(crate) const LOG_SIGNATURES: &[&str] = &[
+    r"\] type [0-9a-f]{2} class",
+    r"/sys/bus/pci/devices/[0-9a-fA-F:.]+: no such host device",
+];
+
 pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
     // Only a full sysfs listing proves absence; a pasted lspci excerpt may leave devices out.
     if !sys.devices.iter().any(|d| d.origin == "sysfs") {

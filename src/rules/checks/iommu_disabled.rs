@@ -13,6 +13,15 @@ fn iommu_active(message: &str) -> bool {
         || (message.starts_with("iommu: Adding device") && message.contains("to group"))
 }
 
+/// The log lines this rule reads: long logs keep them from between head and tail
+/// (`rules::signatures`).
+pub(crate) const LOG_SIGNATURES: &[&str] = &[
+    r"DMAR: Intel\(R\) Virtualization Technology for Directed I/O",
+    r"AMD-Vi: Found IOMMU",
+    r"Adding to iommu group",
+    r"iommu: Adding device .*to group",
+];
+
 pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
     if !sys.groups.is_empty() {
         return;

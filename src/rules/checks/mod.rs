@@ -10,6 +10,11 @@ pub(crate) fn find(name: &str) -> Option<super::CheckFn> {
     CHECKS.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
 }
 
+/// The log signatures a logic rule declares (`LOG_SIGNATURES` in its file), by its name.
+pub(crate) fn signatures(name: &str) -> &'static [&'static str] {
+    SIGNATURES.iter().find(|(n, _)| *n == name).map(|(_, s)| *s).unwrap_or(&[])
+}
+
 pub(crate) fn names() -> Vec<&'static str> {
     CHECKS.iter().map(|(n, _)| *n).collect()
 }

@@ -202,6 +202,15 @@ fn failures(sys: &System, vm: &Vm, path: &str) -> (Vec<Evidence>, bool) {
     (evidence, missing)
 }
 
+/// The log lines this rule reads: long logs keep them from between head and tail
+/// (`rules::signatures`).
+pub(crate) const LOG_SIGNATURES: &[&str] = &[
+    r#"(?:failed to find romfile "|romfile "[^"]+" (?:is empty|too large|\(\d+ bytes\) is too large))"#,
+    r#"apparmor="DENIED".*profile="libvirt-"#,
+    r#"avc:\s+denied\s+\{[^}]*\bread\b"#,
+    r"Cannot read device rom at ",
+];
+
 pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
     let mut judged: Vec<String> = Vec::new();
     for vm in &sys.vms {

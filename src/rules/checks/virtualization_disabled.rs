@@ -16,6 +16,17 @@ fn kvm_refused(message: &str) -> bool {
         || (m.starts_with("kvm") && (m.contains("svm not supported") || m.contains("vmx not supported")))
 }
 
+/// The log lines this rule reads: long logs keep them from between head and tail
+/// (`rules::signatures`).
+pub(crate) const LOG_SIGNATURES: &[&str] = &[
+    // Case spelled out (not `(?i)`) so the prefilter stays a SIMD search: every kernel wording.
+    r"kvm.*(?:disabled by bios|no hardware support|(?:SVM|svm|VMX|vmx) not supported)",
+    r"(?:SVM|svm) disabled \((?:by BIOS|by bios)\)",
+    r"(?:VMX|vmx) not enabled \((?:by BIOS|by bios)\)",
+    r"(?:VMX|vmx) \((?:outside TXT|outside txt)\) disabled by (?:BIOS|bios)",
+    r"(?:VMX|vmx) not fully enabled",
+];
+
 pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
     let mut evidence = Vec::new();
     let flags = sys.host.cpu_flags.as_deref();
@@ -32,8 +43,9 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
     let refused: Vec<_> = sys.lines(SourceKind::KernelLog).filter(|l| kvm_refused(&l.message)).collect();
     if let Some(first) = refused.first() {
         let mut e = Evidence::from(*first);
-        if refused.len() > 1 {
-            e.count = Some(refused.len() as u64);
+        let count: u64 = refused.iter().map(|l| l.count).sum();
+        if count > 1 {
+            e.count = Some(count);
         }
         evidence.push(e);
     }

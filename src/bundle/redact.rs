@@ -103,16 +103,8 @@ impl Redactor {
 
     /// Learn the names `text`'s contexts give away.
     pub fn discover(&mut self, text: &str) {
-        let c = contexts();
-        for i in c.set.matches(text).iter() {
-            let ctx = &c.list[i];
-            for caps in ctx.re.captures_iter(text) {
-                for (group, cat) in ctx.groups {
-                    if let Some(m) = caps.name(group) {
-                        self.learn(*cat, m.as_str());
-                    }
-                }
-            }
+        for (m, cat) in contexts().values(text) {
+            self.learn(cat, m.as_str());
         }
     }
 
@@ -144,18 +136,10 @@ impl Redactor {
     /// `text` with every identifying value replaced, or `None` when there is none.
     pub fn apply(&mut self, text: &str) -> Option<String> {
         let mut spans = Vec::new();
-        let c = contexts();
-        for i in c.set.matches(text).iter() {
-            let ctx = &c.list[i];
-            for caps in ctx.re.captures_iter(text) {
-                for (group, cat) in ctx.groups {
-                    if let Some(m) = caps.name(group) {
-                        let (start, end) = trimmed(text, m.start(), m.end());
-                        if let Some(p) = self.lookup(*cat, &text[start..end]) {
-                            spans.push(Span { start, end, rank: 0, with: p.to_string() });
-                        }
-                    }
-                }
+        for (m, cat) in contexts().values(text) {
+            let (start, end) = trimmed(text, m.start(), m.end());
+            if let Some(p) = self.lookup(cat, &text[start..end]) {
+                spans.push(Span { start, end, rank: 0, with: p.to_string() });
             }
         }
         self.build_matcher();

@@ -236,6 +236,24 @@ const CONTEXTS: &[(&str, &[(&str, Category)])] = &[
     (r"\buid=\d+\((?P<u>[^)\s]+)\)", &[("u", Category::User)]),
 ];
 
+impl Contexts {
+    /// Every value a context names in `text`, with its category (`passwd='…'` → a secret).
+    pub fn values<'t>(&self, text: &'t str) -> Vec<(regex::Match<'t>, Category)> {
+        let mut out = Vec::new();
+        for i in self.set.matches(text).iter() {
+            let ctx = &self.list[i];
+            for caps in ctx.re.captures_iter(text) {
+                for (group, cat) in ctx.groups {
+                    if let Some(m) = caps.name(group) {
+                        out.push((m, *cat));
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
 #[allow(clippy::expect_used)] // literal patterns: they compile, and the unit tests run them
 pub fn contexts() -> &'static Contexts {
     static C: OnceLock<Contexts> = OnceLock::new();

@@ -52,7 +52,7 @@ fn live(root: &Root, keep: &SignatureSet) -> Source {
 }
 
 /// `journalctl` prints these (exit 0) when it has nothing.
-fn journal_is_empty(text: &str) -> bool {
+pub(super) fn journal_is_empty(text: &str) -> bool {
     let t = text.trim();
     t.is_empty() || t == "-- No entries --" || t.starts_with("No journal files were found")
 }

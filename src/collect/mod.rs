@@ -10,6 +10,7 @@ mod host;
 mod iomem;
 mod iommu;
 mod kernel_log;
+mod kernel_log_previous;
 pub mod libvirt;
 mod modprobe;
 mod module_params;
@@ -53,6 +54,7 @@ pub const COLLECTORS: &[Collector] = &[
     pci::COLLECTOR,
     iommu::COLLECTOR,
     kernel_log::COLLECTOR,
+    kernel_log_previous::COLLECTOR,
     libvirt::COLLECTOR,
     qemu_log::COLLECTOR,
     xorg_log::COLLECTOR,

@@ -200,8 +200,9 @@ pub fn sniff(text: &str) -> SourceKind {
         0
     };
     let kernel = lines.iter().filter(|l| kernel_line(l) && !qemu_line(l)).count();
-    // `2023-05-25T06:28:54Z qemu-system-x86_64: warning: …` has a journal's shape too.
-    let journal = lines.iter().filter(|l| journal_line(l) && !qemu_line(l)).count();
+    // `2023-05-25T06:28:54Z qemu-system-x86_64: warning: …` has a journal's shape too, and so
+    // has GDM's `Nov 02 10:11:12 host gdm-x-session[1234]: (EE) no screens found(EE)`.
+    let journal = lines.iter().filter(|l| journal_line(l) && !qemu_line(l) && !xorg_line(l)).count();
     let qemu = lines.iter().filter(|l| qemu_line(l)).count();
     let xorg = lines.iter().filter(|l| xorg_line(l)).count();
     let votes = [
@@ -372,6 +373,9 @@ mod tests {
         assert_eq!(sniff("force_drivers+=\" vfio_pci vfio vfio_iommu_type1 \"\n"), SourceKind::Modprobe);
         assert_eq!(sniff("vfio-pci 0000:08:00.0: BAR 3: can't reserve [mem 0xf0000000-0xf1ffffff 64bit pref]\n"), SourceKind::KernelLog);
         assert_eq!(sniff("[    28.052] (EE) no screens found(EE)\n[    28.052] (EE) \n"), SourceKind::XorgLog);
+        let gdm = "Nov 02 10:11:12 desk /usr/lib/gdm3/gdm-x-session[1843]: (EE) no screens found(EE)\n\
+                   Nov 02 10:11:12 desk /usr/lib/gdm3/gdm-x-session[1843]: (EE) Cannot run in framebuffer mode. Please specify busIDs for all framebuffer devices\n";
+        assert_eq!(sniff(gdm), SourceKind::XorgLog);
         assert_eq!(sniff("hello, my GPU does not work\nplease help\n"), SourceKind::Text);
         assert_eq!(sniff("[    0.000000] Command line: BOOT_IMAGE=/boot/vmlinuz-6.1.0-18-amd64 root=UUID=0b6e4a52 ro quiet\n"), SourceKind::KernelLog);
         assert_eq!(sniff("VFIO tips and tricks: IOMMU Groups, inside and out\n"), SourceKind::Text);

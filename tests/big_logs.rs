@@ -260,3 +260,109 @@ fn the_signature_set_is_exported_for_other_tools() {
     let literals = binary().args(["rules", "--literals"]).output().expect("rules --literals");
     assert!(String::from_utf8_lossy(&literals.stdout).lines().any(|l| l.contains("can't reserve")));
 }
+
+/// Lines of logic rules (not catalog patterns) buried in the middle of two logs of 8 MiB and
+/// more, past head and tail: each rule's `LOG_SIGNATURES` keeps its line, so the rule still
+/// fires, from the loose files and from a bundle collected from them, with the evidence at the
+/// line's real number. Lines from signatures.md (§1.5, §1.10, §1.11, §1.12, §2.1, §3.2, §3.7)
+/// and the rules' fixtures.
+#[test]
+fn logic_rules_find_their_lines_in_the_middle_of_long_logs() {
+    const MIB: usize = 1024 * 1024;
+    // (rule, line buried in the middle)
+    let kernel: &[(&str, &str)] = &[
+        ("device-reset-failed", "[ 1958.742151] vfio-pci 0000:08:00.0: not ready 65535ms after FLR; giving up"),
+        (
+            "interrupt-remapping-missing",
+            "[ 2012.552019] vfio_iommu_type1_attach_group: No interrupt remapping support.  Use the module param \"allow_unsafe_interrupts\" to enable VFIO IOMMU support on this platform",
+        ),
+        ("memlock-limit", "[ 2013.100211] vfio_pin_pages_remote: RLIMIT_MEMLOCK (65536) exceeded"),
+        ("acs-override-in-use", "[    0.000000] Warning: PCIe ACS overrides enabled; This may allow non-IOMMU protected peer-to-peer DMA"),
+        // The seed's reload loop, twice: the second block folds into the first (counted).
+        ("", "[ 2100.000001] nvidia-nvlink: Nvlink Core is being initialized, major device number 508"),
+        ("", "[ 2100.000002] NVRM: GPU 0000:01:00.0 is already bound to vfio-pci."),
+        ("nvidia-host-driver-conflict", "[ 2100.000003] NVRM: The NVIDIA probe routine was not called for 1 device(s)."),
+        ("", "[ 2100.000004] NVRM: No NVIDIA devices probed."),
+        ("", "[ 2100.000005] nvidia-nvlink: Unregistered Nvlink Core, major device number 508"),
+        ("", "[ 2100.100001] nvidia-nvlink: Nvlink Core is being initialized, major device number 508"),
+        ("", "[ 2100.100002] NVRM: GPU 0000:01:00.0 is already bound to vfio-pci."),
+        ("", "[ 2100.100003] NVRM: The NVIDIA probe routine was not called for 1 device(s)."),
+        ("", "[ 2100.100004] NVRM: No NVIDIA devices probed."),
+        ("", "[ 2100.100005] nvidia-nvlink: Unregistered Nvlink Core, major device number 508"),
+    ];
+    let qemu: &[(&str, &str)] = &[
+        (
+            "memlock-limit",
+            "2023-05-26T12:30:00.000001Z qemu-system-x86_64: -device vfio-pci,host=0000:0b:00.0,id=hostdev0,bus=pci.4,addr=0x0: VFIO_MAP_DMA failed: Cannot allocate memory",
+        ),
+        (
+            "bar-mmap-failed",
+            "2023-05-26T12:30:01.000001Z qemu-system-x86_64: -device vfio-pci,host=0000:0a:00.0,id=hostdev3,bus=pci.5,addr=0x0: Failed to mmap 0000:0a:00.0 BAR 0. Performance may be slow",
+        ),
+    ];
+    /// Noise no signature keeps, past `size` bytes, with the lines in its middle (rule "": a
+    /// line only for context); the line numbers of those lines.
+    fn write(path: &Path, size: usize, noise: impl Fn(usize) -> String, buried: &[(&str, &str)]) -> Vec<u64> {
+        let mut text = String::with_capacity(size + 4096);
+        let mut i = 0;
+        let mut at = Vec::new();
+        while text.len() < size {
+            if at.is_empty() && text.len() >= size / 2 {
+                for (_, line) in buried {
+                    text.push_str(line);
+                    text.push('\n');
+                    i += 1;
+                    at.push(i as u64);
+                }
+            }
+            text.push_str(&noise(i));
+            i += 1;
+        }
+        std::fs::write(path, text).expect("write log");
+        at
+    }
+    let dir = tempfile::tempdir().expect("tmp");
+    let dmesg = dir.path().join("dmesg.txt");
+    let qemu_log = dir.path().join("win10.log");
+    let kernel_at = write(
+        &dmesg,
+        8 * MIB + 1,
+        |i| format!("[{:5}.{:06}] usb 1-4: new high-speed USB device number {} using xhci_hcd\n", 61 + i / 1000, i % 1000 * 997, 2 + i % 120),
+        kernel,
+    );
+    let qemu_at = write(
+        &qemu_log,
+        8 * MIB + 1,
+        |i| format!("2023-05-26T12:{:02}:{:02}.{:06}Z qemu-system-x86_64: terminating on signal 15 from pid {} (/usr/sbin/libvirtd)\n", i / 60_000 % 60, i / 1000 % 60, i % 1000 * 997, 1000 + i % 30_000),
+        qemu,
+    );
+    let inputs = [format!("dmesg:{}", dmesg.display()), format!("qemu-log:{}", qemu_log.display())];
+
+    let loose = binary().args(["check", "--format", "json", "--fail-on", "never"]).args(&inputs).output().expect("check");
+    assert!(loose.status.success(), "{}", String::from_utf8_lossy(&loose.stderr));
+    let bundle_path = dir.path().join("bundle.json");
+    let collected = binary().arg("collect").args(&inputs).arg("-o").arg(&bundle_path).output().expect("collect");
+    assert!(collected.status.success(), "{}", String::from_utf8_lossy(&collected.stderr));
+    let bundle: serde_json::Value = serde_json::from_slice(&std::fs::read(&bundle_path).expect("read")).expect("json");
+    for source in bundle["sources"].as_array().expect("sources") {
+        assert!(source["cut"]["cut_lines"].as_u64().unwrap_or(0) > 50_000, "the middle was cut: {source:#}");
+    }
+    let from_bundle = binary().args(["check", "--format", "json", "--fail-on", "never", "--bundle"]).arg(&bundle_path).output().expect("check bundle");
+    assert!(from_bundle.status.success(), "{}", String::from_utf8_lossy(&from_bundle.stderr));
+
+    for (what, out) in [("loose files", &loose.stdout), ("bundle", &from_bundle.stdout)] {
+        let report: serde_json::Value = serde_json::from_slice(out).expect("json report");
+        for ((rule, line), at) in kernel.iter().zip(&kernel_at).chain(qemu.iter().zip(&qemu_at)).filter(|((r, _), _)| !r.is_empty()) {
+            let f = finding(&report, rule);
+            let evidence = f["evidence"].as_array().expect("evidence");
+            let message = line.split_once("] ").map_or(*line, |(_, m)| m);
+            assert!(
+                evidence.iter().any(|e| e["location"] == format!("line {at}") && e["excerpt"].as_str().is_some_and(|x| x.contains(message))),
+                "{what}: {rule} has no evidence at line {at} ({line}): {f:#}"
+            );
+        }
+        // Both loads of the loop are counted, the second folded into the first.
+        let loops = finding(&report, "nvidia-host-driver-conflict");
+        assert!(loops["message"].as_str().is_some_and(|m| m.contains("loaded 2 times")), "{what}: {loops:#}");
+    }
+}

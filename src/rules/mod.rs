@@ -84,7 +84,8 @@ impl FoldedEvidence {
     pub fn add(&mut self, tag: &'static str, line: &crate::system::LogLine) {
         let source = line.source.as_ref();
         match self.entries.iter_mut().find(|(t, e)| *t == tag && e.source == source) {
-            Some((_, e)) => e.count = Some(e.count.unwrap_or(1) + 1),
+            // A line a long log folded stands for all its occurrences.
+            Some((_, e)) => e.count = Some(e.count.unwrap_or(1) + line.count),
             None => self.entries.push((tag, Evidence::from(line))),
         }
     }

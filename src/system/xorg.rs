@@ -50,7 +50,7 @@ pub struct XorgLog {
 /// The messages with which the server gives up on finding a screen (signatures.md §5.2):
 /// `dix/main.c`, `xf86Init.c`, `xf86Bus.c`. Matched as substrings: `no screens found` is
 /// glued to the next `(EE)`, and the framebuffer message carries eight spaces before `for`.
-const PROBE_FAILURES: &[&str] = &[
+pub(crate) const PROBE_FAILURES: &[&str] = &[
     "no screens found",
     "Cannot run in framebuffer mode",
     "Screen(s) found, but none have a usable configuration",

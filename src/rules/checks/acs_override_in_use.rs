@@ -8,6 +8,25 @@ use crate::bundle::SourceKind;
 use crate::rules::{fix, Evidence, Findings, Severity};
 use crate::system::{boot_config, isolation, LogLine, System};
 
+/// The ACS-override patch (signatures.md §1.11): `Warning: PCIe ACS overrides enabled; This may
+/// allow non-IOMMU protected peer-to-peer DMA`, and its parse errors.
+const OVERRIDES_ENABLED: &str = "PCIe ACS overrides enabled";
+const INVALID_ID: &str = "PCIe ACS invalid ID";
+const PARSE_ERROR: &str = "PCIe ACS ID parse error";
+/// The kernel's command line at the start of a boot (`Command line: ` on x86,
+/// `Kernel command line: ` elsewhere): the log covers this boot.
+const BOOT_CMDLINE: [&str; 2] = ["Command line: ", "Kernel command line: "];
+
+/// The log lines this rule reads: long logs keep them from between head and tail
+/// (`rules::signatures`). The patch's three messages share `PCIe ACS `, both command-line
+/// prefixes `ommand line: `: one signature (and one prefilter literal) each. The unit test
+/// checks that every literal, as a line, is kept.
+pub(crate) const LOG_SIGNATURES: &[&str] = &["PCIe ACS ", "(?:Kernel c|C)ommand line: "];
+
+fn boot_cmdline(message: &str) -> bool {
+    BOOT_CMDLINE.iter().any(|p| message.starts_with(p))
+}
+
 pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
     let running = boot_config::running(sys);
     let option = running.as_ref().and_then(|(c, ev)| {
@@ -18,17 +37,15 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
     let log: Vec<&LogLine> = sys
         .lines(SourceKind::KernelLog)
         .chain(sys.lines(SourceKind::Text))
-        .filter(|l| l.message.contains("PCIe ACS overrides enabled") || l.message.starts_with("PCIe ACS invalid ID") || l.message.starts_with("PCIe ACS ID parse error"))
+        .filter(|l| l.message.contains(OVERRIDES_ENABLED) || l.message.starts_with(INVALID_ID) || l.message.starts_with(PARSE_ERROR))
         .collect();
     if option.is_none() && log.is_empty() {
         return;
     }
-    let applied = log.iter().any(|l| l.message.contains("PCIe ACS overrides enabled"));
+    let applied = log.iter().any(|l| l.message.contains(OVERRIDES_ENABLED));
     // A kernel log from the start of this boot (it has the command line) without the patch's
     // warning: the running kernel does not carry the patch and ignores the parameter.
-    let log_from_boot = sys
-        .lines(SourceKind::KernelLog)
-        .any(|l| l.message.starts_with("Command line: ") || l.message.starts_with("Kernel command line: "));
+    let log_from_boot = sys.lines(SourceKind::KernelLog).any(|l| boot_cmdline(&l.message));
     let ignored = option.is_some() && !applied && log_from_boot;
 
     let mut evidence: Vec<Evidence> = Vec::new();
@@ -38,7 +55,7 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
     evidence.extend(log.iter().map(|l| Evidence::from(*l)));
     if ignored {
         // The boot log that should have carried the patch's warning.
-        if let Some(l) = sys.lines(SourceKind::KernelLog).find(|l| l.message.starts_with("Command line: ") || l.message.starts_with("Kernel command line: ")) {
+        if let Some(l) = sys.lines(SourceKind::KernelLog).find(|l| boot_cmdline(&l.message)) {
             evidence.push(Evidence::from(l));
         }
     }
@@ -154,4 +171,27 @@ fn remediation(sys: &System, ignored: bool, shown: &str) -> String {
          DMA into each other, keep the override. To remove it:\n\n{}",
         fix::remove_kernel_options(sys, &[shown])
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The literals the check looks for, as lines of their own, and the real lines (signatures.md §1.11, the rule's fixtures) are kept.
+    #[test]
+    fn long_logs_keep_every_line_the_check_reads() {
+        for l in [OVERRIDES_ENABLED, INVALID_ID, PARSE_ERROR, BOOT_CMDLINE[0], BOOT_CMDLINE[1]] {
+            assert!(super::super::keeps(LOG_SIGNATURES, l), "{l}");
+        }
+        for line in [
+            "[    0.000000] Warning: PCIe ACS overrides enabled; This may allow non-IOMMU protected peer-to-peer DMA",
+            "Mar 02 19:14:07 pve kernel: Warning: PCIe ACS overrides enabled; This may allow non-IOMMU protected peer-to-peer DMA",
+            "[    0.000000] PCIe ACS invalid ID",
+            "[    0.000000] PCIe ACS ID parse error 1",
+            "Mar 02 19:14:07 pve kernel: Command line: BOOT_IMAGE=/boot/vmlinuz-6.8.12-4-pve root=/dev/mapper/pve-root ro quiet intel_iommu=on iommu=pt pcie_acs_override=downstream",
+            "[    0.000000] Kernel command line: BOOT_IMAGE=/vmlinuz-linux-zen root=UUID=3f1c2b7e-9a4d-4c1e-8f5a-2d6b7c8e9f01 rw pcie_acs_override=downstream,multifunction",
+        ] {
+            assert!(super::super::keeps(LOG_SIGNATURES, line), "a long log keeps {line}");
+        }
+    }
 }

@@ -14,37 +14,51 @@ use crate::system::{vfio_ids, LogLine, PciAddress, System};
 
 /// hw/vfio/pci.c `vfio_bar_register()` (2.x → current, signatures.md §3.2):
 /// `error_report("Failed to mmap %s BAR %d. Performance may be slow", vdev->vbasedev.name, nr)`.
+const MMAP_FAILED: &str = r"Failed to mmap (?P<addr>[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]) BAR (?P<bar>[0-5])\. Performance may be slow";
+
 #[allow(clippy::expect_used)] // a literal pattern, exercised by the rule's fixtures
 fn mmap_re() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
-    RE.get_or_init(|| {
-        Regex::new(r"Failed to mmap (?P<addr>[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]) BAR (?P<bar>[0-5])\. Performance may be slow")
-            .expect("static regex")
-    })
+    RE.get_or_init(|| Regex::new(MMAP_FAILED).expect("static regex"))
 }
 
 /// hw/vfio/common.c (signatures.md §3.3): 2.8 `vfio_listener_region_add received unaligned region`,
 /// 8.1 `vfio_listener_valid_section received unaligned region <name> iova=…`. The device is in
 /// the option text QEMU prefixes (`-device vfio-pci,host=…:` or JSON `"host":"…"`), or in the
 /// region's name (`0000:0a:00.0 BAR 0 mmaps[0]`).
+const UNALIGNED: &str = concat!(
+    r#"(?:host=|"host":")(?P<a>(?:[0-9a-fA-F]{4}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]).*vfio_listener_\w+ received unaligned region"#,
+    r"|vfio_listener_\w+ received unaligned region (?P<b>[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]) BAR"
+);
+
 #[allow(clippy::expect_used)] // a literal pattern, exercised by the rule's fixtures
 fn unaligned_re() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
-    RE.get_or_init(|| {
-        Regex::new(concat!(
-            r#"(?:host=|"host":")(?P<a>(?:[0-9a-fA-F]{4}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]).*vfio_listener_\w+ received unaligned region"#,
-            r"|vfio_listener_\w+ received unaligned region (?P<b>[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]) BAR"
-        ))
-        .expect("static regex")
-    })
+    RE.get_or_init(|| Regex::new(UNALIGNED).expect("static regex"))
 }
+
+// The texts [`reserve_failure`] looks for.
+const CANT_RESERVE: &str = "can't reserve";
+const BUSY: &str = "Device or resource busy";
+const REGION_WRITE: &str = "vfio_region_write(";
 
 /// drivers/pci/pci.c `__pci_request_region()`: `BAR %d: can't reserve %pR` (signatures.md §1.1),
 /// and QEMU's EBUSY twin `vfio_region_write(…) failed: Device or resource busy` (§3.1).
 fn reserve_failure(l: &LogLine, address: &PciAddress) -> bool {
-    (l.device.as_ref().is_some_and(|d| &d.address == address) && l.message.contains("can't reserve"))
-        || (l.message.contains("Device or resource busy") && l.message.contains(&format!("vfio_region_write({address}:")))
+    (l.device.as_ref().is_some_and(|d| &d.address == address) && l.message.contains(CANT_RESERVE))
+        || (l.message.contains(BUSY) && l.message.contains(&format!("{REGION_WRITE}{address}:")))
 }
+
+/// The log lines this rule reads: the regexes above, and [`reserve_failure`]'s literals as
+/// regexes (`CANT_RESERVE`; `REGION_WRITE` and `BUSY` on one line, in either order, `(`
+/// escaped; the unit test ties them): long logs keep them from between head and tail
+/// (`rules::signatures`).
+pub(crate) const LOG_SIGNATURES: &[&str] = &[
+    MMAP_FAILED,
+    UNALIGNED,
+    CANT_RESERVE,
+    r"vfio_region_write\(.*Device or resource busy|Device or resource busy.*vfio_region_write\(",
+];
 
 struct Seen {
     bars: Vec<u8>,
@@ -187,5 +201,35 @@ fn human(bytes: u64) -> String {
         b if b >= 1 << 20 => format!("{} MiB", b >> 20),
         b if b >= 1 << 10 => format!("{} KiB", b >> 10),
         b => format!("{b} bytes"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every line shape the check reads (signatures.md §1.1, §3.1–§3.3; the seed's `virsh start`
+    /// paste) is one it reads and one a long log keeps.
+    #[test]
+    fn long_logs_keep_every_line_the_check_reads() {
+        assert!(super::super::declares(LOG_SIGNATURES, CANT_RESERVE));
+        assert!(LOG_SIGNATURES[3].starts_with(&regex::escape(REGION_WRITE)) && LOG_SIGNATURES[3].contains(BUSY));
+        let mmap = "2023-05-25T06:29:00.830154Z qemu-system-x86_64: -device vfio-pci,host=0000:0a:00.0,id=hostdev3,bus=pci.5,addr=0x0,romfile=/home/user/scripts/data/vbios-amd-6500xt.bin: Failed to mmap 0000:0a:00.0 BAR 0. Performance may be slow";
+        assert!(mmap_re().is_match(mmap) && super::super::keeps(LOG_SIGNATURES, mmap), "{mmap}");
+        for line in [
+            "2023-05-25T06:28:55.270270Z qemu-system-x86_64: -device vfio-pci,host=0000:0a:00.0,id=hostdev3,bus=pci.5,addr=0x0,romfile=/home/user/scripts/data/vbios-amd-6500xt.bin: vfio_listener_region_add received unaligned region",
+            "2024-01-10T09:12:44.101203Z qemu-system-x86_64: vfio_listener_valid_section received unaligned region 0000:0a:00.0 BAR 0 mmaps[0] iova=0xfe000000 offset_within_region=0x0 qemu_real_host_page_size=0x1000",
+        ] {
+            assert!(unaligned_re().is_match(line) && super::super::keeps(LOG_SIGNATURES, line), "{line}");
+        }
+        let address = PciAddress::parse("0000:08:00.0").unwrap();
+        for line in [
+            "[   44.702115] vfio-pci 0000:08:00.0: BAR 1: can't reserve [mem 0xd0000000-0xdfffffff 64bit pref]",
+            "2022-07-21T06:50:56.222055Z qemu-system-x86_64: vfio_region_write(0000:08:00.0:region1+0x345990, 0x13801,8) failed: Device or resource busy",
+        ] {
+            let l = &crate::system::kernel_log::parse(line, "log")[0];
+            assert!(reserve_failure(l, &address), "the check reads {line}");
+            assert!(super::super::keeps(LOG_SIGNATURES, line), "a long log keeps {line}");
+        }
     }
 }

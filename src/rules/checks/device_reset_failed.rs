@@ -14,55 +14,60 @@ use crate::system::{vfio_ids, Device, LogLine, PciAddress, System};
 
 /// drivers/pci/pci.c `pci_dev_wait()` (signatures.md §1.5): `not ready %dms after %s; giving up` /
 /// `; waiting`, the reset being `FLR`, `AF_FLR`, `bus reset`, `PM D3HOT->D0`, `resume`, ….
+const NOT_READY: &str = r"not ready (?P<ms>\d+)ms after (?P<what>[^;]+); (?P<state>giving up|waiting)";
+
 #[allow(clippy::expect_used)] // a literal pattern, exercised by the rule's fixtures
 fn not_ready_re() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
-    RE.get_or_init(|| Regex::new(r"not ready (?P<ms>\d+)ms after (?P<what>[^;]+); (?P<state>giving up|waiting)").expect("static regex"))
+    RE.get_or_init(|| Regex::new(NOT_READY).expect("static regex"))
 }
 
 /// drivers/pci/pci.c (§1.6): 5.19+ `Unable to change power state from %s to %s, device
 /// inaccessible`; before `can't change power state from %s to %s (config space inaccessible)`;
 /// refusals `Refused to change power state, currently in D%d` / `refused to change power state
-/// from %s to %s`.
+/// from %s to %s`. (`Refused|refused`, not `[Rr]efused`: the prefilter then needs no
+/// case-insensitive literal.)
+const POWER: &str = concat!(
+    r"(?:Unable to|can't) change power state from (?P<from>\S+) to (?P<to>D0)(?:,| \()",
+    r"|(?:Refused|refused) to change power state(?:, currently in (?P<cur>D\d)| from (?P<rfrom>\S+) to (?P<rto>\S+))"
+);
+
 #[allow(clippy::expect_used)] // a literal pattern, exercised by the rule's fixtures
 fn power_re() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
-    RE.get_or_init(|| {
-        Regex::new(concat!(
-            r"(?:Unable to|can't) change power state from (?P<from>\S+) to (?P<to>D0)(?:,| \()",
-            r"|[Rr]efused to change power state(?:, currently in (?P<cur>D\d)| from (?P<rfrom>\S+) to (?P<rto>\S+))"
-        ))
-        .expect("static regex")
-    })
+    RE.get_or_init(|| Regex::new(POWER).expect("static regex"))
 }
 
 /// drivers/vfio/pci/vfio_pci_config.c `vfio_bar_restore()` (§1.7): new `vfio_bar_restore: reset
 /// recovery - restoring BARs` behind the device prefix; old `vfio_bar_restore: 0000:c2:00.0 reset
-/// recovery - restoring bars`.
+/// recovery - restoring bars`: the two spellings, rather than `(?i:bars)`, which would make the
+/// prefilter's literal case-insensitive.
+const BAR_RESTORE: &str = r"vfio_bar_restore: (?:(?P<addr>[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]) )?reset recovery - restoring (?:BARs|bars)";
+
 #[allow(clippy::expect_used)] // a literal pattern, exercised by the rule's fixtures
 fn bar_restore_re() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
-    RE.get_or_init(|| {
-        Regex::new(r"vfio_bar_restore: (?:(?P<addr>[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]) )?reset recovery - restoring (?i:bars)")
-            .expect("static regex")
-    })
+    RE.get_or_init(|| Regex::new(BAR_RESTORE).expect("static regex"))
 }
 
 /// QEMU hw/vfio/pci.c (§3.8): `vfio: Cannot reset device %s, no available reset mechanism.`,
 /// `vfio: Cannot reset device %s, depends on group %d which is not owned.`, `vfio: Unable to
 /// power on device, stuck in D%d`; libvirt virpci.c `Unable to reset PCI device %s: %s` (§4).
+const CANNOT_RESET: &str = concat!(
+    r"vfio: Cannot reset device (?P<qaddr>[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]), (?:(?P<nomech>no available reset mechanism)|depends on group (?P<group>\d+) which is not owned)",
+    r"|vfio: Unable to power on device, stuck in (?P<stuck>D\d)",
+    r"|Unable to reset PCI device (?P<laddr>[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]): (?P<why>.+)$"
+);
+
 #[allow(clippy::expect_used)] // a literal pattern, exercised by the rule's fixtures
 fn cannot_reset_re() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
-    RE.get_or_init(|| {
-        Regex::new(concat!(
-            r"vfio: Cannot reset device (?P<qaddr>[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]), (?:(?P<nomech>no available reset mechanism)|depends on group (?P<group>\d+) which is not owned)",
-            r"|vfio: Unable to power on device, stuck in (?P<stuck>D\d)",
-            r"|Unable to reset PCI device (?P<laddr>[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]): (?P<why>.+)$"
-        ))
-        .expect("static regex")
-    })
+    RE.get_or_init(|| Regex::new(CANNOT_RESET).expect("static regex"))
 }
+
+/// The log lines this rule reads (the regexes above; `host_re` only reads lines
+/// `CANNOT_RESET` matched): long logs keep them from between head and tail (`rules::signatures`).
+pub(crate) const LOG_SIGNATURES: &[&str] = &[NOT_READY, POWER, BAR_RESTORE, CANNOT_RESET];
 
 /// The device of a QEMU error raised while realizing `-device vfio-pci,host=…` (or the JSON form).
 #[allow(clippy::expect_used)] // a literal pattern, exercised by the rule's fixtures
@@ -189,7 +194,8 @@ fn kernel_line(sys: &System, l: &LogLine, by: &mut BTreeMap<PciAddress, Trouble>
         let Some(address) = c.name("addr").and_then(|m| PciAddress::parse(m.as_str())).or(prefix) else { return };
         // vfio-pci prints it, so the device is on vfio-pci.
         let t = trouble(sys, by, &address);
-        t.restores += 1;
+        // A line a long log folded stands for all its occurrences.
+        t.restores += l.count;
         t.evidence.add("restore", l);
         return;
     }
@@ -346,4 +352,39 @@ fn remediation(sys: &System, a: &PciAddress, d: Option<&Device>, stuck_in: &[Str
         next()
     ));
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every line shape the check reads (signatures.md §1.5–§1.7, §3.8, §4) is one it reads and
+    /// one a long log keeps.
+    #[test]
+    fn long_logs_keep_every_line_the_check_reads() {
+        let kernel = [
+            "[ 1958.742151] vfio-pci 0000:08:00.0: not ready 65535ms after FLR; giving up",
+            "[ 1893.202114] vfio-pci 0000:08:00.0: not ready 1023ms after FLR; waiting",
+            "[ 1958.801337] vfio-pci 0000:08:00.0: can't change power state from D3cold to D0 (config space inaccessible)",
+            "[  301.118520] nvidia 0000:01:00.0: Unable to change power state from D3cold to D0, device inaccessible",
+            "[  412.993817] vfio-pci 0000:03:00.1: Refused to change power state, currently in D3",
+            "[  412.993817] vfio-pci 0000:03:00.1: refused to change power state from D3cold to D0",
+            "Nov 07 15:39:12 server kernel: vfio-pci 0000:01:00.0: vfio_bar_restore: reset recovery - restoring BARs",
+            "[  951.100001] vfio_bar_restore: 0000:c2:00.0 reset recovery - restoring bars",
+        ];
+        for line in kernel {
+            assert!(not_ready_re().is_match(line) || power_re().is_match(line) || bar_restore_re().is_match(line), "the check reads {line}");
+            assert!(super::super::keeps(LOG_SIGNATURES, line), "a long log keeps {line}");
+        }
+        let qemu = [
+            "2023-05-26T12:30:00.000001Z qemu-system-x86_64: vfio: Cannot reset device 0000:0a:00.1, no available reset mechanism.",
+            "2023-05-26T12:30:00.000001Z qemu-system-x86_64: vfio: Cannot reset device 0000:0a:00.0, depends on group 15 which is not owned.",
+            "2023-05-26T12:30:00.000001Z qemu-system-x86_64: vfio: Unable to power on device, stuck in D3",
+            "2023-05-26 12:30:00.001+0000: 2412: error : virPCIDeviceReset:1026 : Unable to reset PCI device 0000:0a:00.0: no FLR, PM reset or bus reset available",
+        ];
+        for line in qemu {
+            assert!(cannot_reset_re().is_match(line), "the check reads {line}");
+            assert!(super::super::keeps(LOG_SIGNATURES, line), "a long log keeps {line}");
+        }
+    }
 }

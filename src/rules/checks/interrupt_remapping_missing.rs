@@ -23,22 +23,38 @@ enum Sign {
     Enabled,
 }
 
+// The texts [`sign`] looks for (signatures.md §1.3, §1.10; rules/interrupt-remapping-missing.md).
+const VFIO_REFUSED: &str = "No interrupt remapping support.";
+const UNSAFE_PARAM: &str = "allow_unsafe_interrupts";
+const IOMMUFD_UNSAFE: &str = "MSI interrupts are not secure, they cannot be isolated by the platform";
+const AMD_DISABLING: &str = "Disabling interrupt remapping";
+const DMAR_FAILED: &str = "Failed to enable irq remapping";
+const DMAR_NOT_ENABLED: &str = "Not enable interrupt remapping";
+const WILL_BE_DISABLED: &str = "interrupt remapping will be disabled";
+const ERRATUM: &str = "This system BIOS has enabled interrupt remapping";
+const NOT_IN_IVRS: &str = "not in IVRS table";
+const NO_SOUTHBRIDGE_IOAPIC: &str = "No southbridge IOAPIC found";
+const AMD_ENABLED: &str = "AMD-Vi: Interrupt remapping enabled";
+const DMAR_ENABLED: &str = "Enabled IRQ remapping in";
+
+/// The log lines [`sign`] reads: long logs keep them from between head and tail
+/// (`rules::signatures`). Eight of its literals contain `interrupt remapping`, `Interrupt
+/// remapping`, `irq remapping` or `IRQ remapping`, so one signature keeps them all (and the few
+/// other remapping lines of a boot) with one prefilter literal; the others are declared as
+/// themselves. The unit test checks that every literal, as a line, is kept.
+pub(crate) const LOG_SIGNATURES: &[&str] = &[r"(?:interrupt|Interrupt|irq|IRQ) remapping", IOMMUFD_UNSAFE, NOT_IN_IVRS, NO_SOUTHBRIDGE_IOAPIC];
+
 fn sign(message: &str) -> Option<Sign> {
     let m = message;
-    if m.contains("No interrupt remapping support.") && m.contains("allow_unsafe_interrupts") {
+    if m.contains(VFIO_REFUSED) && m.contains(UNSAFE_PARAM) {
         Some(Sign::VfioRefused)
-    } else if m.contains("MSI interrupts are not secure, they cannot be isolated by the platform") {
+    } else if m.contains(IOMMUFD_UNSAFE) {
         Some(Sign::IommufdUnsafe)
-    } else if m.contains("Disabling interrupt remapping")
-        || m.contains("Failed to enable irq remapping")
-        || m.starts_with("Not enable interrupt remapping")
-        || m.contains("interrupt remapping will be disabled")
-        || m.contains("This system BIOS has enabled interrupt remapping")
-    {
+    } else if m.contains(AMD_DISABLING) || m.contains(DMAR_FAILED) || m.starts_with(DMAR_NOT_ENABLED) || m.contains(WILL_BE_DISABLED) || m.contains(ERRATUM) {
         Some(Sign::Disabled)
-    } else if m.contains("not in IVRS table") || m.contains("No southbridge IOAPIC found") {
+    } else if m.contains(NOT_IN_IVRS) || m.contains(NO_SOUTHBRIDGE_IOAPIC) {
         Some(Sign::IvrsBug)
-    } else if m.contains("AMD-Vi: Interrupt remapping enabled") || m.contains("Enabled IRQ remapping in") {
+    } else if m.contains(AMD_ENABLED) || m.contains(DMAR_ENABLED) {
         Some(Sign::Enabled)
     } else {
         None
@@ -229,4 +245,50 @@ fn remediation(sys: &System, missing: bool, lines: &[(Sign, &LogLine)], turned_o
         ));
     }
     r.join("\n\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every literal `sign` looks for is kept as a line of its own, and every real line shape (signatures.md §1.3, §1.10; kernel 3.x `printk`s without
+    /// prefix) is one `sign` reads and one a long log keeps.
+    #[test]
+    fn long_logs_keep_every_line_the_check_reads() {
+        let literals = [
+            VFIO_REFUSED,
+            UNSAFE_PARAM,
+            IOMMUFD_UNSAFE,
+            AMD_DISABLING,
+            DMAR_FAILED,
+            DMAR_NOT_ENABLED,
+            WILL_BE_DISABLED,
+            ERRATUM,
+            NOT_IN_IVRS,
+            NO_SOUTHBRIDGE_IOAPIC,
+            AMD_ENABLED,
+            DMAR_ENABLED,
+        ];
+        for l in literals.into_iter().filter(|l| *l != UNSAFE_PARAM) {
+            assert!(super::super::keeps(LOG_SIGNATURES, l), "{l}");
+        }
+        let lines = [
+            (Sign::VfioRefused, "[  212.552019] vfio_iommu_type1_attach_group: No interrupt remapping support.  Use the module param \"allow_unsafe_interrupts\" to enable VFIO IOMMU support on this platform"),
+            (Sign::IommufdUnsafe, "[  212.552019] MSI interrupts are not secure, they cannot be isolated by the platform. Check that platform features like interrupt remapping are enabled. Use the \"allow_unsafe_interrupts\" module parameter to override"),
+            (Sign::Disabled, "[    0.072378] AMD-Vi: Disabling interrupt remapping"),
+            (Sign::Disabled, "[    0.125243] DMAR-IR: Failed to enable irq remapping.  You are vulnerable to irq-injection attacks."),
+            (Sign::Disabled, "[    0.025213] [Firmware Bug]: ioapic 2 has no mapping iommu, interrupt remapping will be disabled"),
+            (Sign::Disabled, "[    0.025214] Not enable interrupt remapping"),
+            (Sign::Disabled, "[    0.000000] This system BIOS has enabled interrupt remapping"),
+            (Sign::IvrsBug, "[    0.072365] AMD-Vi: [Firmware Bug]: : IOAPIC[4] not in IVRS table"),
+            (Sign::IvrsBug, "[    0.072375] AMD-Vi: [Firmware Bug]: : No southbridge IOAPIC found"),
+            (Sign::Enabled, "Oct 24 14:18:36 myhost kernel: [    7.020000] AMD-Vi: Interrupt remapping enabled"),
+            (Sign::Enabled, "[    0.125300] DMAR-IR: Enabled IRQ remapping in x2apic mode"),
+        ];
+        for (want, line) in lines {
+            let message = std::str::from_utf8(crate::collect::strip_stamp(line.as_bytes())).unwrap();
+            assert_eq!(sign(message), Some(want), "{line}");
+            assert!(super::super::keeps(LOG_SIGNATURES, line), "a long log keeps {line}");
+        }
+    }
 }

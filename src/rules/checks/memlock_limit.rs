@@ -16,27 +16,37 @@ use crate::system::{LogLine, PciAddress, System, Vm};
 /// allocate memory`; the listener's `vfio_dma_map(%p, 0x…, 0x…, %p) = -12 (Cannot allocate memory)`,
 /// prefixed `Region pc.ram: ` in 8.1; 9.x/10.x `vfio_container_dma_map(…) = -12 (…)`. Other errnos
 /// (`= -22 (Invalid argument)`: an IOVA beyond the IOMMU's address width) are not this fault.
+const QEMU_MAP_FAILED: &str = concat!(
+    r"VFIO_MAP_DMA(?: failed)?: (?:-12\b|Cannot allocate memory)",
+    r"|(?:Region (?P<region>[^:\s]+): )?vfio_(?:container_)?dma_map\([^)]*\) = -12 \(",
+    // hw/vfio/common.c ≤ 2.x: the listener's hw_error after a failed map.
+    r"|vfio: DMA mapping failed, unable to continue"
+);
+
 #[allow(clippy::expect_used)] // a literal pattern, exercised by the rule's fixtures
 fn qemu_re() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
-    RE.get_or_init(|| {
-        Regex::new(concat!(
-            r"VFIO_MAP_DMA(?: failed)?: (?:-12\b|Cannot allocate memory)",
-            r"|(?:Region (?P<region>[^:\s]+): )?vfio_(?:container_)?dma_map\([^)]*\) = -12 \(",
-            // hw/vfio/common.c ≤ 2.x: the listener's hw_error after a failed map.
-            r"|vfio: DMA mapping failed, unable to continue"
-        ))
-        .expect("static regex")
-    })
+    RE.get_or_init(|| Regex::new(QEMU_MAP_FAILED).expect("static regex"))
 }
 
 /// drivers/vfio/vfio_iommu_type1.c `vfio_pin_pages_remote()` / `vfio_pin_page_external()`
 /// (signatures.md §1.12): `"%s: RLIMIT_MEMLOCK (%ld) exceeded\n"`, the limit in bytes.
+const RLIMIT_EXCEEDED: &str = r"vfio_pin_page(?:s_remote|_external): RLIMIT_MEMLOCK \((?P<limit>\d+)\) exceeded";
+
 #[allow(clippy::expect_used)] // a literal pattern, exercised by the rule's fixtures
 fn kernel_re() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
-    RE.get_or_init(|| Regex::new(r"vfio_pin_page(?:s_remote|_external): RLIMIT_MEMLOCK \((?P<limit>\d+)\) exceeded").expect("static regex"))
+    RE.get_or_init(|| Regex::new(RLIMIT_EXCEEDED).expect("static regex"))
 }
+
+/// hw/vfio (virtio-mem): `%s: possibly running out of DMA mappings. E.g., try increasing the
+/// 'block-size' of virtio-mem devies. …` — -12 then comes from the IOMMU's mapping limit.
+const OUT_OF_MAPPINGS: &str = "possibly running out of DMA mappings";
+
+/// The log lines this rule reads (`host_re` only reads lines `QEMU_MAP_FAILED` matched;
+/// `OUT_OF_MAPPINGS` has nothing a regex would read otherwise): long logs keep them from between
+/// head and tail (`rules::signatures`).
+pub(crate) const LOG_SIGNATURES: &[&str] = &[QEMU_MAP_FAILED, RLIMIT_EXCEEDED, OUT_OF_MAPPINGS];
 
 /// The device of a QEMU error raised while realizing `-device vfio-pci,host=…` (or the JSON form).
 #[allow(clippy::expect_used)] // a literal pattern, exercised by the rule's fixtures
@@ -81,11 +91,9 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
     if by_vm.is_empty() && kernel.is_empty() {
         return;
     }
-    // hw/vfio (virtio-mem): `%s: possibly running out of DMA mappings. E.g., try increasing the
-    // 'block-size' of virtio-mem devies. …` — -12 then comes from the IOMMU's mapping limit.
     let out_of_mappings = [SourceKind::QemuLog, SourceKind::Text, SourceKind::KernelLog]
         .into_iter()
-        .any(|k| sys.lines(k).any(|l| l.message.contains("possibly running out of DMA mappings")));
+        .any(|k| sys.lines(k).any(|l| l.message.contains(OUT_OF_MAPPINGS)));
     if out_of_mappings && kernel.is_empty() {
         return;
     }
@@ -279,4 +287,36 @@ fn remediation(s: &Situation<'_>) -> String {
     };
     r.push_str(&format!("While the VM runs, `prlimit --memlock --pid {pid}` must show at least the guest's memory plus 1 GiB."));
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every line shape the check reads (signatures.md §1.12, §3.7) is one it reads and one a
+    /// long log keeps; the literal it looks for needs no escaping to be its own signature.
+    #[test]
+    fn long_logs_keep_every_line_the_check_reads() {
+        assert_eq!(regex::escape(OUT_OF_MAPPINGS), OUT_OF_MAPPINGS);
+        assert!(super::super::declares(LOG_SIGNATURES, OUT_OF_MAPPINGS));
+        let qemu = [
+            "qemu-system-x86_64: -device vfio-pci,host=0000:4c:00.0,multifunction=on: VFIO_MAP_DMA: -12",
+            "2023-05-26T12:30:00.000001Z qemu-system-x86_64: -device vfio-pci,host=0000:0b:00.0,id=hostdev0,bus=pci.4,addr=0x0: VFIO_MAP_DMA failed: Cannot allocate memory",
+            "qemu-system-x86_64: -device vfio-pci,host=0000:4c:00.0,multifunction=on: vfio_dma_map(0x55966269d230, 0x100000, 0xbff00000, 0x7f55b7f00000) = -12 (Cannot allocate memory)",
+            "2023-05-26T12:30:00.000001Z qemu-system-x86_64: -device vfio-pci,host=0000:0b:00.0,id=hostdev0,bus=pci.4,addr=0x0: vfio 0000:0b:00.0: failed to setup container for group 25: memory listener initialization failed: Region pc.ram: vfio_dma_map(0x5b4411be9ab0, 0x100000000, 0x80000000, 0x79022fe00000) = -12 (Cannot allocate memory)",
+            "qemu-system-x86_64: vfio_container_dma_map(0x5b4411be9ab0, 0x100000000, 0x80000000, 0x79022fe00000) = -12 (Cannot allocate memory)",
+            "qemu: hardware error: vfio: DMA mapping failed, unable to continue",
+        ];
+        for line in qemu {
+            assert!(qemu_re().is_match(line), "the check reads {line}");
+            assert!(super::super::keeps(LOG_SIGNATURES, line), "a long log keeps {line}");
+        }
+        for line in ["[ 2013.100211] vfio_pin_pages_remote: RLIMIT_MEMLOCK (4193574912) exceeded", "vfio_pin_page_external: RLIMIT_MEMLOCK (65536) exceeded"] {
+            assert!(kernel_re().is_match(line), "the check reads {line}");
+            assert!(super::super::keeps(LOG_SIGNATURES, line), "a long log keeps {line}");
+        }
+        // hw/vfio/common.c 8.1 `warn_report()` (composed from the format).
+        let line = "2024-03-01T10:00:00.000001Z qemu-system-x86_64: warning: vfio_register_ram_discard_listener: possibly running out of DMA mappings. E.g., try increasing the 'block-size' of virtio-mem devies. Maximum possible DMA mappings: 65535, Maximum possible memslots: 32764";
+        assert!(line.contains(OUT_OF_MAPPINGS) && super::super::keeps(LOG_SIGNATURES, line));
+    }
 }

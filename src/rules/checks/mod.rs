@@ -18,3 +18,20 @@ pub(crate) fn signatures(name: &str) -> &'static [&'static str] {
 pub(crate) fn names() -> Vec<&'static str> {
     CHECKS.iter().map(|(n, _)| *n).collect()
 }
+
+/// Whether a long log keeps `line` (a whole line as the log prints it, stamp included) for a
+/// rule that declares `signatures`: the prefilter finds one of its literals in the line, and a
+/// signature matches. Each logic rule's tests run it on the lines its check reads.
+#[cfg(test)]
+pub(crate) fn keeps(signatures: &[&str], line: &str) -> bool {
+    let set = crate::signatures::SignatureSet::new(signatures);
+    let raw = line.as_bytes();
+    set.next_candidate(raw).is_some() && set.matches(raw, crate::collect::strip_stamp(raw))
+}
+
+/// Whether one of `signatures` is `literal` written as a regex (matching exactly it): ties a
+/// literal a check looks for with `contains` to its signature.
+#[cfg(test)]
+pub(crate) fn declares(signatures: &[&str], literal: &str) -> bool {
+    signatures.iter().any(|s| regex::Regex::new(&format!("^(?:{s})$")).is_ok_and(|r| r.is_match(literal)))
+}

@@ -15,43 +15,56 @@ use crate::system::{vfio_ids, LogLine, PciAddress, System};
 
 /// kernel-open/nvidia/nv.c (signatures.md §2.1), every driver since 515 and the older rendered
 /// forms: `NVRM: The NVIDIA probe routine was not called for %d device(s).`
+const NOT_CALLED: &str = r"^NVRM: The NVIDIA probe routine was not called for (?P<n>\d+) device\(s\)";
+
 #[allow(clippy::expect_used)] // a literal pattern, exercised by the rule's fixtures
 fn not_called_re() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
-    RE.get_or_init(|| Regex::new(r"^NVRM: The NVIDIA probe routine was not called for (?P<n>\d+) device\(s\)").expect("static regex"))
+    RE.get_or_init(|| Regex::new(NOT_CALLED).expect("static regex"))
 }
 
 /// The lines around it: `No NVIDIA devices probed.` (≥ 515), `No NVIDIA graphics adapter
 /// probed!` (older), the explanation (`This can occur when a driver such as …` before 550,
 /// `… when another driver was loaded and` since), and nv-pci.c's `NVRM: GPU %04x:%02x:%02x.%x is
 /// already bound to %s.` (550+).
+const LOOP_CONTEXT: &str = concat!(
+    r"^NVRM: (?:No NVIDIA devices probed\.|No NVIDIA graphics adapter probed!",
+    r"|GPU (?P<addr>[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]) is already bound to (?P<drv>[^\s.]+)\.)"
+);
+
 #[allow(clippy::expect_used)] // a literal pattern, exercised by the rule's fixtures
 fn loop_context_re() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
-    RE.get_or_init(|| {
-        Regex::new(concat!(
-            r"^NVRM: (?:No NVIDIA devices probed\.|No NVIDIA graphics adapter probed!",
-            r"|GPU (?P<addr>[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]) is already bound to (?P<drv>[^\s.]+)\.)"
-        ))
-        .expect("static regex")
-    })
+    RE.get_or_init(|| Regex::new(LOOP_CONTEXT).expect("static regex"))
 }
 
 /// drivers/vfio/pci/vfio_pci.c `vfio_pci_fill_ids()`: `vfio_pci: add [10de:1c02[ffffffff:ffffffff]] class …`.
+const VFIO_ADD: &str = r"^vfio_pci: add \[(?P<v>[0-9a-f]{4}):(?P<d>[0-9a-f]{4})\[";
+
 #[allow(clippy::expect_used)] // a literal pattern, exercised by the rule's fixtures
 fn vfio_add_re() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
-    RE.get_or_init(|| Regex::new(r"^vfio_pci: add \[(?P<v>[0-9a-f]{4}):(?P<d>[0-9a-f]{4})\[").expect("static regex"))
+    RE.get_or_init(|| Regex::new(VFIO_ADD).expect("static regex"))
 }
 
 /// `[drm] Initialized nvidia-drm 0.0.0 20160202 for 0000:08:00.0 on minor 1`
+const NVIDIA_DRM: &str = r"^\[drm\] Initialized nvidia-drm \S+ \S+ for (?P<addr>[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7])";
+
 #[allow(clippy::expect_used)] // a literal pattern, exercised by the rule's fixtures
 fn nvidia_drm_re() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
-    RE.get_or_init(|| {
-        Regex::new(r"^\[drm\] Initialized nvidia-drm \S+ \S+ for (?P<addr>[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7])").expect("static regex")
-    })
+    RE.get_or_init(|| Regex::new(NVIDIA_DRM).expect("static regex"))
 }
+
+/// The driver whose `dev_printk` lines (`nvidia 0000:08:00.0: …`, the kernel-log parser's
+/// device prefix) show it on a card.
+const NVIDIA: &str = "nvidia";
+
+/// The log lines this rule reads: the regexes above, and any line with the `nvidia <address>: `
+/// prefix (unanchored, so that a stamp the capture does not strip cannot hide it): long logs
+/// keep them from between head and tail (`rules::signatures`).
+pub(crate) const LOG_SIGNATURES: &[&str] =
+    &[NOT_CALLED, LOOP_CONTEXT, VFIO_ADD, NVIDIA_DRM, r"nvidia [0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]: "];
 
 const KINDS: [SourceKind; 3] = [SourceKind::KernelLog, SourceKind::KernelLogPrevious, SourceKind::Text];
 
@@ -69,12 +82,13 @@ fn reload_loop(sys: &System, out: &mut Findings<'_>) {
     let mut bound: Vec<(PciAddress, String)> = Vec::new();
     for kind in KINDS {
         for l in sys.lines(kind) {
+            // A line a long log folded stands for all its occurrences.
             if not_called_re().is_match(&l.message) {
-                per_source.entry(l.source.to_string()).or_default().0 += 1;
+                per_source.entry(l.source.to_string()).or_default().0 += l.count;
                 evidence.add("not-called", l);
             } else if let Some(c) = loop_context_re().captures(&l.message) {
                 if c.name("addr").is_none() {
-                    per_source.entry(l.source.to_string()).or_default().1 += 1;
+                    per_source.entry(l.source.to_string()).or_default().1 += l.count;
                 }
                 evidence.add(if c.name("addr").is_some() { "bound" } else { "none-probed" }, l);
                 if let (Some(a), Some(d)) = (c.name("addr").and_then(|m| PciAddress::parse(m.as_str())), c.name("drv")) {
@@ -131,7 +145,7 @@ fn nvidia_on_passed_card(sys: &System, out: &mut Findings<'_>) {
     for kind in KINDS {
         for l in sys.lines(kind) {
             let address = match &l.device {
-                Some(d) if d.driver == "nvidia" => Some(d.address.clone()),
+                Some(d) if d.driver == NVIDIA => Some(d.address.clone()),
                 _ => nvidia_drm_re().captures(&l.message).and_then(|c| PciAddress::parse(&c["addr"])),
             };
             let Some(address) = address else { continue };
@@ -278,4 +292,35 @@ fn remediation(sys: &System, cards: &[PciAddress], looping: bool) -> String {
     }
     r.push('.');
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every line shape the check reads (signatures.md §2.1, §1.2, §1.6; the rule's fixtures)
+    /// is one it reads and one a long log keeps.
+    #[test]
+    fn long_logs_keep_every_line_the_check_reads() {
+        let lines = [
+            "[Sat Jun 27 19:59:02 2026] NVRM: GPU 0000:01:00.0 is already bound to vfio-pci.",
+            "[Sat Jun 27 19:59:02 2026] NVRM: The NVIDIA probe routine was not called for 1 device(s).",
+            "[Sat Jun 27 19:59:02 2026] NVRM: No NVIDIA devices probed.",
+            "[  530.504375] NVRM: No NVIDIA graphics adapter probed!",
+            "[    1.228190] vfio_pci: add [10de:1c02[ffffffff:ffffffff]] class 0x000000/00000000",
+            "Oct 24 14:18:36 myhost kernel: [drm] Initialized nvidia-drm 0.0.0 20160202 for 0000:08:00.0 on minor 1",
+            "[    4.112094] nvidia 0000:08:00.0: vgaarb: changed VGA decodes: olddecodes=io+mem,decodes=none:owns=io+mem",
+            "[  301.118520] nvidia 0000:01:00.0: Unable to change power state from D3cold to D0, device inaccessible",
+        ];
+        for line in lines {
+            let l = &crate::system::kernel_log::parse(line, "dmesg")[0];
+            let read = not_called_re().is_match(&l.message)
+                || loop_context_re().is_match(&l.message)
+                || vfio_add_re().is_match(&l.message)
+                || nvidia_drm_re().is_match(&l.message)
+                || l.device.as_ref().is_some_and(|d| d.driver == NVIDIA);
+            assert!(read, "the check reads {line}");
+            assert!(super::super::keeps(LOG_SIGNATURES, line), "a long log keeps {line}");
+        }
+    }
 }

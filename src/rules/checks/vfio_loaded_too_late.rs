@@ -11,6 +11,20 @@ use crate::system::{vfio_ids, Device, LogLine, System};
 
 const NATIVE: &[&str] = &["nvidia", "nouveau", "amdgpu", "radeon"];
 
+/// vfio-pci registering its ids: `vfio_pci: add [10de:1c02[ffffffff:ffffffff]] class …`
+/// (drivers/vfio/pci/vfio_pci.c `vfio_pci_fill_ids()`).
+const VFIO_PCI: &str = "vfio_pci: ";
+const VFIO_ADD: &str = "add [";
+
+/// The kernel-log lines [`race_note`] reads: a `NATIVE` driver's `dev_printk` lines (the
+/// kernel-log parser's device prefix, unanchored so that a stamp the capture does not strip
+/// cannot hide it) and vfio-pci's `add [` lines (the unit test ties both to the code): long logs
+/// keep them from between head and tail (`rules::signatures`).
+pub(crate) const LOG_SIGNATURES: &[&str] = &[
+    r"(?:nvidia |nouveau |amdgpu |radeon )[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]: ",
+    r"vfio_pci: .*add \[[0-9a-f]{4}:[0-9a-f]{4}\[",
+];
+
 /// What the initramfs configuration says about vfio-pci.
 enum Initramfs<'a> {
     /// It loads vfio-pci early (the line that says so).
@@ -113,8 +127,8 @@ fn initramfs_state(sys: &System) -> Initramfs<'_> {
 fn race_note(sys: &System, d: &Device, driver: &str, vendor: u16, device: u16, evidence: &mut Vec<Evidence>) -> String {
     let lines: Vec<&LogLine> = sys.lines(SourceKind::KernelLog).collect();
     let native = lines.iter().find(|l| l.device.as_ref().is_some_and(|r| r.address == d.address && r.driver == driver));
-    let add = format!("add [{vendor:04x}:{device:04x}[");
-    let vfio = lines.iter().find(|l| l.message.starts_with("vfio_pci: ") && l.message.contains(&add));
+    let add = format!("{VFIO_ADD}{vendor:04x}:{device:04x}[");
+    let vfio = lines.iter().find(|l| l.message.starts_with(VFIO_PCI) && l.message.contains(&add));
     if let Some(l) = native {
         evidence.push(Evidence::from(*l));
     }
@@ -212,4 +226,25 @@ fn remediation(sys: &System, d: &Device, driver: &str, softdep_missing: bool, in
         d.address.short(),
         d.ids()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every native driver's device lines and vfio-pci's `add [` lines (the seed's dmesg,
+    /// signatures.md §1.2) are kept by a long log.
+    #[test]
+    fn long_logs_keep_every_line_the_check_reads() {
+        for driver in NATIVE {
+            let line = format!("[    2.917433] {driver} 0000:04:00.0: enabling device (0006 -> 0007)");
+            let l = &crate::system::kernel_log::parse(&line, "dmesg")[0];
+            assert_eq!(l.device.as_ref().map(|d| d.driver.as_str()), Some(*driver));
+            assert!(super::super::keeps(LOG_SIGNATURES, &line), "a long log keeps {line}");
+        }
+        let line = "[    1.228190] vfio_pci: add [10de:1c02[ffffffff:ffffffff]] class 0x000000/00000000";
+        let l = &crate::system::kernel_log::parse(line, "dmesg")[0];
+        assert!(l.message.starts_with(VFIO_PCI) && l.message.contains(&format!("{VFIO_ADD}{:04x}:{:04x}[", 0x10de, 0x1c02)));
+        assert!(super::super::keeps(LOG_SIGNATURES, line), "a long log keeps {line}");
+    }
 }

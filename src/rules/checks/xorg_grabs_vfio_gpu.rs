@@ -13,6 +13,20 @@ struct VfioGpu {
     evidence: Evidence,
 }
 
+/// The lines this rule reads. Kernel log: any `vfio-pci <address>: ` line (the kernel-log
+/// parser's device prefix, unanchored so that a stamp the capture does not strip cannot hide
+/// it). Xorg log (parsed by `system::xorg`): the probe summary `(--) PCI:*(8@0:0:0) …`, every
+/// `(EE)` line — errors that name a vfio GPU, and `xorg::PROBE_FAILURES`, which the server
+/// prints with `xf86Msg(X_ERROR, …)` or `FatalError()`, both `(EE)` (signatures.md §5.2) — and
+/// the `Fatal server error:` banner (old servers: `Fatal server error: no screens found` on one
+/// line). Long logs keep them from between head and tail (`rules::signatures`).
+pub(crate) const LOG_SIGNATURES: &[&str] = &[
+    r"vfio-pci [0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]: ",
+    r"\(--\) PCI:[* ]\(\d+@\d+:\d+:\d+\) ",
+    r"\(EE\)",
+    "Fatal server error:",
+];
+
 /// GPUs on vfio-pci: from sysfs/lspci (display class, driver vfio-pci), else from the kernel
 /// log's `vfio-pci <addr>:` lines for a device that vgaarb or Xorg's probe shows to be a display.
 fn vfio_gpus(sys: &System) -> Vec<VfioGpu> {
@@ -69,7 +83,7 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
         for l in failures.iter().chain(naming.iter()) {
             let key = l.line.message.trim_end_matches("(EE)").trim();
             match seen.iter().find(|(k, _)| *k == key) {
-                Some((_, i)) => evidence[*i].count = Some(evidence[*i].count.unwrap_or(1) + 1),
+                Some((_, i)) => evidence[*i].count = Some(evidence[*i].count.unwrap_or(1) + l.line.count),
                 None => {
                     seen.push((key, evidence.len()));
                     evidence.push(Evidence::from(&l.line));
@@ -151,4 +165,42 @@ fn remediation(sys: &System, log: &XorgLog, gpus: &[VfioGpu], vfio_primary: bool
         r.push_str("\n\nX took the vfio-pci card as primary because the firmware booted on it: setting the host card as the primary display in the firmware (see `boot-gpu-passed-through`) fixes this at the root.");
     }
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every probe failure `system::xorg` looks for, as the server prints it (`(EE)`), and the
+    /// lines of the rule's fixtures and signatures.md §1.2, §5.2 are kept by a long log.
+    #[test]
+    fn long_logs_keep_every_line_the_check_reads() {
+        for f in xorg::PROBE_FAILURES {
+            for line in [format!("[    11.222] (EE) {f}"), format!("Oct 24 14:18:36 host /usr/lib/gdm3/gdm-x-session[3189]: (EE) {f}")] {
+                assert!(super::super::keeps(LOG_SIGNATURES, &line), "a long log keeps {line}");
+            }
+        }
+        assert!(super::super::keeps(LOG_SIGNATURES, "Fatal server error: no screens found"));
+        let xorg_lines = [
+            "[    12.236] (--) PCI:*(8@0:0:0) 10de:1c02:19da:2438 rev 161, Mem @ 0xfb000000/16777216, 0xd0000000/268435456, 0xe0000000/33554432, I/O @ 0x0000f000/128, BIOS @ 0x????????/524288",
+            "[    12.236] (--) PCI: (4@0:0:0) 1002:67ff:1da2:e367 rev 255, Mem @ 0xe0000000/268435456, 0xf0000000/2097152, 0xfcd00000/262144, I/O @ 0x0000e000/256, BIOS @ 0x????????/131072",
+            "[    12.244] (EE) Cannot run in framebuffer mode. Please specify busIDs        for all framebuffer devices",
+            "Fatal server error:",
+            "[    11.222] (EE) no screens found(EE) ",
+            "[    11.222] (EE) No devices detected.",
+            "[    11.221] (EE) open /dev/dri/card0: No such file or directory",
+            "Oct 24 14:18:36 host /usr/lib/gdm3/gdm-x-session[3189]: (EE) Failed to open DRM device for pci:0000:08:00.0: -19",
+        ];
+        let log = xorg::parse(&xorg_lines.join("\n"), "var/log/Xorg.0.log");
+        assert_eq!((log.pci.len(), log.primary().map(|p| p.address.as_str().to_string())), (2, Some("0000:08:00.0".to_string())));
+        assert_eq!(log.probe_failures().count(), 3);
+        assert!(log.fatal_banner().is_some());
+        for line in xorg_lines {
+            assert!(super::super::keeps(LOG_SIGNATURES, line), "a long log keeps {line}");
+        }
+        let line = "[    1.211830] vfio-pci 0000:08:00.0: vgaarb: changed VGA decodes: olddecodes=io+mem,decodes=io+mem:owns=none";
+        let l = &crate::system::kernel_log::parse(line, "dmesg")[0];
+        assert_eq!(l.device.as_ref().map(|d| d.driver.as_str()), Some("vfio-pci"));
+        assert!(super::super::keeps(LOG_SIGNATURES, line), "a long log keeps {line}");
+    }
 }

@@ -84,13 +84,46 @@ fn write_log(path: &Path, size: u64) -> Written {
     Written { lines: lines + 1, busy: busy_count, first_busy, region3_line }
 }
 
-/// The largest resident set of any child this test process has waited for, in KiB.
-fn children_max_rss_kib() -> i64 {
-    // SAFETY: getrusage only writes the struct it is given.
+/// What a child ended with: its exit status, what it printed, and its own peak resident set
+/// (wait4 on that pid, so children of tests running beside this one do not count).
+struct Ended {
+    success: bool,
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+    max_rss_kib: i64,
+}
+
+fn wait_measured(mut child: std::process::Child) -> Ended {
+    use std::io::Read;
+    let mut out_pipe = child.stdout.take();
+    let mut err_pipe = child.stderr.take();
+    // Drain both pipes while the child runs, so it never blocks on a full pipe.
+    let out_reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        if let Some(p) = out_pipe.as_mut() {
+            p.read_to_end(&mut buf).expect("read stdout");
+        }
+        buf
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        if let Some(p) = err_pipe.as_mut() {
+            p.read_to_end(&mut buf).expect("read stderr");
+        }
+        buf
+    });
+    let mut status: libc::c_int = 0;
+    // SAFETY: wait4 only writes the status and the struct it is given; the pid is our child,
+    // which std has not reaped (we never call wait on `child`).
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let rc = unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
-    assert_eq!(rc, 0);
-    usage.ru_maxrss
+    let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
+    assert_eq!(pid, child.id() as libc::pid_t, "wait4 failed");
+    Ended {
+        success: libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        stdout: out_reader.join().expect("stdout reader"),
+        stderr: err_reader.join().expect("stderr reader"),
+        max_rss_kib: usage.ru_maxrss,
+    }
 }
 
 fn finding<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
@@ -123,13 +156,18 @@ fn a_gigabyte_qemu_log_becomes_a_small_bundle_and_the_finding_keeps_its_count_an
     let check = binary()
         .args(["check", "--format", "json", "--fail-on", "never"])
         .arg(format!("qemu-log:{}", log.display()))
-        .output()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .expect("run check");
-    let collected = collect.wait_with_output().expect("wait collect");
-    assert!(collected.status.success(), "{}", String::from_utf8_lossy(&collected.stderr));
-    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
-    let rss_mib = children_max_rss_kib() / 1024;
-    assert!(rss_mib < 128, "a child held {rss_mib} MiB for a 1 GiB log");
+    let check = wait_measured(check);
+    let collected = wait_measured(collect);
+    assert!(collected.success, "{}", String::from_utf8_lossy(&collected.stderr));
+    assert!(check.success, "{}", String::from_utf8_lossy(&check.stderr));
+    for (what, ended) in [("collect --root", &collected), ("check qemu-log:FILE", &check)] {
+        let rss_mib = ended.max_rss_kib / 1024;
+        assert!(rss_mib < 128, "{what} held {rss_mib} MiB for a 1 GiB log");
+    }
 
     // A bundle small enough to attach to a post, which records what was cut.
     let size = std::fs::metadata(&bundle_path).expect("bundle").len();

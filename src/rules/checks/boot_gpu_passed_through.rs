@@ -63,7 +63,7 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
                 }
                 match &mut first {
                     None => first = Some(Evidence::from(l)),
-                    Some(e) => e.count = Some(e.count.unwrap_or(1) + 1),
+                    Some(e) => e.count = Some(e.count.unwrap_or(1) + l.count),
                 }
             } else if l.message.contains("assigned to efifb") {
                 evidence.push(Evidence::from(l));
@@ -82,7 +82,7 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
             busy_lines += l.count;
             match &mut first {
                 None => first = Some(Evidence::from(l)),
-                Some(e) => e.count = Some(e.count.unwrap_or(1) + 1),
+                Some(e) => e.count = Some(e.count.unwrap_or(1) + l.count),
             }
         }
         evidence.extend(first);

@@ -58,7 +58,7 @@ pub fn render(report: &Report, style: Style) -> String {
     out.push('\n');
 
     if report.findings.is_empty() {
-        out.push_str("No problems found by the rules that could run.\n");
+        out.push_str("No problems found by the rules that could run.\n\n");
     } else {
         let mut table = Table::new();
         table

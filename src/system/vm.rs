@@ -391,6 +391,19 @@ fn guest_name_re() -> &'static Regex {
     RE.get_or_init(|| Regex::new(GUEST_NAME).expect("static regex"))
 }
 
+/// The device a QEMU error line is about, from its prefix: `-device vfio-pci,host=0000:0b:00.0,…: `,
+/// `-device {"driver":"vfio-pci","host":"0000:0b:00.0",…}: ` or `vfio 0000:0b:00.0: `.
+pub fn qemu_line_device(message: &str) -> Option<PciAddress> {
+    static RE: OnceLock<Option<Regex>> = OnceLock::new();
+    let re = RE
+        .get_or_init(|| {
+            Regex::new(r#"vfio (?P<a>[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]): |host=(?P<b>(?:[0-9a-fA-F]{4}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7])|"host":"(?P<c>(?:[0-9a-fA-F]{4}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7])""#).ok()
+        })
+        .as_ref()?;
+    let c = re.captures(message)?;
+    c.name("a").or_else(|| c.name("b")).or_else(|| c.name("c")).and_then(|m| PciAddress::parse(m.as_str()))
+}
+
 /// The guest memory of a QEMU command line, in KiB: `-m 16384` (MiB), `-m 16G`, `-m size=16777216k`.
 pub fn qemu_memory_kib(text: &str) -> Option<u64> {
     static RE: OnceLock<Option<Regex>> = OnceLock::new();
@@ -441,6 +454,20 @@ pub fn qemu_hostdevs(text: &str) -> (Option<String>, Vec<Hostdev>) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn qemu_error_lines_name_their_device() {
+        let lines = [
+            ("qemu-system-x86_64: -device vfio-pci,host=0000:4c:00.0,multifunction=on: VFIO_MAP_DMA: -12", Some("0000:4c:00.0")),
+            ("kvm: -device vfio-pci,host=0b:00.0,id=hostdev0: vfio 0000:0b:00.0: group 25 is not viable", Some("0000:0b:00.0")),
+            (r#"qemu-system-x86_64: -device {"driver":"vfio-pci","host":"0000:08:00.1","id":"hostdev1"}: vfio: Cannot reset device"#, Some("0000:08:00.1")),
+            ("qemu-system-x86_64: vfio 0000:0a:00.0: failed to setup container for group 25", Some("0000:0a:00.0")),
+            ("qemu-system-x86_64: vfio: Unable to power on device, stuck in D3", None),
+        ];
+        for (line, want) in lines {
+            assert_eq!(super::qemu_line_device(line).as_ref().map(|a| a.as_str()), want, "{line}");
+        }
+    }
+
     use super::*;
 
     const XML: &str = r#"$ sudo virsh dumpxml win10

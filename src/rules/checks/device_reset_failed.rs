@@ -10,6 +10,7 @@ use regex::Regex;
 
 use crate::bundle::SourceKind;
 use crate::rules::{fix, FoldedEvidence, Findings};
+use crate::system::vm::qemu_line_device;
 use crate::system::{vfio_ids, Device, LogLine, PciAddress, System};
 
 /// drivers/pci/pci.c `pci_dev_wait()` (signatures.md §1.5): `not ready %dms after %s; giving up` /
@@ -65,16 +66,9 @@ fn cannot_reset_re() -> &'static Regex {
     RE.get_or_init(|| Regex::new(CANNOT_RESET).expect("static regex"))
 }
 
-/// The log lines this rule reads (the regexes above; `host_re` only reads lines
+/// The log lines this rule reads (the regexes above; `qemu_line_device` only reads lines
 /// `CANNOT_RESET` matched): long logs keep them from between head and tail (`rules::signatures`).
 pub(crate) const LOG_SIGNATURES: &[&str] = &[NOT_READY, POWER, BAR_RESTORE, CANNOT_RESET];
-
-/// The device of a QEMU error raised while realizing `-device vfio-pci,host=…` (or the JSON form).
-#[allow(clippy::expect_used)] // a literal pattern, exercised by the rule's fixtures
-fn host_re() -> &'static Regex {
-    static RE: OnceLock<Regex> = OnceLock::new();
-    RE.get_or_init(|| Regex::new(r#"(?:host=|"host":")(?P<a>(?:[0-9a-fA-F]{4}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7])"#).expect("static regex"))
-}
 
 /// What went wrong with one device.
 #[derive(Default)]
@@ -228,7 +222,7 @@ fn qemu_line(sys: &System, l: &LogLine, by: &mut BTreeMap<PciAddress, Trouble>) 
     let Some(c) = cannot_reset_re().captures(&l.message) else { return };
     let named = c.name("qaddr").or_else(|| c.name("laddr")).and_then(|m| PciAddress::parse(m.as_str()));
     let address = named
-        .or_else(|| host_re().captures(&l.message).and_then(|h| PciAddress::parse(&h["a"])))
+        .or_else(|| qemu_line_device(&l.message))
         .or_else(|| the_passed_gpu(sys, l));
     let Some(address) = address else { return };
     let t = trouble(sys, by, &address);

@@ -9,6 +9,7 @@ use regex::Regex;
 
 use crate::bundle::SourceKind;
 use crate::rules::{fix, Evidence, Findings};
+use crate::system::vm::qemu_line_device;
 use crate::system::{vfio_ids, Device, PciAddress, System, Vm};
 
 /// What one finding is about: a group, the VM (if any), the unbound members and the evidence.
@@ -33,15 +34,6 @@ fn not_viable_re() -> &'static Regex {
     RE.get_or_init(|| Regex::new(r"group (?P<group>\d+) is not viable").expect("static regex"))
 }
 
-/// The device in the error's prefix: `vfio 0000:0b:00.0: `, `host=0000:0b:00.0`, `"host":"0000:0b:00.0"`.
-#[allow(clippy::expect_used)] // a literal pattern, exercised by the rule's fixtures
-fn log_device_re() -> &'static Regex {
-    static RE: OnceLock<Regex> = OnceLock::new();
-    RE.get_or_init(|| {
-        Regex::new(r#"vfio (?P<a>[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]): |host=(?P<b>[0-9a-fA-F:]+\.[0-7])|"host":"(?P<c>[0-9a-fA-F:]+\.[0-7])""#)
-            .expect("static regex")
-    })
-}
 
 const HINT: &str = "Please ensure all devices within the iommu_group are bound to their vfio bus driver";
 
@@ -118,9 +110,7 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
             let case = cases.entry(k).or_default();
             case.from_log = true;
             if case.log_device.is_none() {
-                case.log_device = log_device_re().captures(&l.message).and_then(|c| {
-                    c.name("a").or_else(|| c.name("b")).or_else(|| c.name("c")).and_then(|m| PciAddress::parse(m.as_str()))
-                });
+                case.log_device = qemu_line_device(&l.message);
             }
             case.evidence.push(Evidence::from(*l));
             if let Some(next) = lines.get(i + 1) {

@@ -10,6 +10,7 @@ use regex::Regex;
 
 use crate::bundle::SourceKind;
 use crate::rules::{fix, FoldedEvidence, Findings};
+use crate::system::vm::qemu_line_device;
 use crate::system::{LogLine, PciAddress, System, Vm};
 
 /// QEMU hw/vfio (signatures.md §3.7): 2.8 `VFIO_MAP_DMA: -12`; 8.1 `VFIO_MAP_DMA failed: Cannot
@@ -43,17 +44,11 @@ fn kernel_re() -> &'static Regex {
 /// 'block-size' of virtio-mem devies. …` — -12 then comes from the IOMMU's mapping limit.
 const OUT_OF_MAPPINGS: &str = "possibly running out of DMA mappings";
 
-/// The log lines this rule reads (`host_re` only reads lines `QEMU_MAP_FAILED` matched;
+/// The log lines this rule reads (`qemu_line_device` only reads lines `QEMU_MAP_FAILED` matched;
 /// `OUT_OF_MAPPINGS` has nothing a regex would read otherwise): long logs keep them from between
 /// head and tail (`rules::signatures`).
 pub(crate) const LOG_SIGNATURES: &[&str] = &[QEMU_MAP_FAILED, RLIMIT_EXCEEDED, OUT_OF_MAPPINGS];
 
-/// The device of a QEMU error raised while realizing `-device vfio-pci,host=…` (or the JSON form).
-#[allow(clippy::expect_used)] // a literal pattern, exercised by the rule's fixtures
-fn host_re() -> &'static Regex {
-    static RE: OnceLock<Regex> = OnceLock::new();
-    RE.get_or_init(|| Regex::new(r#"(?:host=|"host":")(?P<a>(?:[0-9a-fA-F]{4}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7])"#).expect("static regex"))
-}
 
 #[derive(Default)]
 struct Hit {
@@ -69,7 +64,7 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
             if !qemu_re().is_match(&l.message) {
                 continue;
             }
-            let device = host_re().captures(&l.message).and_then(|c| PciAddress::parse(&c["a"]));
+            let device = qemu_line_device(&l.message);
             let vm = vm_of(sys, l, device.as_ref());
             let hit = by_vm.entry(vm).or_default();
             hit.evidence.add(if l.message.contains("VFIO_MAP_DMA") { "map" } else { "dma_map" }, l);

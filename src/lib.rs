@@ -77,7 +77,10 @@ pub fn run(cli: Cli) -> Result<Exit, Error> {
             Ok(Exit::Clean)
         }
         Some(Command::Completions { shell }) => {
-            clap_complete::generate(shell, &mut Cli::command(), "vfio-doctor", &mut std::io::stdout());
+            // Generated into memory first: clap_complete panics when its writer fails (`| head`).
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "vfio-doctor", &mut script);
+            commands::emit(&String::from_utf8_lossy(&script), None)?;
             Ok(Exit::Clean)
         }
     }

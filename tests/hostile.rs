@@ -218,3 +218,26 @@ fn root_with_symlink_loops_gives_a_report() {
     assert!(text.contains("0000:08:00.0"), "{text}");
     assert!(text.contains("loop") || text.contains("too many levels"), "the loops must be noted: {text}");
 }
+
+#[test]
+fn a_closed_stdout_is_not_a_panic() {
+    // `vfio-doctor … | head -1`: the reader goes away; the tool stops quietly.
+    let root = support::fixtures().join("hosts/seed-b550-bsod");
+    let root = root.to_str().expect("utf-8 path");
+    let runs: Vec<Vec<&str>> = vec![
+        vec!["completions", "bash"],
+        vec!["rules"],
+        vec!["explain", "VD301"],
+        vec!["check", "--root", root],
+        vec!["check", "--root", root, "--format", "html"],
+        vec!["iommu", "--root", root],
+    ];
+    for args in runs {
+        let mut child = binary().args(&args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("start");
+        drop(child.stdout.take());
+        let out = child.wait_with_output().expect("wait");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert!(matches!(out.status.code(), Some(0 | 1)), "{args:?}: {:?} {err}", out.status);
+    }
+}

@@ -4,6 +4,18 @@
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+/// A regex from a pattern literal of this crate, compiled on first use and kept for the
+/// process: `fn power_re() -> &'static Regex { static_regex!(POWER) }`. The literal compiles
+/// (the unit tests and fixtures run every one), so the `expect` cannot fire on any input.
+macro_rules! static_regex {
+    ($pattern:expr) => {{
+        static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+        #[allow(clippy::expect_used)]
+        let re = RE.get_or_init(|| regex::Regex::new($pattern).expect("static regex"));
+        re
+    }};
+}
+
 pub mod bundle;
 pub mod cli;
 pub mod collect;

@@ -4,7 +4,6 @@
 //! and bare messages. The timestamp and the device prefix (`vfio-pci 0000:08:00.0: `) are split
 //! off; the original text is kept for evidence.
 
-use std::sync::OnceLock;
 
 use regex::Regex;
 
@@ -41,30 +40,20 @@ pub struct DeviceRef {
     pub address: PciAddress,
 }
 
-#[allow(clippy::expect_used)] // a literal pattern: it compiles, and the unit tests run it
 fn dmesg_re() -> &'static Regex {
-    static RE: OnceLock<Regex> = OnceLock::new();
-    RE.get_or_init(|| {
-        Regex::new(concat!(
-            r"^(?:",
-            // syslog / journal short: "Oct 24 14:18:36 host kernel: " (optionally ISO stamp)
-            // journalctl prints the locale's month abbreviation (`Oct`, `sie`, `déc.`)
-            r"(?P<sys>(?:\p{L}{2,5}\.? [ \d]\d \d{2}:\d{2}:\d{2}|\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[+-]\d{2}:?\d{2}|Z)?) \S+ kernel: )",
-            r")?",
-            r"(?:\[(?P<stamp>\s*\d+\.\d+|[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2} \d{4})\] ?)?",
-            r"(?P<msg>.*)$"
-        ))
-        .expect("static regex")
-    })
+    static_regex!(concat!(
+        r"^(?:",
+        // syslog / journal short: "Oct 24 14:18:36 host kernel: " (optionally ISO stamp)
+        // journalctl prints the locale's month abbreviation (`Oct`, `sie`, `déc.`)
+        r"(?P<sys>(?:\p{L}{2,5}\.? [ \d]\d \d{2}:\d{2}:\d{2}|\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[+-]\d{2}:?\d{2}|Z)?) \S+ kernel: )",
+        r")?",
+        r"(?:\[(?P<stamp>\s*\d+\.\d+|[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2} \d{4})\] ?)?",
+        r"(?P<msg>.*)$"
+    ))
 }
 
-#[allow(clippy::expect_used)] // a literal pattern: it compiles, and the unit tests run it
 fn device_re() -> &'static Regex {
-    static RE: OnceLock<Regex> = OnceLock::new();
-    RE.get_or_init(|| {
-        Regex::new(r"^(?P<drv>[A-Za-z0-9_.-]+) (?P<addr>[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]): ")
-            .expect("static regex")
-    })
+    static_regex!(r"^(?P<drv>[A-Za-z0-9_.-]+) (?P<addr>[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]): ")
 }
 
 /// Parse kernel-log text (any of the shapes above) into lines.

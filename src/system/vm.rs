@@ -379,16 +379,12 @@ const GUEST_NAME: &str = r"-name\s+'?guest=(?P<n>[^,' ]+)";
 /// The QEMU log lines [`qemu_hostdevs`] reads: long logs keep them from between head and tail.
 pub const LOG_SIGNATURES: &[&str] = &[VFIO_DEVICE, GUEST_NAME];
 
-#[allow(clippy::expect_used)] // a literal pattern: it compiles, and the unit tests run it
 fn vfio_device_re() -> &'static Regex {
-    static RE: OnceLock<Regex> = OnceLock::new();
-    RE.get_or_init(|| Regex::new(VFIO_DEVICE).expect("static regex"))
+    static_regex!(VFIO_DEVICE)
 }
 
-#[allow(clippy::expect_used)] // a literal pattern: it compiles, and the unit tests run it
 fn guest_name_re() -> &'static Regex {
-    static RE: OnceLock<Regex> = OnceLock::new();
-    RE.get_or_init(|| Regex::new(GUEST_NAME).expect("static regex"))
+    static_regex!(GUEST_NAME)
 }
 
 /// The device a QEMU error line is about, from its prefix: `-device vfio-pci,host=0000:0b:00.0,…: `,

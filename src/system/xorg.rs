@@ -4,7 +4,6 @@
 //! probe failures that stop it. Formats: xorg-server `os/log.c`, `hw/xfree86/common/xf86pciBus.c`
 //! (signatures.md §5).
 
-use std::sync::OnceLock;
 
 use regex::Regex;
 
@@ -76,31 +75,21 @@ impl XorgLog {
     }
 }
 
-#[allow(clippy::expect_used)] // a literal pattern: it compiles, and the unit tests run it
 fn line_re() -> &'static Regex {
-    static RE: OnceLock<Regex> = OnceLock::new();
-    RE.get_or_init(|| {
-        Regex::new(concat!(
-            r"^(?:",
-            // `[    28.052] ` (uptime) or XLibre's `[2025-08-07 10:03:29] `
-            r"\[(?P<stamp>\s*\d+\.\d+|\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2})\] ?",
-            // `Oct 24 14:18:36 host /usr/lib/gdm3/gdm-x-session[3189]: ` and the like
-            r"|.*?(?:gdm-x-session|Xorg|Xorg\.wrap|X)\[\d+\]: (?:\[(?P<jstamp>\s*\d+\.\d+)\] )?",
-            r")?",
-            r"(?:\((?P<marker>--|\*\*|==|\+\+|!!|II|WW|EE|NI|\?\?)\) ?)?",
-            r"(?P<msg>.*)$"
-        ))
-        .expect("static regex")
-    })
+    static_regex!(concat!(
+        r"^(?:",
+        // `[    28.052] ` (uptime) or XLibre's `[2025-08-07 10:03:29] `
+        r"\[(?P<stamp>\s*\d+\.\d+|\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2})\] ?",
+        // `Oct 24 14:18:36 host /usr/lib/gdm3/gdm-x-session[3189]: ` and the like
+        r"|.*?(?:gdm-x-session|Xorg|Xorg\.wrap|X)\[\d+\]: (?:\[(?P<jstamp>\s*\d+\.\d+)\] )?",
+        r")?",
+        r"(?:\((?P<marker>--|\*\*|==|\+\+|!!|II|WW|EE|NI|\?\?)\) ?)?",
+        r"(?P<msg>.*)$"
+    ))
 }
 
-#[allow(clippy::expect_used)] // a literal pattern: it compiles, and the unit tests run it
 fn pci_re() -> &'static Regex {
-    static RE: OnceLock<Regex> = OnceLock::new();
-    RE.get_or_init(|| {
-        Regex::new(r"^PCI:(?P<prim>[* ])\((?P<bus>\d+)@(?P<dom>\d+):(?P<dev>\d+):(?P<func>\d+)\) (?P<ven>[0-9a-fA-F]{4}):(?P<did>[0-9a-fA-F]{4})")
-            .expect("static regex")
-    })
+    static_regex!(r"^PCI:(?P<prim>[* ])\((?P<bus>\d+)@(?P<dom>\d+):(?P<dev>\d+):(?P<func>\d+)\) (?P<ven>[0-9a-fA-F]{4}):(?P<did>[0-9a-fA-F]{4})")
 }
 
 /// Parse the text of an Xorg log.

@@ -4,7 +4,6 @@
 //! kernel's `can't reserve` lines that explain it.
 
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
 
 use regex::Regex;
 
@@ -16,10 +15,8 @@ use crate::system::{vfio_ids, LogLine, PciAddress, System};
 /// `error_report("Failed to mmap %s BAR %d. Performance may be slow", vdev->vbasedev.name, nr)`.
 const MMAP_FAILED: &str = r"Failed to mmap (?P<addr>[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]) BAR (?P<bar>[0-5])\. Performance may be slow";
 
-#[allow(clippy::expect_used)] // a literal pattern, exercised by the rule's fixtures
 fn mmap_re() -> &'static Regex {
-    static RE: OnceLock<Regex> = OnceLock::new();
-    RE.get_or_init(|| Regex::new(MMAP_FAILED).expect("static regex"))
+    static_regex!(MMAP_FAILED)
 }
 
 /// hw/vfio/common.c (signatures.md §3.3): 2.8 `vfio_listener_region_add received unaligned region`,
@@ -31,10 +28,8 @@ const UNALIGNED: &str = concat!(
     r"|vfio_listener_\w+ received unaligned region (?P<b>[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]) BAR"
 );
 
-#[allow(clippy::expect_used)] // a literal pattern, exercised by the rule's fixtures
 fn unaligned_re() -> &'static Regex {
-    static RE: OnceLock<Regex> = OnceLock::new();
-    RE.get_or_init(|| Regex::new(UNALIGNED).expect("static regex"))
+    static_regex!(UNALIGNED)
 }
 
 // The texts [`reserve_failure`] looks for.

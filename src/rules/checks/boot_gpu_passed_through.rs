@@ -2,7 +2,6 @@
 //! The GPU the firmware booted on (sysfs `boot_vga` = 1) is assigned to a VM; a BAR the kernel
 //! cannot reserve, or QEMU writes failing with EBUSY, on that GPU make it an error.
 
-use std::sync::OnceLock;
 
 use regex::Regex;
 
@@ -12,21 +11,14 @@ use crate::system::{vfio_ids, Device, System, Vm};
 
 /// drivers/pci/pci.c `__pci_request_region()`: `BAR %d: can't reserve %pR` (and the 6.8
 /// resource-name form `BAR 1 [mem …]: can't reserve`), signatures.md §1.1.
-#[allow(clippy::expect_used)] // a literal pattern, exercised by the rule's fixtures
 fn bar_reserve_re() -> &'static Regex {
-    static RE: OnceLock<Regex> = OnceLock::new();
-    RE.get_or_init(|| Regex::new(r"BAR (?P<bar>[0-5])(?::| \[[^\]]+\]:) can't reserve").expect("static regex"))
+    static_regex!(r"BAR (?P<bar>[0-5])(?::| \[[^\]]+\]:) can't reserve")
 }
 
 /// hw/vfio `vfio_region_write()`/`vfio_region_read()`: `vfio_region_write(0000:08:00.0:region1+0x345990, 0x13801,8) failed: Device or resource busy`
 /// (signatures.md §3.1).
-#[allow(clippy::expect_used)] // a literal pattern, exercised by the rule's fixtures
 fn region_busy_re() -> &'static Regex {
-    static RE: OnceLock<Regex> = OnceLock::new();
-    RE.get_or_init(|| {
-        Regex::new(r"vfio_region_(?:write|read)\((?P<addr>[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]):region(?P<region>\d+)\+[^)]*\) failed: Device or resource busy")
-            .expect("static regex")
-    })
+    static_regex!(r"vfio_region_(?:write|read)\((?P<addr>[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]):region(?P<region>\d+)\+[^)]*\) failed: Device or resource busy")
 }
 
 /// The log lines this rule reads: long logs keep them from between head and tail

@@ -4,7 +4,6 @@
 //! and libvirt's "cannot reset". One finding per device, with a fix for that device.
 
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
 
 use regex::Regex;
 
@@ -17,10 +16,8 @@ use crate::system::{vfio_ids, Device, LogLine, PciAddress, System};
 /// `; waiting`, the reset being `FLR`, `AF_FLR`, `bus reset`, `PM D3HOT->D0`, `resume`, ….
 const NOT_READY: &str = r"not ready (?P<ms>\d+)ms after (?P<what>[^;]+); (?P<state>giving up|waiting)";
 
-#[allow(clippy::expect_used)] // a literal pattern, exercised by the rule's fixtures
 fn not_ready_re() -> &'static Regex {
-    static RE: OnceLock<Regex> = OnceLock::new();
-    RE.get_or_init(|| Regex::new(NOT_READY).expect("static regex"))
+    static_regex!(NOT_READY)
 }
 
 /// drivers/pci/pci.c (§1.6): 5.19+ `Unable to change power state from %s to %s, device
@@ -33,10 +30,8 @@ const POWER: &str = concat!(
     r"|(?:Refused|refused) to change power state(?:, currently in (?P<cur>D\d)| from (?P<rfrom>\S+) to (?P<rto>\S+))"
 );
 
-#[allow(clippy::expect_used)] // a literal pattern, exercised by the rule's fixtures
 fn power_re() -> &'static Regex {
-    static RE: OnceLock<Regex> = OnceLock::new();
-    RE.get_or_init(|| Regex::new(POWER).expect("static regex"))
+    static_regex!(POWER)
 }
 
 /// drivers/vfio/pci/vfio_pci_config.c `vfio_bar_restore()` (§1.7): new `vfio_bar_restore: reset
@@ -45,10 +40,8 @@ fn power_re() -> &'static Regex {
 /// prefilter's literal case-insensitive.
 const BAR_RESTORE: &str = r"vfio_bar_restore: (?:(?P<addr>[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]) )?reset recovery - restoring (?:BARs|bars)";
 
-#[allow(clippy::expect_used)] // a literal pattern, exercised by the rule's fixtures
 fn bar_restore_re() -> &'static Regex {
-    static RE: OnceLock<Regex> = OnceLock::new();
-    RE.get_or_init(|| Regex::new(BAR_RESTORE).expect("static regex"))
+    static_regex!(BAR_RESTORE)
 }
 
 /// QEMU hw/vfio/pci.c (§3.8): `vfio: Cannot reset device %s, no available reset mechanism.`,
@@ -60,10 +53,8 @@ const CANNOT_RESET: &str = concat!(
     r"|Unable to reset PCI device (?P<laddr>[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]): (?P<why>.+)$"
 );
 
-#[allow(clippy::expect_used)] // a literal pattern, exercised by the rule's fixtures
 fn cannot_reset_re() -> &'static Regex {
-    static RE: OnceLock<Regex> = OnceLock::new();
-    RE.get_or_init(|| Regex::new(CANNOT_RESET).expect("static regex"))
+    static_regex!(CANNOT_RESET)
 }
 
 /// The log lines this rule reads (the regexes above; `qemu_line_device` only reads lines

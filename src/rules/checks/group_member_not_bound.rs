@@ -3,7 +3,6 @@
 //! QEMU reported the group as not viable (hw/vfio `vfio_get_group`/`vfio_group_get`).
 
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
 
 use regex::Regex;
 
@@ -28,10 +27,8 @@ struct Case<'a> {
 /// iommu_group are bound to their vfio bus driver.`; 2.8+: `… vfio 0000:0b:00.0: group 83 is not
 /// viable` with the hint `Please ensure all devices within the iommu_group are bound to their
 /// vfio bus driver.` on the next line (signatures.md §3.5).
-#[allow(clippy::expect_used)] // a literal pattern, exercised by the rule's fixtures
 fn not_viable_re() -> &'static Regex {
-    static RE: OnceLock<Regex> = OnceLock::new();
-    RE.get_or_init(|| Regex::new(r"group (?P<group>\d+) is not viable").expect("static regex"))
+    static_regex!(r"group (?P<group>\d+) is not viable")
 }
 
 

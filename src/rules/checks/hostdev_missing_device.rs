@@ -2,7 +2,6 @@
 //! A domain's `<hostdev>` names a host PCI address where sysfs has no device (cards moved, or
 //! bus numbers shifted after a new NVMe drive or a firmware update).
 
-use std::sync::OnceLock;
 
 use regex::Regex;
 
@@ -11,10 +10,8 @@ use crate::rules::{fix, Evidence, Findings};
 use crate::system::{vfio_ids, Device, Hostdev, System, Vm};
 
 /// drivers/pci/probe.c `pci_setup_device()`: `pci 0000:08:00.0: [10de:1c02] type 00 class 0x030000`.
-#[allow(clippy::expect_used)] // a literal pattern, exercised by the rule's fixtures
 fn enumerated_re() -> &'static Regex {
-    static RE: OnceLock<Regex> = OnceLock::new();
-    RE.get_or_init(|| Regex::new(r"^\[(?P<v>[0-9a-f]{4}):(?P<d>[0-9a-f]{4})\] type [0-9a-f]{2} class").expect("static regex"))
+    static_regex!(r"^\[(?P<v>[0-9a-f]{4}):(?P<d>[0-9a-f]{4})\] type [0-9a-f]{2} class")
 }
 
 /// The log lines this rule reads: long logs keep them from between head and tail

@@ -4,7 +4,6 @@
 //! with its memory size and how the limit is set for it.
 
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
 
 use regex::Regex;
 
@@ -24,20 +23,16 @@ const QEMU_MAP_FAILED: &str = concat!(
     r"|vfio: DMA mapping failed, unable to continue"
 );
 
-#[allow(clippy::expect_used)] // a literal pattern, exercised by the rule's fixtures
 fn qemu_re() -> &'static Regex {
-    static RE: OnceLock<Regex> = OnceLock::new();
-    RE.get_or_init(|| Regex::new(QEMU_MAP_FAILED).expect("static regex"))
+    static_regex!(QEMU_MAP_FAILED)
 }
 
 /// drivers/vfio/vfio_iommu_type1.c `vfio_pin_pages_remote()` / `vfio_pin_page_external()`
 /// (signatures.md §1.12): `"%s: RLIMIT_MEMLOCK (%ld) exceeded\n"`, the limit in bytes.
 const RLIMIT_EXCEEDED: &str = r"vfio_pin_page(?:s_remote|_external): RLIMIT_MEMLOCK \((?P<limit>\d+)\) exceeded";
 
-#[allow(clippy::expect_used)] // a literal pattern, exercised by the rule's fixtures
 fn kernel_re() -> &'static Regex {
-    static RE: OnceLock<Regex> = OnceLock::new();
-    RE.get_or_init(|| Regex::new(RLIMIT_EXCEEDED).expect("static regex"))
+    static_regex!(RLIMIT_EXCEEDED)
 }
 
 /// hw/vfio (virtio-mem): `%s: possibly running out of DMA mappings. E.g., try increasing the

@@ -5,7 +5,6 @@
 //! now (with sysfs, `gpu-not-bound-to-vfio` reports that fact).
 
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
 
 use regex::Regex;
 
@@ -17,10 +16,8 @@ use crate::system::{vfio_ids, LogLine, PciAddress, System};
 /// forms: `NVRM: The NVIDIA probe routine was not called for %d device(s).`
 const NOT_CALLED: &str = r"^NVRM: The NVIDIA probe routine was not called for (?P<n>\d+) device\(s\)";
 
-#[allow(clippy::expect_used)] // a literal pattern, exercised by the rule's fixtures
 fn not_called_re() -> &'static Regex {
-    static RE: OnceLock<Regex> = OnceLock::new();
-    RE.get_or_init(|| Regex::new(NOT_CALLED).expect("static regex"))
+    static_regex!(NOT_CALLED)
 }
 
 /// The lines around it: `No NVIDIA devices probed.` (≥ 515), `No NVIDIA graphics adapter
@@ -32,28 +29,22 @@ const LOOP_CONTEXT: &str = concat!(
     r"|GPU (?P<addr>[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]) is already bound to (?P<drv>[^\s.]+)\.)"
 );
 
-#[allow(clippy::expect_used)] // a literal pattern, exercised by the rule's fixtures
 fn loop_context_re() -> &'static Regex {
-    static RE: OnceLock<Regex> = OnceLock::new();
-    RE.get_or_init(|| Regex::new(LOOP_CONTEXT).expect("static regex"))
+    static_regex!(LOOP_CONTEXT)
 }
 
 /// drivers/vfio/pci/vfio_pci.c `vfio_pci_fill_ids()`: `vfio_pci: add [10de:1c02[ffffffff:ffffffff]] class …`.
 const VFIO_ADD: &str = r"^vfio_pci: add \[(?P<v>[0-9a-f]{4}):(?P<d>[0-9a-f]{4})\[";
 
-#[allow(clippy::expect_used)] // a literal pattern, exercised by the rule's fixtures
 fn vfio_add_re() -> &'static Regex {
-    static RE: OnceLock<Regex> = OnceLock::new();
-    RE.get_or_init(|| Regex::new(VFIO_ADD).expect("static regex"))
+    static_regex!(VFIO_ADD)
 }
 
 /// `[drm] Initialized nvidia-drm 0.0.0 20160202 for 0000:08:00.0 on minor 1`
 const NVIDIA_DRM: &str = r"^\[drm\] Initialized nvidia-drm \S+ \S+ for (?P<addr>[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7])";
 
-#[allow(clippy::expect_used)] // a literal pattern, exercised by the rule's fixtures
 fn nvidia_drm_re() -> &'static Regex {
-    static RE: OnceLock<Regex> = OnceLock::new();
-    RE.get_or_init(|| Regex::new(NVIDIA_DRM).expect("static regex"))
+    static_regex!(NVIDIA_DRM)
 }
 
 /// The driver whose `dev_printk` lines (`nvidia 0000:08:00.0: …`, the kernel-log parser's

@@ -28,6 +28,7 @@ pub mod root;
 pub mod rules;
 pub mod signatures;
 pub mod system;
+pub mod untrusted;
 
 pub use error::Error;
 

@@ -404,3 +404,61 @@ fn logic_rules_find_their_lines_in_the_middle_of_long_logs() {
         assert!(loops["message"].as_str().is_some_and(|m| m.contains("loaded 2 times")), "{what}: {loops:#}");
     }
 }
+
+/// A rule of the user's own (`--rules DIR`) is part of the signature set too: its line in the
+/// middle of a long log is kept and the rule fires.
+#[test]
+fn a_user_rule_finds_its_line_in_the_middle_of_a_long_log() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let rules = dir.path().join("rules");
+    std::fs::create_dir(&rules).expect("mkdir");
+    let rule = r#"+++
+code = "VD990"
+name = "custom-vendor-hook-failed"
+severity = "warning"
+title = "The site's start hook failed"
+needs = ["qemu-log"]
+since = "0.1.0"
+
+[[match]]
+source = "qemu-log"
+regex = '''site-hook: prepare of (?P<vm>\w+) failed'''
+message = "The site's prepare hook failed for {vm}"
+remediation = "Run the hook by hand and read its output."
++++
+
+## What it means
+
+The local prepare hook failed.
+
+## Why it breaks passthrough
+
+The GPU is not handed over.
+
+## How to fix
+
+Run the hook by hand.
+
+## References
+
+- [libvirt hooks](https://libvirt.org/hooks.html)
+"#;
+    std::fs::write(rules.join("custom-vendor-hook-failed.md"), rule).expect("write rule");
+    let noise = "2023-05-26T12:00:00.499574Z qemu-system-x86_64: vfio_listener_region_add received unaligned region\n";
+    let each_side = 3 * 1024 * 1024 / noise.len();
+    let mut log = noise.repeat(each_side);
+    log.push_str("2023-05-26T12:00:01.000000Z qemu-system-x86_64: site-hook: prepare of win10 failed\n");
+    log.push_str(&noise.repeat(each_side));
+    let path = dir.path().join("win10.log");
+    std::fs::write(&path, log).expect("write log");
+    let out = binary()
+        .args(["check", "--format", "json", "--fail-on", "never", "--rules"])
+        .arg(&rules)
+        .arg(format!("qemu-log:{}", path.display()))
+        .output()
+        .expect("run check");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json report");
+    let f = finding(&report, "custom-vendor-hook-failed");
+    assert_eq!(f["evidence"][0]["location"], format!("line {}", each_side + 1), "{f:#}");
+}

@@ -46,7 +46,9 @@ pub fn run(opts: &CheckOptions) -> Result<bool, Error> {
     if let Some(dir) = &opts.rules_dir {
         catalog.add_dir(dir)?;
     }
-    let bundle = obtain_bundle(&opts.origin)?;
+    // Long logs keep the lines of this catalog, `--rules DIR` included, parsed once.
+    let origin = super::Origin { signatures: Some(std::sync::Arc::new(crate::rules::signatures(&catalog))), ..opts.origin.clone() };
+    let bundle = obtain_bundle(&origin)?;
     let report = diagnose(&bundle, &catalog);
     let format = opts
         .format

@@ -247,3 +247,9 @@ pub fn dump_rom_steps(address: Option<&crate::system::PciAddress>, out_file: &st
          tool (`nvflash --save`, `amdvbflash -s`) save the full ROM."
     )
 }
+
+/// A block of remediation Markdown nested under a numbered step (three spaces), blank lines
+/// left blank.
+pub fn in_step(text: &str) -> String {
+    text.lines().map(|l| if l.is_empty() { String::new() } else { format!("   {l}") }).collect::<Vec<_>>().join("\n")
+}

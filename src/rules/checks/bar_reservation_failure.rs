@@ -43,7 +43,8 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
             fb.name,
             if option == "video=efifb:off" { "this kernel still uses efifb" } else { "kernels ≥ 5.15 create it through sysfb for efifb, simplefb and simpledrm alike" }
         );
-        r.push_str(&fix::add_kernel_options(sys, &[option]).lines().map(|l| format!("   {l}\n")).collect::<String>());
+        r.push_str(&fix::in_step(&fix::add_kernel_options(sys, &[option])));
+        r.push('\n');
         r.push_str(&format!(
             "\n3. Or release the device and rescan before each VM start:\n\n   ```sh\n   echo 1 | sudo tee /sys/bus/pci/devices/{addr}/remove\n   echo 1 | sudo tee /sys/bus/pci/rescan\n   ```\n\n\
              Then `sudo grep -A3 '{addr}' /proc/iomem` must show no `BOOTFB`, `efifb`, `simplefb` or `simpledrm` line inside the device's range.",

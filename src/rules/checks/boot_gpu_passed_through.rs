@@ -136,7 +136,7 @@ fn remediation(sys: &System, gpu: &Device, vms: &[&Vm]) -> String {
         r.push_str(&format!("2. `{option}` is already on the kernel command line; the framebuffer is still claimed, so use 1 or 4.\n"));
     } else {
         r.push_str(&format!("2. **Keep the kernel off the boot framebuffer**: {why}.\n\n"));
-        r.push_str(&indent(&fix::add_kernel_options(sys, &[option])));
+        r.push_str(&fix::in_step(&fix::add_kernel_options(sys, &[option])));
         r.push_str("\n\n   The host then has no console on this card until a driver takes it.\n");
     }
 
@@ -151,7 +151,7 @@ fn remediation(sys: &System, gpu: &Device, vms: &[&Vm]) -> String {
     r.push_str(&format!(
         "Dump it while another GPU is primary (or download the exact model and version from TechPowerUp's VGA BIOS collection; NVIDIA dumps made with nvflash need their header removed), check it with rom-parser, and reference it:\n\n   ```sh\n   sudo mkdir -p /var/lib/libvirt/vbios\n   echo 1 | sudo tee /sys/bus/pci/devices/{a}/rom\n   sudo cat /sys/bus/pci/devices/{a}/rom | sudo tee {rom_path} >/dev/null\n   echo 0 | sudo tee /sys/bus/pci/devices/{a}/rom\n   ```\n\n   In `virsh edit {}`, the card's `<hostdev>`:\n\n   ```xml\n{}\n   ```\n",
         vm.name,
-        indent(&fix::hostdev_xml(a, guest.as_deref(), Some(&format!("<rom file='{rom_path}'/>"))))
+        fix::in_step(&fix::hostdev_xml(a, guest.as_deref(), Some(&format!("<rom file='{rom_path}'/>"))))
     ));
 
     // 4. Remove and rescan before each start (the seed's workaround).
@@ -162,6 +162,3 @@ fn remediation(sys: &System, gpu: &Device, vms: &[&Vm]) -> String {
     r
 }
 
-fn indent(text: &str) -> String {
-    text.lines().map(|l| if l.is_empty() { String::new() } else { format!("   {l}") }).collect::<Vec<_>>().join("\n")
-}

@@ -209,7 +209,7 @@ fn emit(sys: &System, out: &mut Findings<'_>, group: &str, mut case: Case<'_>) {
                 vm.name, vm.name
             ));
             for d in &case.unbound {
-                r.push_str(&indent(&fix::hostdev_xml(&d.address, None, None)));
+                r.push_str(&fix::in_step(&fix::hostdev_xml(&d.address, None, None)));
                 r.push('\n');
             }
             r.push_str("   ```\n\n");
@@ -273,6 +273,3 @@ fn emit(sys: &System, out: &mut Findings<'_>, group: &str, mut case: Case<'_>) {
     f.remediation = r;
 }
 
-fn indent(text: &str) -> String {
-    text.lines().map(|l| if l.is_empty() { String::new() } else { format!("   {l}") }).collect::<Vec<_>>().join("\n")
-}

@@ -54,7 +54,7 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
             r.push_str("2. `intel_iommu=on` is already on the command line, so the firmware setting is what is missing.\n");
         } else {
             r.push_str("2. Intel kernels before 6.2 (and many distro configs) do not enable the IOMMU by default:\n\n");
-            r.push_str(&indent(&fix::add_kernel_options(sys, &["intel_iommu=on", "iommu=pt"])));
+            r.push_str(&fix::in_step(&fix::add_kernel_options(sys, &["intel_iommu=on", "iommu=pt"])));
             r.push('\n');
         }
         r
@@ -67,7 +67,7 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
     } else {
         format!(
             "1. Enable the IOMMU in the firmware setup (Intel: **VT-d**; AMD: **IOMMU** / AMD-Vi).\n2. On Intel also:\n\n{}\n",
-            indent(&fix::add_kernel_options(sys, &["intel_iommu=on", "iommu=pt"]))
+            fix::in_step(&fix::add_kernel_options(sys, &["intel_iommu=on", "iommu=pt"]))
         )
     };
     let cpu = sys.host.cpu_model.clone().unwrap_or_else(|| "this host".into());
@@ -79,6 +79,3 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
     f.remediation = format!("{remediation}3. Reboot; `ls /sys/kernel/iommu_groups/` must list groups.");
 }
 
-fn indent(text: &str) -> String {
-    text.lines().map(|l| if l.is_empty() { String::new() } else { format!("   {l}") }).collect::<Vec<_>>().join("\n")
-}

@@ -126,7 +126,7 @@ fn report(sys: &System, out: &mut Findings<'_>, g: &Group, passed: &[&PciAddress
         "2. **ACS override** (needs a kernel carrying the out-of-tree patch: linux-zen, linux-vfio, the Proxmox kernel): \
          it makes the kernel pretend the chipset's ports isolate their devices.\n\n",
     );
-    r.push_str(&indent(&fix::add_kernel_options(sys, &["pcie_acs_override=downstream,multifunction"])));
+    r.push_str(&fix::in_step(&fix::add_kernel_options(sys, &["pcie_acs_override=downstream,multifunction"])));
     r.push_str(
         "\n\n   Risk: the isolation is only pretended. The guest's card can still reach the other devices of the \
          group by peer-to-peer DMA without the IOMMU seeing it, so a malicious or buggy guest driver can read or \
@@ -141,7 +141,7 @@ fn report(sys: &System, out: &mut Findings<'_>, g: &Group, passed: &[&PciAddress
     }
     r.push_str(":\n\n   ```xml\n");
     for d in &culprits {
-        r.push_str(&indent(&fix::hostdev_xml(&d.address, None, None)));
+        r.push_str(&fix::in_step(&fix::hostdev_xml(&d.address, None, None)));
         r.push('\n');
     }
     r.push_str("   ```\n\n   The host then loses these devices while the VM runs");
@@ -172,6 +172,3 @@ fn group_evidence(d: &Device, id: &str) -> Evidence {
     }
 }
 
-fn indent(text: &str) -> String {
-    text.lines().map(|l| if l.is_empty() { String::new() } else { format!("   {l}") }).collect::<Vec<_>>().join("\n")
-}

@@ -73,8 +73,8 @@ pub fn run(cli: Cli) -> Result<Exit, Error> {
             let opts = commands::rom::RomOptions { file: args.file, device: args.device, format: args.format };
             Ok(if commands::rom::run(&opts)? { Exit::Findings } else { Exit::Clean })
         }
-        Some(Command::Iommu { source, format }) => {
-            commands::iommu::run(&origin(&source), format)?;
+        Some(Command::Iommu { source, format, view }) => {
+            commands::iommu::run(&origin(&source), format, &view)?;
             Ok(Exit::Clean)
         }
         Some(Command::Rules { json, patterns, literals }) => {

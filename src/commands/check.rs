@@ -61,6 +61,7 @@ pub fn run(opts: &CheckOptions) -> Result<bool, Error> {
             report::text::render(&report, style)
         }
         Format::Markdown => report::markdown::render(&report),
+        Format::MarkdownCompact => report::markdown::render_compact(&report),
         Format::Html => report::html::render(&report),
     };
     emit(&text, opts.output.as_deref())?;

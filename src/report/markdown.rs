@@ -57,6 +57,8 @@ struct View<'a> {
     tool_version: &'a str,
     host: String,
     summary: String,
+    /// The summary table: every finding, also those left out below.
+    table: Vec<Row>,
     findings: Vec<FindingView>,
     not_evaluated: Vec<NotEvaluatedView>,
     notes: Vec<String>,
@@ -66,13 +68,21 @@ struct View<'a> {
 }
 
 #[derive(Serialize)]
+struct Row {
+    severity: &'static str,
+    severity_icon: &'static str,
+    code: String,
+    name: String,
+    subject_cell: String,
+}
+
+#[derive(Serialize)]
 struct FindingView {
     severity: &'static str,
     severity_icon: &'static str,
     code: String,
     name: String,
     title: String,
-    subject_cell: String,
     message: String,
     evidence: Vec<EvidenceView>,
     evidence_left_out: usize,
@@ -327,7 +337,6 @@ fn view(report: &Report, budget: Budget, form: Form) -> View<'_> {
                 code: f.code.clone(),
                 name: f.name.clone(),
                 title: escape(&f.title),
-                subject_cell: cell(&f.subject),
                 message: escape(&shorten_words(&f.message, max_message).0),
                 fold: !form.compact && (lines > 6 || evidence.len() > 3),
                 evidence_left_out: f.evidence.len().saturating_sub(max_items),
@@ -345,6 +354,11 @@ fn view(report: &Report, budget: Budget, form: Form) -> View<'_> {
         tool_version: &report.tool.version,
         host,
         summary: summary_line(report),
+        table: report
+            .findings
+            .iter()
+            .map(|f| Row { severity: f.severity.as_str(), severity_icon: icon(f.severity), code: f.code.clone(), name: f.name.clone(), subject_cell: cell(&f.subject) })
+            .collect(),
         findings,
         not_evaluated: report
             .not_evaluated

@@ -141,15 +141,16 @@ pub fn render(report: &Report, style: Style) -> String {
         out.push('\n');
     }
     let s = &report.summary;
-    out.push_str(&format!(
-        "{} error(s), {} warning(s), {} info; {} rule(s) run, {} not evaluated{}\n",
+    let summary = format!(
+        "{} error(s), {} warning(s), {} info; {} rule(s) run, {} not evaluated{}",
         s.errors,
         s.warnings,
         s.infos,
         s.rules_run,
         s.not_evaluated,
         if report.redacted { "; redacted" } else { "" }
-    ));
+    );
+    out.push_str(&wrap(&summary, "", style.width as usize));
     out
 }
 

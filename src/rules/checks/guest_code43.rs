@@ -69,10 +69,12 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
         let f = out.emit(subject, message, evidence);
         let mut fix = match vendor {
             Some(0x10de) => format!(
-                "1. Update the guest's NVIDIA driver to R465 or later: GeForce passthrough is supported since.\n\
-                 2. With an older driver, hide the hypervisor from it ({edit}):\n\n\
-                 ```xml\n<features>\n  <hyperv mode='custom'>\n    <vendor_id state='on' value='0123456789ab'/>\n  </hyperv>\n  <kvm>\n    <hidden state='on'/>\n  </kvm>\n</features>\n```\n\n\
+                "1. Update the guest's NVIDIA driver to R465 (465.89, March 2021) or later: NVIDIA has supported GeForce passthrough to a Windows VM since that release.\n\
+                 2. With an older driver, hide the hypervisor from it ({edit}):\n\n{}\n\n\
                  3. If the host booted on this card, give the VM a clean ROM (`<rom file=…/>`, checked with `vfio-doctor rom`).\n",
+                crate::rules::fix::in_step(
+                    "```xml\n<features>\n  <hyperv mode='custom'>\n    <vendor_id state='on' value='0123456789ab'/>\n  </hyperv>\n  <kvm>\n    <hidden state='on'/>\n  </kvm>\n</features>\n```"
+                ),
             ),
             Some(0x1002) => String::from(
                 "1. If it worked on the first VM start and fails after a guest reboot, the card did not reset: \

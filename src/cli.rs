@@ -57,6 +57,9 @@ pub enum Command {
     Explain {
         /// A code (VD301) or name (bar-reservation-failure)
         code_or_name: String,
+        /// Print the rule's Markdown document as written (default: rendered for the terminal)
+        #[arg(long)]
+        markdown: bool,
     },
     /// Print shell completions
     Completions {

@@ -85,8 +85,8 @@ pub fn run(cli: Cli) -> Result<Exit, Error> {
             commands::rules::run(json)?;
             Ok(Exit::Clean)
         }
-        Some(Command::Explain { code_or_name }) => {
-            commands::explain::run(&code_or_name)?;
+        Some(Command::Explain { code_or_name, markdown }) => {
+            commands::explain::run(&code_or_name, markdown)?;
             Ok(Exit::Clean)
         }
         Some(Command::Completions { shell }) => {

@@ -201,6 +201,8 @@ fn terminal_follows_its_width() {
         assert!(table.chars().count() <= width, "{table}");
         let (_, iommu, _) = run(&["iommu", "--long", "--root", "fixtures/hosts/seed-b550"], Some(&width.to_string()));
         assert!(iommu.lines().all(|l| l.chars().count() <= width), "{width}: {iommu}");
+        let (_, rules, _) = run(&["rules"], Some(&width.to_string()));
+        assert!(rules.lines().all(|l| l.chars().count() <= width), "{width}: {rules}");
         if width == 132 {
             assert!(out.contains(evidence), "evidence not cut at 132 columns:\n{out}");
         } else {

@@ -27,7 +27,7 @@ pub fn run(json: bool) -> Result<(), Error> {
     table
         .load_preset(UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_width(100)
+        .set_width(crate::report::text::Style::detect().width)
         .set_header(vec!["code", "name", "severity", "title"]);
     for r in catalog.rules() {
         let name = if r.retired { format!("{} (retired)", r.name) } else { r.name.clone() };

@@ -417,6 +417,12 @@ mod tests {
     }
 
     #[test]
+    fn terminal_tight_lists_stay_tight() {
+        let t = to_terminal("Steps:\n\n1. one\n2. two\n   - a\n   - b\n3. three\n\nDone.", "", Term { color: false, width: 80 });
+        assert_eq!(t, "Steps:\n\n1. one\n2. two\n   - a\n   - b\n3. three\n\nDone.\n");
+    }
+
+    #[test]
     fn terminal_control_characters_are_neutralised() {
         let out = to_terminal("evil \x1b]0;owned\x07 title\n```\nrm \x1b[2J\n```", "  ", Term { color: false, width: 80 });
         assert!(!out.contains('\x1b') && !out.contains('\x07'), "{out:?}");

@@ -17,6 +17,8 @@ struct View<'a> {
     /// Groups worth a box (any endpoint), and the ids of groups holding only bridges.
     groups: Vec<&'a super::picture::PictureGroup>,
     bridge_groups: Vec<&'a str>,
+    /// Devices in no IOMMU group (a paste without groups).
+    ungrouped: &'a [super::picture::PictureDevice],
     /// One line per GPU: where it sits and whether its group can go to a VM.
     gpus: Vec<GpuLine<'a>>,
 }
@@ -52,7 +54,9 @@ pub fn render(report: &Report) -> String {
         .flatten()
         .collect::<Vec<_>>()
         .join(" · ");
-    let pic = &report.host_picture;
+    // Addresses as lspci prints them (the JSON report keeps them full).
+    let shown = report.host_picture.for_display();
+    let pic = &shown;
     let view = View {
         report,
         host,
@@ -64,6 +68,7 @@ pub fn render(report: &Report) -> String {
         // The groups a reader looks for first (a GPU, a device taken for a VM) lead, as in
         // every format.
         groups: pic.ordered().into_iter().filter(|g| g.verdict.kind != "bridges-only").collect(),
+        ungrouped: &pic.ungrouped,
         bridge_groups: pic.groups.iter().filter(|g| g.verdict.kind == "bridges-only").map(|g| g.id.as_str()).collect(),
         gpus: pic
             .groups

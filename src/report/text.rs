@@ -248,6 +248,7 @@ fn split_long(word: &str, room: usize) -> Vec<String> {
 /// The IOMMU groups for a terminal (`vfio-doctor iommu`): per group its verdict and a table of
 /// its devices (address, class, names and IDs, boot VGA, driver, link, reset methods).
 pub fn picture(p: &super::HostPicture, style: Style) -> String {
+    let p = &p.for_display();
     let mut out = String::new();
     if let Some(why) = &p.no_groups {
         out.push_str(&wrap(why, "", style.width as usize));
@@ -297,6 +298,7 @@ pub fn picture(p: &super::HostPicture, style: Style) -> String {
 /// with `Driver: NAME` after it: what users grep, and what `vfio-doctor check` reads back as an
 /// IOMMU listing. Never wrapped; the summary sentence last.
 pub fn picture_lines(p: &super::HostPicture) -> String {
+    let p = &p.for_display();
     let mut out = String::new();
     let line = |group: Option<&str>, d: &super::picture::PictureDevice| {
         let class = match (&d.class_name, &d.class) {
@@ -328,6 +330,7 @@ pub fn picture_lines(p: &super::HostPicture) -> String {
 
 /// One sentence about the groups: how many, how many can be passed, what is taken for a VM.
 fn picture_summary(p: &super::HostPicture) -> String {
+    let p = &p.for_display();
     if let Some(why) = &p.no_groups {
         return why.clone();
     }

@@ -259,3 +259,34 @@ fn groups_come_in_one_order_in_every_format() {
     let (_, html, _) = run(&["check", "--root", "fixtures/hosts/seed-b550", "--format", "html"], None);
     assert!(pos(&html, "id=\"group-16\"") < pos(&html, "id=\"group-12\""));
 }
+
+/// On a terminal (a pseudo-terminal from util-linux `script`): the width is the terminal's
+/// (no COLUMNS), and `iommu` shows its tables.
+#[test]
+fn on_a_terminal_the_width_is_the_terminals() {
+    if std::process::Command::new("script").arg("--version").output().is_err() {
+        assert!(std::env::var_os("CI").is_none(), "`script` (util-linux) is missing under CI");
+        eprintln!("SKIPPED on_a_terminal_the_width_is_the_terminals: `script` (util-linux) is not installed");
+        return;
+    }
+    let bin = env!("CARGO_BIN_EXE_vfio-doctor");
+    let on_tty = |cols: u16, args: &str| {
+        let cmd = format!("stty rows 40 cols {cols}; {bin} {args}");
+        let out = std::process::Command::new("script")
+            .args(["-qec", &cmd, "/dev/null"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env_remove("COLUMNS")
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("script");
+        String::from_utf8_lossy(&out.stdout).replace('\r', "")
+    };
+    let wide = on_tty(132, "check --root fixtures/hosts/seed-b550-bsod");
+    assert!(wide.contains("[   61.590114] vfio-pci 0000:08:00.0: BAR 1: can't reserve [mem 0xd0000000-0xdfffffff 64bit pref]"), "{wide}");
+    assert!(wide.lines().any(|l| l.starts_with('┌') && l.chars().count() > 80), "{wide}");
+    let narrow = on_tty(60, "check --root fixtures/hosts/seed-b550-bsod");
+    let table = narrow.lines().find(|l| l.starts_with('┌')).expect("table");
+    assert!(table.chars().count() <= 60, "{narrow}");
+    let iommu = on_tty(100, "iommu --root fixtures/hosts/seed-b550");
+    assert!(iommu.contains("IOMMU group 16 — ✔") && iommu.contains('┌'), "a terminal gets the tables: {iommu}");
+}

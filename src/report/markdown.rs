@@ -385,7 +385,7 @@ pub fn forum_markdown(md: &str, compact: bool) -> String {
     use pulldown_cmark::{CodeBlockKind, Event, Options, Parser, Tag, TagEnd};
     let mut edits: Vec<(std::ops::Range<usize>, String)> = Vec::new();
     let mut fenced: Option<(std::ops::Range<usize>, String)> = None;
-    for (ev, range) in Parser::new_ext(md, Options::empty()).into_offset_iter() {
+    for (ev, range) in Parser::new_ext(md, Options::ENABLE_TABLES).into_offset_iter() {
         match ev {
             Event::SoftBreak => {
                 // The break, the spaces before it and the next line's indentation.

@@ -11,7 +11,7 @@ use pulldown_cmark::{CodeBlockKind, Event, Options, Parser, Tag, TagEnd};
 /// not `https://` keeps its text but loses the link.
 pub fn to_html(md: &str) -> String {
     let mut in_dropped_link = false;
-    let events = Parser::new_ext(md, Options::empty()).filter_map(move |ev| match ev {
+    let events = Parser::new_ext(md, OPTIONS).filter_map(move |ev| match ev {
         Event::Html(s) | Event::InlineHtml(s) => Some(Event::Text(s)),
         Event::Start(Tag::HtmlBlock) => Some(Event::Start(Tag::CodeBlock(CodeBlockKind::Indented))),
         Event::End(TagEnd::HtmlBlock) => Some(Event::End(TagEnd::CodeBlock)),
@@ -63,12 +63,33 @@ type Piece = (String, Look);
 /// blocks kept line for line (a user copies them).
 pub fn to_terminal(md: &str, indent: &str, term: Term) -> String {
     let mut r = TermRenderer { term, out: String::new(), words: Vec::new(), cur: Vec::new(), look: Look::default(), code: None, lists: Vec::new(), pending_marker: None, prefix: indent.to_string(), blank: false, link: None };
-    for ev in Parser::new_ext(md, Options::empty()) {
+    // A table is shown as written, row by row: the columns of a rule's table line up there.
+    let mut table_until: Option<usize> = None;
+    for (ev, range) in Parser::new_ext(md, OPTIONS).into_offset_iter() {
+        if let Some(end) = table_until {
+            if range.end <= end {
+                continue;
+            }
+            table_until = None;
+        }
+        if let Event::Start(Tag::Table(_)) = ev {
+            r.block_start();
+            for line in clean(&md[range.clone()]).lines() {
+                r.out.push_str(format!("{}{}", r.prefix, line.trim()).trim_end());
+                r.out.push('\n');
+            }
+            r.blank = true;
+            table_until = Some(range.end);
+            continue;
+        }
         r.event(ev);
     }
     r.flush();
     r.out
 }
+
+/// CommonMark plus tables, which GitHub and Reddit both have.
+const OPTIONS: Options = Options::ENABLE_TABLES;
 
 struct List {
     next: Option<u64>,
@@ -414,6 +435,14 @@ mod tests {
         for line in to_terminal(FIX, "  ", Term { color: false, width: 40 }).lines() {
             assert!(line.chars().count() <= 40 || line.contains('`'), "{line:?}");
         }
+    }
+
+    #[test]
+    fn tables_are_tables() {
+        let md = "Options:\n\n| option | effect |\n|---|---|\n| `a` | one *b* |\n\nDone.";
+        assert!(to_html(md).contains("<table>"), "{}", to_html(md));
+        let t = to_terminal(md, "  ", Term { color: false, width: 80 });
+        assert_eq!(t, "  Options:\n\n  | option | effect |\n  |---|---|\n  | `a` | one *b* |\n\n  Done.\n");
     }
 
     #[test]

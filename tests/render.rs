@@ -101,6 +101,25 @@ fn hostile_remediation_stays_text_in_html() {
 }
 
 #[test]
+fn hostile_remediation_stays_text_in_forum_markdown() {
+    let mut report = report_of("seed-b550-bsod");
+    report.findings[0].remediation = "1. Bind <img src=x onerror=alert(1)> now.\n\n<details open>\n<summary>x</summary>\n\n```xml\n<hostdev/>\n```\n".into();
+    for md in [report::markdown::render(&report), report::markdown::render_compact(&report)] {
+        let raw: Vec<String> = gfm(&md)
+            .filter_map(|e| match e {
+                Event::Html(h) | Event::InlineHtml(h) => Some(h.to_string()),
+                _ => None,
+            })
+            .filter(|h| !h.starts_with("<details>") && !h.starts_with("</details>") && !h.starts_with("<sub>") && !h.starts_with("</sub>"))
+            .collect();
+        assert!(raw.is_empty(), "raw HTML from a fix reaches the post: {raw:?}");
+        let html = md_to_html(&md);
+        assert!(html.contains("Bind &lt;img src=x onerror=alert(1)&gt; now."), "{html}");
+        assert!(html.contains("&lt;hostdev/&gt;"), "the XML is still code: {html}");
+    }
+}
+
+#[test]
 fn terminal_shows_emphasis_as_emphasis() {
     let report = report_of("seed-b550-bsod");
     let plain = report::text::render(&report, report::text::Style { color: false, width: 100 });

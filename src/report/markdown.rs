@@ -379,7 +379,8 @@ fn indent_code(text: &str, indent: &str) -> String {
 }
 
 /// Remediation Markdown made safe to post: each paragraph on one line (a soft line break
-/// becomes a space; GitHub comments would show it as a break), code untouched; in the compact
+/// becomes a space; GitHub comments would show it as a break), raw HTML escaped into text,
+/// code untouched; in the compact
 /// form, fenced code blocks become indented ones, which old Reddit also shows as code.
 pub fn forum_markdown(md: &str, compact: bool) -> String {
     use pulldown_cmark::{CodeBlockKind, Event, Options, Parser, Tag, TagEnd};
@@ -392,6 +393,10 @@ pub fn forum_markdown(md: &str, compact: bool) -> String {
                 let start = md[..range.start].trim_end_matches([' ', '\t']).len();
                 let end = range.end + md[range.end..].len() - md[range.end..].trim_start_matches([' ', '\t']).len();
                 edits.push((start..end, " ".to_string()));
+            }
+            // Raw HTML (from a device name in a paste, a `--rules DIR` document) is shown as text.
+            Event::Html(_) | Event::InlineHtml(_) => {
+                edits.push((range.clone(), md[range].replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")));
             }
             Event::Start(Tag::CodeBlock(CodeBlockKind::Fenced(_))) if compact => fenced = Some((range, String::new())),
             Event::Text(t) => {

@@ -92,7 +92,9 @@ fn guest_code43_step_two_nests_its_xml_and_names_the_driver_release() {
 fn hostile_remediation_stays_text_in_html() {
     let mut report = report_of("seed-b550-bsod");
     report.findings[0].remediation = "1. **Do** this <script>alert(1)</script>\n\n<details open><summary>x</summary>\n\n<img src=x onerror=alert(2)>\n\n[click](javascript:alert(3)) [ok](https://example.org/)\n".into();
+    report.findings[0].message = "check `grep <b> /x` then *not* <i>this</i>".into();
     let html = report::html::render(&report);
+    assert!(html.contains("<p>check <code>grep &lt;b&gt; &#x2F;x</code> then *not* &lt;i&gt;this&lt;&#x2F;i&gt;</p>"), "message: inline code only");
     let fix = between(&html, "<div class=\"fix\">", "</div>");
     assert!(fix.contains("<strong>Do</strong> this &lt;script&gt;alert(1)&lt;/script&gt;"), "{fix}");
     assert!(fix.contains("&lt;details open&gt;") && fix.contains("&lt;img src=x onerror=alert(2)&gt;"), "{fix}");

@@ -34,8 +34,33 @@ struct FindingView<'a> {
     f: &'a crate::rules::Finding,
     /// The remediation Markdown as HTML (pulldown-cmark; raw HTML in it shown as text).
     fix: String,
+    /// The message, its `inline code` spans apart (the rest is plain text, never Markdown).
+    message: Vec<Span>,
     /// Only https links become `<a href>`; anything else is shown as text.
     links: Vec<Link>,
+}
+
+#[derive(Serialize, Debug, PartialEq)]
+struct Span {
+    code: bool,
+    text: String,
+}
+
+/// Text split at balanced backticks: odd pieces are inline code. A lone backtick stays text.
+fn spans(text: &str) -> Vec<Span> {
+    let mut parts: Vec<&str> = text.split('`').collect();
+    let mut tail = None;
+    if parts.len() % 2 == 0 {
+        // An odd number of backticks: the last one opens nothing.
+        let last = parts.pop().unwrap_or_default();
+        let before = parts.pop().unwrap_or_default();
+        tail = Some(format!("{before}`{last}"));
+    }
+    let mut out: Vec<Span> = parts.iter().enumerate().filter(|(_, p)| !p.is_empty()).map(|(i, p)| Span { code: i % 2 == 1, text: p.to_string() }).collect();
+    if let Some(t) = tail {
+        out.push(Span { code: false, text: t });
+    }
+    out
 }
 
 #[derive(Serialize)]
@@ -63,7 +88,7 @@ pub fn render(report: &Report) -> String {
         findings: report
             .findings
             .iter()
-            .map(|f| FindingView { f, fix: super::prose::to_html(&f.remediation), links: f.references.iter().map(|r| link(r)).collect() })
+            .map(|f| FindingView { f, fix: super::prose::to_html(&f.remediation), message: spans(&f.message), links: f.references.iter().map(|r| link(r)).collect() })
             .collect(),
         // The groups a reader looks for first (a GPU, a device taken for a VM) lead, as in
         // every format.
@@ -109,6 +134,13 @@ fn fallback(why: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn message_code_spans() {
+        let s = spans("confirm with `pnputil /enum-devices` in the guest, `x");
+        assert_eq!(s[1], Span { code: true, text: "pnputil /enum-devices".into() });
+        assert_eq!(s[2], Span { code: false, text: " in the guest, `x".into() });
+    }
 
     #[test]
     fn only_https_links_are_links() {

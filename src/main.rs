@@ -3,10 +3,11 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::FromArgMatches;
 
 fn main() -> ExitCode {
-    let cli = vfio_doctor::cli::Cli::parse();
+    let matches = vfio_doctor::cli::command().get_matches();
+    let cli = vfio_doctor::cli::Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     match vfio_doctor::run(cli) {
         Ok(vfio_doctor::Exit::Clean) => ExitCode::SUCCESS,
         Ok(vfio_doctor::Exit::Findings) => ExitCode::from(1),

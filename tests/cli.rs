@@ -161,3 +161,27 @@ fn rules_help_shows_patterns_and_literals() {
     assert_eq!(code, 0);
     assert!(out.contains("--patterns") && out.contains("--literals"), "{out}");
 }
+
+/// On a merged-/usr system `lib` is a link to `usr/lib`: each modprobe file is collected once,
+/// under the first path that names it, and a link out of the root is never followed.
+#[test]
+fn merged_usr_collects_each_file_once() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let root = dir.path().join("root");
+    std::fs::create_dir_all(root.join("usr/lib/modprobe.d")).expect("mkdir");
+    std::fs::create_dir_all(root.join("etc/modprobe.d")).expect("mkdir");
+    std::fs::write(root.join("usr/lib/modprobe.d/systemd.conf"), "options bonding max_bonds=0\n").expect("write");
+    std::fs::write(root.join("etc/modprobe.d/vfio.conf"), "options vfio-pci ids=10de:1c02,10de:10f1\n").expect("write");
+    std::os::unix::fs::symlink("usr/lib", root.join("lib")).expect("symlink");
+    // A link out of the root: read inside the root (where it does not exist), never on this host.
+    let outside = dir.path().join("outside.conf");
+    std::fs::write(&outside, "options outside secret=1\n").expect("write");
+    std::os::unix::fs::symlink(&outside, root.join("etc/modprobe.d/out.conf")).expect("symlink");
+    let (code, out, err) = run(&["collect", "--root", &root.display().to_string()]);
+    assert_eq!(code, 0, "{err}");
+    let b: serde_json::Value = serde_json::from_str(&out).expect("bundle");
+    let modprobe: Vec<&serde_json::Value> = b["sources"].as_array().expect("sources").iter().filter(|s| s["kind"] == "modprobe" && s["status"] == "ok").collect();
+    let paths: Vec<&str> = modprobe.iter().map(|s| s["path"].as_str().expect("path")).collect();
+    assert_eq!(paths, ["etc/modprobe.d/vfio.conf", "usr/lib/modprobe.d/systemd.conf"], "{paths:?}");
+    assert!(!out.contains("secret=1"), "a link out of the root was followed");
+}

@@ -119,6 +119,10 @@ pub struct CheckArgs {
     /// Also load the rule documents in DIR
     #[arg(long, value_name = "DIR")]
     pub rules: Option<PathBuf>,
+    /// List every rule that could not run, with the reason, instead of the short "to check
+    /// more" list of what to give next (JSON always has both)
+    #[arg(long, visible_alias = "verbose")]
+    pub all_not_evaluated: bool,
 }
 
 #[derive(Debug, Clone, Args)]

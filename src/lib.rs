@@ -42,6 +42,8 @@ pub enum Exit {
     Clean,
     /// Findings at or above `--fail-on`.
     Findings,
+    /// Too little was checked for the report to mean anything (the report says why): exit 2.
+    NothingChecked,
 }
 
 fn origin(s: &cli::SourceArgs) -> Origin {
@@ -55,8 +57,9 @@ fn check(args: &cli::CheckArgs) -> Result<Exit, Error> {
         output: args.output.clone(),
         fail_on: args.fail_on,
         rules_dir: args.rules.clone(),
+        all_not_evaluated: args.all_not_evaluated,
     };
-    Ok(if commands::check::run(&opts)? { Exit::Findings } else { Exit::Clean })
+    commands::check::run(&opts)
 }
 
 /// `vfio-doctor chekc`: without a subcommand the first word is an INPUT; when no such file exists

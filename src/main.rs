@@ -1,5 +1,6 @@
 //! Entry point: parse arguments, run, map the result to an exit code (0 clean, 1 findings,
-//! 2 the tool could not do its job) with a one-line error.
+//! 2 the tool could not do its job, or too little was checked to mean anything) with a one-line
+//! error.
 
 use std::process::ExitCode;
 
@@ -11,6 +12,7 @@ fn main() -> ExitCode {
     match vfio_doctor::run(cli) {
         Ok(vfio_doctor::Exit::Clean) => ExitCode::SUCCESS,
         Ok(vfio_doctor::Exit::Findings) => ExitCode::from(1),
+        Ok(vfio_doctor::Exit::NothingChecked) => ExitCode::from(2),
         Err(e) => {
             eprintln!("vfio-doctor: {e}");
             ExitCode::from(2)

@@ -18,6 +18,8 @@ struct View<'a> {
     bridge_groups: Vec<&'a str>,
     /// One line per GPU: where it sits and whether its group can go to a VM.
     gpus: Vec<GpuLine<'a>>,
+    /// `--all-not-evaluated`: list every rule not evaluated, not the short list.
+    all_not_evaluated: bool,
 }
 
 #[derive(Serialize)]
@@ -148,6 +150,7 @@ pub fn render(report: &Report) -> String {
     let pic = &report.host_picture;
     let view = View {
         report,
+        all_not_evaluated: report.all_not_evaluated,
         host,
         findings: report
             .findings

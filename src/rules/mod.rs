@@ -123,6 +123,10 @@ pub struct NotEvaluated {
     pub code: String,
     pub rule: String,
     pub reason: String,
+    /// The rule's `needs` that were not met: each inner list is one need, any of whose kinds
+    /// would do. What the report's "to check more" list is derived from.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing: Vec<Vec<crate::bundle::SourceKind>>,
 }
 
 /// What running the catalog produced.
@@ -181,9 +185,10 @@ pub fn run(sys: &System, catalog: &Catalog) -> Outcome {
         if rule.retired {
             continue;
         }
-        if let Some(missing) = rule.needs.iter().find(|any_of| !any_of.iter().any(|k| sys.has(*k))) {
-            let reason = missing.iter().map(|k| sys.why_missing(*k)).collect::<Vec<_>>().join(", or ");
-            outcome.not_evaluated.push(NotEvaluated { code: rule.code.clone(), rule: rule.name.clone(), reason });
+        let missing: Vec<Vec<crate::bundle::SourceKind>> = rule.needs.iter().filter(|any_of| !any_of.iter().any(|k| sys.has(*k))).cloned().collect();
+        if !missing.is_empty() {
+            let reason = missing.iter().map(|any_of| sys.why_none(any_of)).collect::<Vec<_>>().join("; ");
+            outcome.not_evaluated.push(NotEvaluated { code: rule.code.clone(), rule: rule.name.clone(), reason, missing });
             continue;
         }
         outcome.rules_run += 1;

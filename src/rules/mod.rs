@@ -5,6 +5,7 @@
 pub mod catalog;
 mod checks;
 pub mod fix;
+mod known;
 mod pattern;
 
 pub use catalog::{Catalog, Rule};
@@ -188,7 +189,10 @@ pub fn run(sys: &System, catalog: &Catalog) -> Outcome {
         let missing: Vec<Vec<crate::bundle::SourceKind>> = rule.needs.iter().filter(|any_of| !any_of.iter().any(|k| sys.has(*k))).cloned().collect();
         if !missing.is_empty() {
             let reason = missing.iter().map(|any_of| sys.why_none(any_of)).collect::<Vec<_>>().join("; ");
-            outcome.not_evaluated.push(NotEvaluated { code: rule.code.clone(), rule: rule.name.clone(), reason, missing });
+            let n = NotEvaluated { code: rule.code.clone(), rule: rule.name.clone(), reason, missing };
+            // A known failure message in the input is reported even so, unconfirmed.
+            known::unconfirmed(sys, rule, Some(&n), &mut outcome.findings);
+            outcome.not_evaluated.push(n);
             continue;
         }
         outcome.rules_run += 1;
@@ -197,6 +201,9 @@ pub fn run(sys: &System, catalog: &Catalog) -> Outcome {
         if let Some(check) = checks::find(&rule.name) {
             let mut sink = Findings { rule, out: &mut found };
             check(sys, &mut sink);
+        }
+        if found.is_empty() {
+            known::unconfirmed(sys, rule, None, &mut found);
         }
         outcome.findings.extend(found);
     }
@@ -214,6 +221,7 @@ pub fn signatures(catalog: &Catalog) -> SignatureSet {
     for rule in catalog.rules().iter().filter(|r| !r.retired) {
         patterns.extend(rule.patterns.iter().map(|p| p.regex.as_str()));
         patterns.extend(checks::signatures(&rule.name));
+        patterns.extend(checks::failures(&rule.name));
     }
     patterns.extend(crate::system::vm::LOG_SIGNATURES);
     SignatureSet::new(patterns)

@@ -2,7 +2,10 @@
 //! or a logic rule's `FAILURE_SIGNATURES` is by itself a sign of that rule's fault; when the
 //! rule produced no finding (its other needs are missing from a paste, or what its pattern
 //! requires cannot be told from the input), the report must still not say "no problems": the
-//! line becomes an unconfirmed finding of that rule, at its severity, saying what is missing.
+//! line becomes an unconfirmed finding of that rule, saying what is missing. Its severity is the
+//! rule's for a pattern, and `error` for a `FAILURE_SIGNATURES` line: those are messages of
+//! something that failed (a VM that did not start, a driver that did not load), so `check`
+//! exits 1 on them.
 
 use regex::RegexSet;
 
@@ -20,15 +23,22 @@ pub(super) fn unconfirmed(sys: &System, rule: &Rule, not_evaluated: Option<&NotE
     let Ok(set) = RegexSet::new(logic) else { return };
     // One finding per source: the first line that matches, counted.
     let mut found: Vec<(Evidence, String)> = Vec::new();
+    let mut failed = false;
     for kind in SourceKind::ALL {
         for line in sys.lines(*kind) {
             let why = rule
                 .patterns
                 .iter()
                 .filter(|p| p.sources.contains(kind) || *kind == SourceKind::Text)
-                .find_map(|p| pattern_unconfirmed(sys, p, line))
-                .or_else(|| set.is_match(&line.message).then(String::new));
-            let Some(why) = why else { continue };
+                .find_map(|p| pattern_unconfirmed(sys, p, line));
+            let why = match why {
+                Some(w) => w,
+                None if set.is_match(&line.message) => {
+                    failed = true;
+                    String::new()
+                }
+                None => continue,
+            };
             match found.iter_mut().find(|(e, _)| *e.source == *line.source) {
                 Some((e, _)) => e.count = Some(e.count.unwrap_or(1) + line.count),
                 None => found.push((Evidence::from(line), why)),
@@ -45,7 +55,7 @@ pub(super) fn unconfirmed(sys: &System, rule: &Rule, not_evaluated: Option<&NotE
     out.push(Finding {
         code: rule.code.clone(),
         name: rule.name.clone(),
-        severity: rule.severity,
+        severity: if failed { super::Severity::Error } else { rule.severity },
         title: rule.title.clone(),
         message: format!(
             "Not confirmed: the input holds a message known as a sign of this fault (evidence below), but {reason}. \

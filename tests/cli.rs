@@ -106,7 +106,7 @@ fn help_lists_every_kind_and_each_listed_kind_is_accepted() {
     assert_eq!(code, 0);
     let flat = out.split_whitespace().collect::<Vec<_>>().join(" ");
     let list = flat.split("forces the kind, one of: ").nth(1).expect("kind list in --help").split(" Options:").next().expect("list");
-    let words: Vec<String> = list.split(|c: char| c == ',' || c == '(' || c == ')').map(|w| w.trim().to_string()).filter(|w| !w.is_empty() && !w.contains(' ')).collect();
+    let words: Vec<String> = list.split([',', '(', ')']).map(|w| w.trim().to_string()).filter(|w| !w.is_empty() && !w.contains(' ')).collect();
     for kind in vfio_doctor::bundle::SourceKind::ALL.iter().filter(|k| **k != vfio_doctor::bundle::SourceKind::IommuGroups) {
         assert!(words.iter().any(|w| w == kind.name()), "--help does not list {}: {list}", kind.name());
     }

@@ -43,10 +43,9 @@ pub struct Input {
 }
 
 impl Input {
-    /// Parse `KIND:PATH`, `PATH` or `-` (`KIND:-` too). KIND is one of `dmesg`, `lspci`,
-    /// `iommu-groups`, `domain-xml`, `qemu-log`, `xorg-log`, `cmdline`, `modprobe`, `grub`,
-    /// `dxdiag`, `pnputil`, `powershell`, `rom` (or a bundle kind name such as `kernel-log`).
-    /// A prefix that is not a known kind is part of the path.
+    /// Parse `KIND:PATH`, `PATH` or `-` (`KIND:-` too). KIND is any source kind's bundle name or
+    /// an alias ([`sniff::kind_list`]). A prefix that is not a known kind is part of the path
+    /// (a file named `a:b`); when no such file exists, opening it names the unknown kind.
     pub fn parse(arg: &str) -> Input {
         if let Some((kind, path)) = arg.split_once(':') {
             if let Some(kind) = sniff::forced_kind(kind) {

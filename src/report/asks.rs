@@ -177,6 +177,33 @@ mod tests {
         assert_eq!(fill("echo ${g##*/} [x]", None, None), "echo ${g##*/} [x]");
     }
 
+    /// Live without root: the first ask is to run again as root, naming the denied sources;
+    /// a source nobody collects (a guest report) is still a paste.
+    #[test]
+    fn live_report_first_asks_for_root() {
+        use crate::bundle::{Bundle, Source};
+        let mut b = Bundle::new();
+        b.sources.push(Source::failed(SourceKind::KernelLog, "/dev/kmsg", "/dev/kmsg", Status::PermissionDenied, "permission denied: /dev/kmsg (run as root)"));
+        b.sources.push(Source::failed(SourceKind::DomainXml, "etc/libvirt/qemu", "file", Status::PermissionDenied, "permission denied: /etc/libvirt/qemu (run as root)"));
+        b.sources.push(Source::ok(SourceKind::Cmdline, "proc/cmdline", "file", "BOOT_IMAGE=/vmlinuz quiet\n".into()));
+        let sys = System::from_bundle(&b);
+        let ne = |code: &str, missing: Vec<Vec<SourceKind>>| NotEvaluated { code: code.into(), rule: code.into(), reason: String::new(), missing };
+        let asks = derive(
+            &sys,
+            &[
+                ne("VD301", vec![vec![SourceKind::KernelLog, SourceKind::QemuLog]]),
+                ne("VD402", vec![vec![SourceKind::DomainXml], vec![SourceKind::Pci]]),
+                ne("VD702", vec![vec![SourceKind::Dxdiag]]),
+            ],
+        );
+        assert_eq!(asks[0].how, "root");
+        assert_eq!(asks[0].command, "sudo vfio-doctor check");
+        assert_eq!(asks[0].gives, ["kernel log", "libvirt domain XML"]);
+        assert_eq!(asks[0].rules, ["VD301", "VD402"]);
+        let rest: Vec<&str> = asks[1..].iter().map(|a| a.command.as_str()).collect();
+        assert_eq!(rest, ["dxdiag /t dxdiag.txt", "lspci -nnk"]);
+    }
+
     #[test]
     fn greedy_lists_each_command_once_by_rules_it_helps() {
         use SourceKind::*;

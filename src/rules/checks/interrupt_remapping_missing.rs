@@ -47,7 +47,7 @@ pub(crate) const LOG_SIGNATURES: &[&str] = &[r"(?:interrupt|Interrupt|irq|IRQ) r
 /// Lines that alone show this fault: the kernel's refusal (drivers/vfio/vfio_iommu_type1.c) and
 /// QEMU's EPERM on VFIO_SET_IOMMU, "failed to set iommu for container: Operation not
 /// permitted" (hw/vfio, every version; /work/shared/reference/signatures.md §3.6).
-pub(crate) const FAILURE_SIGNATURES: &[&str] = &[r"No interrupt remapping support\.", r"(?i:failed to set iommu for container): Operation not permitted"];
+pub(crate) const FAILURE_SIGNATURES: &[&str] = &[r"No interrupt remapping support\.", r"[Ff]ailed to set iommu for container: Operation not permitted"];
 
 fn sign(message: &str) -> Option<Sign> {
     let m = message;

@@ -82,7 +82,10 @@ fn one_line_paste_gets_the_short_list_of_what_to_paste_next() {
     let section: Vec<&str> = out.lines().skip_while(|l| *l != "To check more, paste the output of:").collect();
     assert!(!section.is_empty(), "{out}");
     assert!(!out.contains("Not evaluated\n"), "the wall of rules is gone: {out}");
-    let commands: Vec<&str> = section.iter().skip(1).take_while(|l| l.starts_with("  ")).filter(|l| !l.starts_with("      ")).map(|l| l.trim()).collect();
+    let listed: Vec<&str> = section.iter().skip(1).take_while(|l| l.starts_with("  ") && !l.starts_with("  …")).copied().collect();
+    let commands: Vec<&str> = listed.iter().filter(|l| !l.starts_with("      ")).map(|l| l.trim()).collect();
+    // At most six shown; the rest is counted, and in JSON.
+    assert!(commands.len() <= 6, "{commands:?}");
     // The device the paste is about fills in `lspci -s`; no VM is known, so VM stays a word.
     assert!(commands.contains(&"lspci -nnk -s 0000:05:00.0"), "{commands:?}");
     assert!(commands.contains(&"virsh dumpxml VM"), "{commands:?}");
@@ -93,7 +96,7 @@ fn one_line_paste_gets_the_short_list_of_what_to_paste_next() {
     unique.dedup();
     assert_eq!(unique.len(), commands.len(), "each command once: {commands:?}");
     // Ordered by how many rules each lets run.
-    let counts: Vec<usize> = section
+    let counts: Vec<usize> = listed
         .iter()
         .filter(|l| l.starts_with("      "))
         .filter_map(|l| l.rsplit(" · ").next()?.strip_suffix(" rule(s)")?.parse().ok())
@@ -110,7 +113,8 @@ fn one_line_paste_gets_the_short_list_of_what_to_paste_next() {
     let ne = v["not_evaluated"].as_array().expect("not_evaluated");
     assert!(ne.len() > 20, "{ne:?}");
     let asks = v["to_check_more"].as_array().expect("to_check_more");
-    assert_eq!(asks.len(), commands.len());
+    let more: usize = section.iter().find_map(|l| l.trim().strip_prefix("…and ")?.split(' ').next()?.parse().ok()).unwrap_or(0);
+    assert_eq!(asks.len(), commands.len() + more);
     assert_eq!(asks[0]["command"], commands[0]);
     assert!(asks.iter().all(|a| !a["rules"].as_array().expect("rules").is_empty()));
 
@@ -188,6 +192,11 @@ fn a_known_failure_message_never_reads_no_problems_found() {
         assert_eq!(f["code"], code, "{file}");
         assert_eq!(f["evidence"][0]["location"], "line 1", "{file}");
     }
+    // What settles the open question is asked for first: the IOMMU groups for "not viable".
+    let (_, out, _) = run(&["check", &paste("one-line-group-not-viable.txt"), "--format", "json"]);
+    let first = json(&out)["to_check_more"][0].clone();
+    assert!(first["command"].as_str().is_some_and(|c| c.contains("/sys/kernel/iommu_groups/")), "{first}");
+    assert!(first["rules"].as_array().is_some_and(|r| r.iter().any(|c| c == "VD206")), "{first}");
     // The cut BAR line says what could not be told.
     let (_, out, _) = run(&["check", &paste("one-line-bar-reserve-cut.txt"), "--format", "json"]);
     let msg = json(&out)["findings"][0]["message"].as_str().unwrap_or_default().to_string();

@@ -308,6 +308,11 @@ impl SourceKind {
         SourceKind::ALL.iter().copied().find(|k| k.name() == name)
     }
 
+    /// Whether sources of this kind are logs (long ones keep their signature lines, folded).
+    pub fn is_log(self) -> bool {
+        matches!(self, SourceKind::KernelLog | SourceKind::KernelLogPrevious | SourceKind::QemuLog | SourceKind::XorgLog | SourceKind::Text)
+    }
+
     /// How a helper gets this source from someone else's host: the command whose output, pasted,
     /// vfio-doctor reads as this kind, and whether it is told by its content (else it must be
     /// given as `KIND:FILE`). `{vm}` is the domain and `[ -s {addr}]` an optional part with the

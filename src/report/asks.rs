@@ -1,13 +1,18 @@
 //! "To check more": what a helper should ask for next, derived from the rules that could not
 //! run. Each unmet need names source kinds; each kind has a paste command
-//! ([`SourceKind::paste_command`]); the commands are listed once each, greedily by how many more
-//! rules each would let run. Live and `--root` reports first say what needs root.
+//! ([`SourceKind::paste_command`]); the commands are listed once each, greedily: first those
+//! that settle an open question (a rule whose finding is an unconfirmed known message, by a
+//! source that is not another log), then by
+//! how many more rules each would let run. Live and `--root` reports first say what needs root.
 
 use serde::{Deserialize, Serialize};
 
 use crate::bundle::{SourceKind, Status};
 use crate::rules::NotEvaluated;
 use crate::system::System;
+
+/// How many asks the text, Markdown and HTML reports show (JSON has them all).
+pub const SHOWN: usize = 6;
 
 /// One thing to ask for.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -26,8 +31,9 @@ pub struct Ask {
     pub rules: Vec<String>,
 }
 
-/// The asks for these not-evaluated rules, most useful first.
-pub fn derive(sys: &System, not_evaluated: &[NotEvaluated]) -> Vec<Ask> {
+/// The asks for these not-evaluated rules, most useful first; `unconfirmed`: the codes of rules
+/// whose findings are unconfirmed, asked for before any other.
+pub fn derive(sys: &System, not_evaluated: &[NotEvaluated], unconfirmed: &[String]) -> Vec<Ask> {
     let mut asks = Vec::new();
     // Still open: per rule, its unmet needs.
     let mut open: Vec<(String, Vec<Vec<SourceKind>>)> = not_evaluated.iter().map(|n| (n.code.clone(), n.missing.clone())).collect();
@@ -61,8 +67,17 @@ pub fn derive(sys: &System, not_evaluated: &[NotEvaluated]) -> Vec<Ask> {
         }
         let best = candidates
             .into_iter()
-            .map(|(c, kinds, sniffed)| (helped(&open, &kinds), c, kinds, sniffed))
-            .filter(|(n, ..)| *n > 0)
+            .map(|(c, kinds, sniffed)| {
+                // An unconfirmed finding came from a log line: what settles it is the state a
+                // log does not show (the groups, the devices, the command line, the XML).
+                let settles = if kinds.iter().all(|k| k.is_log()) {
+                    0
+                } else {
+                    open.iter().filter(|(code, _)| unconfirmed.contains(code)).filter(|r| helped(std::slice::from_ref(r), &kinds) > 0).count()
+                };
+                ((settles, helped(&open, &kinds)), c, kinds, sniffed)
+            })
+            .filter(|(n, ..)| n.1 > 0)
             .max_by(|a, b| a.0.cmp(&b.0).then_with(|| b.1.cmp(&a.1)));
         let Some((_, command, kinds, sniffed)) = best else { break };
         let rules = settle(&mut open, &kinds);
@@ -129,7 +144,9 @@ fn fill(template: &str, vm: Option<&str>, addr: Option<&str>) -> String {
 
 /// The VM the report is about, when there is exactly one.
 fn one_vm(sys: &System) -> Option<String> {
-    let mut names: Vec<&str> = sys.vms.iter().map(|v| v.name.as_str()).chain(sys.sources.iter().filter_map(|s| s.vm.as_deref())).collect();
+    // A VM known only from a QEMU log that names no domain is called after its file: no name.
+    let mut names: Vec<&str> =
+        sys.vms.iter().filter(|v| *v.name != *v.source).map(|v| v.name.as_str()).chain(sys.sources.iter().filter_map(|s| s.vm.as_deref())).collect();
     names.sort();
     names.dedup();
     match names.as_slice() {
@@ -195,6 +212,7 @@ mod tests {
                 ne("VD402", vec![vec![SourceKind::DomainXml], vec![SourceKind::Pci]]),
                 ne("VD702", vec![vec![SourceKind::Dxdiag]]),
             ],
+            &[],
         );
         assert_eq!(asks[0].how, "root");
         assert_eq!(asks[0].command, "sudo vfio-doctor check");

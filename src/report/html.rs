@@ -22,6 +22,8 @@ struct View<'a> {
     gpus: Vec<GpuLine<'a>>,
     /// `--all-not-evaluated`: list every rule not evaluated, not the short list.
     all_not_evaluated: bool,
+    /// How many asks are shown (a root ask counts as one).
+    asks_shown: usize,
 }
 
 #[derive(Serialize)]
@@ -155,6 +157,7 @@ pub fn render(report: &Report) -> String {
     let view = View {
         report,
         all_not_evaluated: report.all_not_evaluated,
+        asks_shown: super::asks::SHOWN + report.to_check_more.iter().filter(|a| a.how == "root").count(),
         host,
         findings: report
             .findings

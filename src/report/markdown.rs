@@ -44,6 +44,7 @@ struct View<'a> {
     nothing_checked: String,
     asks_heading: String,
     asks: Vec<AskView>,
+    asks_more: usize,
     notes: Vec<String>,
     iommu: String,
     iommu_count: usize,
@@ -282,9 +283,12 @@ fn view(report: &Report, budget: Budget, with_picture: bool) -> View<'_> {
         all_not_evaluated: report.all_not_evaluated,
         nothing_checked: report.nothing_checked.as_deref().map(escape).unwrap_or_default(),
         asks_heading: if report.pasted_only { "To check more, paste the output of:" } else { "To check more, give vfio-doctor the output of:" }.into(),
+        asks_more: report.to_check_more.iter().filter(|a| a.how != "root").count().saturating_sub(super::asks::SHOWN),
         asks: report
             .to_check_more
             .iter()
+            .filter(|a| a.how == "root")
+            .chain(report.to_check_more.iter().filter(|a| a.how != "root").take(super::asks::SHOWN))
             .map(|a| AskView {
                 command: code(&a.command),
                 about: escape(&format!(

@@ -102,7 +102,7 @@ impl Report {
         } else {
             None
         };
-        let to_check_more = asks::derive(sys, &outcome.not_evaluated);
+        let to_check_more = asks::derive(sys, &outcome.not_evaluated, &outcome.unconfirmed);
         Report {
             format: FORMAT.into(),
             version: VERSION,

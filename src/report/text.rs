@@ -163,10 +163,14 @@ fn to_check_more(report: &Report, style: Style) -> String {
         let head = if report.pasted_only { "To check more, paste the output of:" } else { "To check more, give vfio-doctor the output of:" };
         out.push_str(&bold(style, head));
         out.push('\n');
-        for a in paste {
+        let more = paste.len().saturating_sub(super::asks::SHOWN);
+        for a in paste.into_iter().take(super::asks::SHOWN) {
             out.push_str(&format!("  {}\n", clean(&a.command)));
             let kind = a.as_kind.as_ref().map(|k| format!(" (give it as `{k}:FILE`)")).unwrap_or_default();
             out.push_str(&wrap(&format!("{}{kind} · {} rule(s)", a.gives.join(", "), a.rules.len()), "      ", width));
+        }
+        if more > 0 {
+            out.push_str(&wrap(&format!("…and {more} more that each help fewer rules (`--format json` lists them in `to_check_more`)."), "  ", width));
         }
     }
     out.push_str(&wrap(

@@ -14,13 +14,14 @@ use super::{Evidence, Finding, NotEvaluated};
 use crate::bundle::SourceKind;
 use crate::system::{LogLine, System};
 
-/// The unconfirmed findings for `rule`, which produced none (`not_evaluated`: why it did not run).
-pub(super) fn unconfirmed(sys: &System, rule: &Rule, not_evaluated: Option<&NotEvaluated>, out: &mut Vec<Finding>) {
+/// The unconfirmed finding for `rule`, which produced none (`not_evaluated`: why it did not
+/// run); whether there was one.
+pub(super) fn unconfirmed(sys: &System, rule: &Rule, not_evaluated: Option<&NotEvaluated>, out: &mut Vec<Finding>) -> bool {
     let logic = super::checks::failures(&rule.name);
     if rule.patterns.is_empty() && logic.is_empty() {
-        return;
+        return false;
     }
-    let Ok(set) = RegexSet::new(logic) else { return };
+    let Ok(set) = RegexSet::new(logic) else { return false };
     // One finding per source: the first line that matches, counted.
     let mut found: Vec<(Evidence, String)> = Vec::new();
     let mut failed = false;
@@ -45,7 +46,7 @@ pub(super) fn unconfirmed(sys: &System, rule: &Rule, not_evaluated: Option<&NotE
             }
         }
     }
-    let Some((first, why)) = found.first().cloned() else { return };
+    let Some((first, why)) = found.first().cloned() else { return false };
     let first = first.excerpt;
     let reason = match not_evaluated {
         Some(n) => format!("the rule could not run ({})", n.reason),
@@ -66,6 +67,7 @@ pub(super) fn unconfirmed(sys: &System, rule: &Rule, not_evaluated: Option<&NotE
         remediation: format!("See `vfio-doctor explain {}` for what this message means and how it is fixed.", rule.name),
         references: rule.references.clone(),
     });
+    true
 }
 
 /// When `p` matches `line` but its requirements cannot be told from the input: why. `None` when

@@ -183,10 +183,8 @@ pub fn run(sys: &System, catalog: &Catalog) -> Outcome {
             let mut sink = Findings { rule, out: &mut found };
             check(sys, &mut sink);
         }
-        if found.is_empty() {
-            if known::unconfirmed(sys, rule, None, &mut found) {
-                outcome.unconfirmed.push(rule.code.clone());
-            }
+        if found.is_empty() && known::unconfirmed(sys, rule, None, &mut found) {
+            outcome.unconfirmed.push(rule.code.clone());
         }
         outcome.findings.extend(found);
     }

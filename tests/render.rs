@@ -285,9 +285,8 @@ fn groups_come_in_one_order_in_every_format() {
 /// (no COLUMNS), and `iommu` shows its tables.
 #[test]
 fn on_a_terminal_the_width_is_the_terminals() {
-    if std::process::Command::new("script").arg("--version").output().is_err() {
-        assert!(std::env::var_os("CI").is_none(), "`script` (util-linux) is missing under CI");
-        eprintln!("SKIPPED on_a_terminal_the_width_is_the_terminals: `script` (util-linux) is not installed");
+    let missing: Vec<&str> = ["script", "stty"].into_iter().filter(|p| !support::on_path(p)).collect();
+    if !support::tools_present("on_a_terminal_the_width_is_the_terminals", &missing, "`script` is in Debian's bsdutils, `stty` in coreutils; .ci/run installs them") {
         return;
     }
     let bin = env!("CARGO_BIN_EXE_vfio-doctor");

@@ -18,7 +18,7 @@ pub fn run(code_or_name: &str) -> Result<(), Error> {
         return Err(Error::Usage(format!("no rule is called \"{code_or_name}\"; {hint}")));
     };
     let needs: Vec<String> = rule.needs.iter().map(|any| any.iter().map(|k| k.name()).collect::<Vec<_>>().join(" or ")).collect();
-    let mut text = format!("{} ({}), {}{}\n", rule.name, rule.code, rule.severity, if rule.retired { ", retired" } else { "" });
+    let mut text = format!("{} ({}), {}{}\n", rule.name, rule.code, rule.severity_text(), if rule.retired { ", retired" } else { "" });
     text.push_str(&format!("{}\n", rule.title));
     if !needs.is_empty() {
         text.push_str(&format!("reads: {}\n", needs.join(", ")));

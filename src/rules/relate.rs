@@ -33,8 +33,9 @@ fn cite(f: &mut Finding, code: &str) {
     }
 }
 
-/// Apply the catalog's relations to `findings` (in report order: the first cause wins).
-pub fn link(findings: &mut [Finding], catalog: &Catalog) {
+/// Apply the catalog's relations to `findings` (in report order: the first cause wins). A
+/// superseded finding moves right after its cause, so the report tells the story in order.
+pub fn link(findings: &mut Vec<Finding>, catalog: &Catalog) {
     // (cause index, other index, kind)
     let mut links: Vec<(usize, usize, RelationKind)> = Vec::new();
     for (i, a) in findings.iter().enumerate() {
@@ -48,11 +49,14 @@ pub fn link(findings: &mut [Finding], catalog: &Catalog) {
         }
     }
     let mut superseded: BTreeSet<usize> = BTreeSet::new();
+    // Each finding's place: its own, or just after its cause.
+    let mut place: Vec<(usize, usize)> = (0..findings.len()).map(|i| (i, 0)).collect();
     for (i, j, kind) in links {
         let (code_i, code_j) = (findings[i].code.clone(), findings[j].code.clone());
         cite(&mut findings[i], &code_j);
         cite(&mut findings[j], &code_i);
         if kind == RelationKind::Supersedes && superseded.insert(j) {
+            place[j] = (place[i].0, 1);
             let cause = &findings[i];
             findings[j].remediation = format!(
                 "Same cause as {} {} ({}): its fix covers this one. Follow it, then run vfio-doctor again.",
@@ -60,6 +64,9 @@ pub fn link(findings: &mut [Finding], catalog: &Catalog) {
             );
         }
     }
+    let mut ordered: Vec<(usize, usize, Finding)> = findings.drain(..).enumerate().map(|(i, f)| (place[i].0, place[i].1, f)).collect();
+    ordered.sort_by_key(|(anchor, after, _)| (*anchor, *after));
+    findings.extend(ordered.into_iter().map(|(_, _, f)| f));
 }
 
 #[cfg(test)]

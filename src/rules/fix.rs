@@ -253,3 +253,59 @@ pub fn dump_rom_steps(address: Option<&crate::system::PciAddress>, out_file: &st
 pub fn in_step(text: &str) -> String {
     text.lines().map(|l| if l.is_empty() { String::new() } else { format!("   {l}") }).collect::<Vec<_>>().join("\n")
 }
+
+/// The safe ways out of an IOMMU group the host shares with a passed card, as numbered Markdown
+/// steps from `first`: a slot whose group the card has to itself (naming the ones this host
+/// has), then the ACS override with its risk. Binding the group's other devices to vfio-pci is
+/// never among them when the host needs those (`isolation::host_needs`).
+pub fn isolation_ways_out(sys: &System, group: &str, first: usize) -> String {
+    let mut r = format!(
+        "{first}. **Move the card to a CPU-attached slot** (the top x16 slot on most boards); chipset slots share one group behind the chipset's bridge."
+    );
+    let own: Vec<String> = sys
+        .groups
+        .iter()
+        .filter(|o| o.id != group)
+        .filter(|o| {
+            let endpoints: Vec<&crate::system::Device> = o.members.iter().filter_map(|a| sys.device_at(a)).filter(|d| !d.is_bridge()).collect();
+            endpoints.iter().any(|d| d.is_gpu()) && endpoints.iter().all(|d| d.address.slot() == endpoints[0].address.slot())
+        })
+        .filter_map(|o| {
+            let gpu = o.members.iter().filter_map(|a| sys.device_at(a)).find(|d| d.is_gpu())?;
+            Some(format!("group {} holds only {} and its functions", o.id, gpu.label()))
+        })
+        .collect();
+    if own.is_empty() {
+        r.push_str(" Check the new slot's group with `find /sys/kernel/iommu_groups/ -type l` before moving things back.\n");
+    } else {
+        r.push_str(&format!(
+            " On this host {}: that slot is isolated, so swapping the cards (and choosing the host's display in the firmware) gives the VM a clean group.\n",
+            own.join("; ")
+        ));
+    }
+    r.push_str(&format!(
+        "{}. **ACS override** (needs a kernel carrying the out-of-tree patch: linux-zen, linux-vfio, the Proxmox kernel): \
+         it makes the kernel pretend the chipset's ports isolate their devices.\n\n",
+        first + 1
+    ));
+    r.push_str(&in_step(&add_kernel_options(sys, &["pcie_acs_override=downstream,multifunction"])));
+    r.push_str(
+        "\n\n   Risk: the isolation is only pretended. The guest's card can still reach the other devices of the \
+         group by peer-to-peer DMA without the IOMMU seeing it, so a malicious or buggy guest driver can read or \
+         corrupt host memory through them. Acceptable on a single-user desktop, not on a shared host.\n",
+    );
+    r
+}
+
+/// "02:00.1 (storage controller, ahci)": devices the host needs, for a sentence that says they
+/// stay with the host.
+pub fn host_needed_list(devices: &[(&crate::system::Device, crate::system::isolation::HostCritical)]) -> String {
+    devices
+        .iter()
+        .map(|(d, why)| match d.driver.as_deref() {
+            Some(drv) if !why.describe().contains(drv) => format!("{} ({}, {drv})", d.label(), why.describe()),
+            _ => format!("{} ({})", d.label(), why.describe()),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}

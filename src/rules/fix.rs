@@ -204,26 +204,61 @@ pub fn initramfs_update_command(sys: &System) -> &'static str {
     }
 }
 
-/// The `<hyperv>` element for `vm`: the enlightenments it already turns on, plus `add`, in the
-/// form libvirt's schema takes (`spinlocks` needs `retries`, `vendor_id` a value of ≤ 12 chars).
-pub fn hyperv_element(vm: &crate::system::Vm, add: &[&str]) -> String {
-    let mut names: Vec<&str> = vm.features.hyperv_on.iter().map(String::as_str).collect();
+/// The Hyper-V vendor id every fix proposes (`<vendor_id state='on' value='…'/>`, at most 12
+/// characters): one value, so no two findings disagree. The seed guide's own value.
+pub const HV_VENDOR_ID: &str = "0123456789ab";
+
+/// The element libvirt's schema takes for a Hyper-V enlightenment or `<kvm>` feature turned on
+/// (`spinlocks` needs `retries`, `vendor_id` a value).
+fn feature_on(name: &str) -> String {
+    match name {
+        "spinlocks" => "<spinlocks state='on' retries='8191'/>".to_string(),
+        "vendor_id" => format!("<vendor_id state='on' value='{HV_VENDOR_ID}'/>"),
+        other => format!("<{other} state='on'/>"),
+    }
+}
+
+/// `<parent attrs>` with the children the VM has (as written), those of `add` it lacks or has
+/// off turned on: a replacement for the VM's element that drops nothing it had.
+fn merged_element(open: &str, close: &str, have: &[(String, String)], add: &[&str]) -> String {
+    let mut out = format!("{open}\n");
+    let is_on = |text: &str| text.contains("state='on'") || text.contains("state=\"on\"");
+    for (name, text) in have {
+        let line = if add.contains(&name.as_str()) && !is_on(text) { feature_on(name) } else { text.clone() };
+        out.push_str(&format!("  {line}\n"));
+    }
     for a in add {
-        if !names.contains(a) {
-            names.push(a);
+        if !have.iter().any(|(n, _)| n == a) {
+            out.push_str(&format!("  {}\n", feature_on(a)));
         }
     }
-    let mut out = String::from("<hyperv mode='custom'>\n");
-    for n in names {
-        let element = match n {
-            "spinlocks" => "<spinlocks state='on' retries='8191'/>".to_string(),
-            "vendor_id" => format!("<vendor_id state='on' value='{}'/>", vm.features.hyperv_vendor_id.as_deref().unwrap_or("1234567890ab")),
-            other => format!("<{other} state='on'/>"),
-        };
-        out.push_str(&format!("  {element}\n"));
-    }
-    out.push_str("</hyperv>");
+    out.push_str(close);
     out
+}
+
+/// The `<hyperv>` element for `vm`: every child it already has, as written, plus `add` turned on.
+/// It replaces the VM's `<hyperv>` inside `<features>` without losing anything.
+pub fn hyperv_element(vm: &crate::system::Vm, add: &[&str]) -> String {
+    let mode = vm.features.hyperv_mode.as_deref().unwrap_or("custom");
+    merged_element(&format!("<hyperv mode='{mode}'>"), "</hyperv>", &vm.features.hyperv_children, add)
+}
+
+/// The `<kvm>` element for `vm`: every child it already has, plus `add` turned on.
+pub fn kvm_element(vm: &crate::system::Vm, add: &[&str]) -> String {
+    merged_element("<kvm>", "</kvm>", &vm.features.kvm_children, add)
+}
+
+/// `<hyperv>` and `<kvm>` elements holding only `hyperv` and `kvm` turned on, for a VM whose
+/// definition is not in the input.
+pub fn bare_feature_elements(hyperv: &[&str], kvm: &[&str]) -> String {
+    let mut parts = Vec::new();
+    if !hyperv.is_empty() {
+        parts.push(merged_element("<hyperv mode='custom'>", "</hyperv>", &[], hyperv));
+    }
+    if !kvm.is_empty() {
+        parts.push(merged_element("<kvm>", "</kvm>", &[], kvm));
+    }
+    parts.join("\n")
 }
 
 /// The VM's own `<topology …/>`, to keep in a replacement `<cpu>` (`None` when it has none).

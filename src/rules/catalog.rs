@@ -283,7 +283,7 @@ pub fn parse_rule(file: &str, text: &str) -> Result<Rule, String> {
         }
         severity_when.push((s, when.trim().to_string()));
     }
-    severity_when.sort_by(|a, b| b.0.cmp(&a.0));
+    severity_when.sort_by_key(|w| std::cmp::Reverse(w.0));
     let mut relations = Vec::new();
     for r in fm.relations {
         let kind = match r.kind.as_str() {

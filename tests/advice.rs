@@ -308,6 +308,11 @@ fn bar_failure_on_the_boot_gpu_cites_its_cause() {
     assert!(!flat.contains("initcall_blacklist") && !flat.contains("rescan"), "VD301 repeats VD303's steps: {flat}");
     let vd303 = text.find("error[VD303]").expect("VD303");
     assert!(vd303 < text.find("error[VD301]").expect("VD301"), "the cause comes first");
+    // The forum post and the HTML page say it as well.
+    for (format, needle) in [("markdown", "**See also:** VD303 boot-gpu-passed-through"), ("html", "See also: VD303 boot-gpu-passed-through")] {
+        let out = support::binary().args(["check", "--format", format, "--root"]).arg(support::fixtures().join("hosts/seed-b550-bsod")).output().expect("run");
+        assert!(String::from_utf8_lossy(&out.stdout).contains(needle), "{format} lacks {needle:?}");
+    }
 }
 
 /// The IOMMU-off AMD host: iommu-disabled says `amd_iommu=on` is not an option, and

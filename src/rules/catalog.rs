@@ -379,3 +379,34 @@ fn references(body: &str) -> Vec<String> {
     }
     refs
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BODY: &str = "## What it means\n\nx\n\n## Why it breaks passthrough\n\nx\n\n## How to fix\n\nx\n\n## References\n\n- https://docs.kernel.org/\n";
+
+    fn doc(front: &str) -> String {
+        format!("+++\ncode = \"VD990\"\nname = \"test-rule\"\nseverity = \"warning\"\ntitle = \"t\"\n{front}+++\n{BODY}")
+    }
+
+    #[test]
+    fn severity_when_and_relations_parse_and_say_what_is_wrong() {
+        let r = parse_rule("t.md", &doc("severity_when = { error = \"the log shows it\" }\n[[relation]]\nrule = \"iommu-disabled\"\nkind = \"related\"\nscope = \"host\"\n")).unwrap();
+        assert_eq!(r.severity_text(), "warning (error when the log shows it)");
+        assert_eq!(r.relations, [Relation { rule: "iommu-disabled".into(), kind: RelationKind::Related, scope: RelationScope::Host }]);
+        let err = parse_rule("t.md", &doc("severity_when = { warning = \"x\" }\n")).unwrap_err();
+        assert_eq!(err, "severity_when: \"warning\" is the rule's own severity");
+        let err = parse_rule("t.md", &doc("[[relation]]\nrule = \"iommu-disabled\"\nkind = \"causes\"\nscope = \"host\"\n")).unwrap_err();
+        assert_eq!(err, "relation iommu-disabled: kind \"causes\" is not supersedes or related");
+    }
+
+    #[test]
+    fn a_relation_to_no_rule_names_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("test-rule.md"), doc("[[relation]]\nrule = \"no-such-rule\"\nkind = \"related\"\nscope = \"host\"\n")).unwrap();
+        let mut catalog = Catalog::builtin().unwrap();
+        let err = catalog.add_dir(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("test-rule.md") && err.contains("\"no-such-rule\", which is not another rule"), "{err}");
+    }
+}

@@ -73,6 +73,40 @@ pub fn link(findings: &mut Vec<Finding>, catalog: &Catalog) {
 mod tests {
     use super::*;
 
+    fn finding(code: &str, name: &str, subject: &str) -> Finding {
+        Finding {
+            code: code.into(),
+            name: name.into(),
+            severity: super::super::Severity::Error,
+            title: String::new(),
+            message: String::new(),
+            subject: subject.into(),
+            evidence: Vec::new(),
+            remediation: format!("{name}'s own steps"),
+            references: Vec::new(),
+            related: Vec::new(),
+        }
+    }
+
+    /// boot-gpu-passed-through supersedes bar-reservation-failure on the same device only.
+    #[test]
+    fn a_cause_takes_over_the_fix_of_what_it_explains_on_the_same_device() {
+        let catalog = Catalog::builtin().expect("catalog");
+        let mut findings = vec![
+            finding("VD301", "bar-reservation-failure", "0000:08:00.0 NVIDIA GP106"),
+            finding("VD301", "bar-reservation-failure", "0000:0b:00.0 another card"),
+            finding("VD303", "boot-gpu-passed-through", "0000:08:00.0 NVIDIA GP106"),
+        ];
+        link(&mut findings, &catalog);
+        let order: Vec<(&str, &str)> = findings.iter().map(|f| (f.code.as_str(), &f.subject[..12])).collect();
+        assert_eq!(order, [("VD301", "0000:0b:00.0"), ("VD303", "0000:08:00.0"), ("VD301", "0000:08:00.0")]);
+        assert_eq!(findings[1].related, ["VD301"]);
+        assert_eq!(findings[2].related, ["VD303"]);
+        assert!(findings[2].remediation.starts_with("Same cause as VD303 boot-gpu-passed-through"), "{}", findings[2].remediation);
+        assert_eq!(findings[0].remediation, "bar-reservation-failure's own steps");
+        assert!(findings[0].related.is_empty());
+    }
+
     #[test]
     fn device_scope_ignores_the_pci_domain() {
         assert_eq!(devices("VM win10 / 0000:08:00.0"), devices("08:00.0 NVIDIA Corporation GP106 [10de:1c02]"));

@@ -173,8 +173,10 @@ fn advice_over_every_fixture() {
                 if t.ids.contains(ids) {
                     problems.push(format!("{at}: the fix puts {ids} in vfio-pci's ids, the host's {what} controller {addr} ({driver})"));
                 }
-                let gpu_usb = *what == "USB" && needed.iter().all(|(_, _, d, w)| *w != "USB" || d != driver);
-                if t.softdeps.contains(driver) && !gpu_usb {
+                // A softdep only orders module loading; for xhci_hcd it is the usual advice for a
+                // GPU's own USB-C function (its ids alone go to vfio-pci). No function of a graphics
+                // card needs ahci, nvme or a network driver.
+                if t.softdeps.contains(driver) && *what != "USB" {
                     problems.push(format!("{at}: the fix loads vfio-pci before {driver}, the driver of the host's {what} controller {addr}"));
                 }
             }

@@ -290,6 +290,11 @@ fn rules_list_shows_severity_changes() {
     let out = support::binary().args(["explain", "VD402"]).output().expect("run");
     let first = String::from_utf8_lossy(&out.stdout).lines().next().unwrap_or("").to_string();
     assert_eq!(first, "nvidia-vm-detection (VD402), warning (error when the guest reports Code 43 for the GPU)");
+    // Each side of a relation says so on its page.
+    let out = support::binary().args(["explain", "bar-reservation-failure"]).output().expect("run");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("explained by: boot-gpu-passed-through on the same device"));
+    let out = support::binary().args(["explain", "VD102"]).output().expect("run");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("see also: cmdline-not-applied on the same host"));
 }
 
 /// One cause, one finding, as the terminal shows it: on the seed host's blue-screen state the BAR

@@ -205,7 +205,8 @@ pub fn initramfs_update_command(sys: &System) -> &'static str {
 }
 
 /// The Hyper-V vendor id every fix proposes (`<vendor_id state='on' value='…'/>`, at most 12
-/// characters): one value, so no two findings disagree. The seed guide's own value.
+/// characters): one value, so no two findings disagree (any 12 characters do; this is the one the
+/// passthrough guides print).
 pub const HV_VENDOR_ID: &str = "0123456789ab";
 
 /// The element libvirt's schema takes for a Hyper-V enlightenment or `<kvm>` feature turned on

@@ -122,6 +122,10 @@ pub struct Features {
     /// `<hyperv mode='passthrough'>` turns every enlightenment on.
     pub hyperv_mode: Option<String>,
     pub line: usize,
+    /// The child elements of `<hyperv>` and of `<kvm>` as written (`<spinlocks state='on'
+    /// retries='8191'/>`), so a fix that shows a new `<hyperv>`/`<kvm>` keeps every one of them.
+    pub hyperv_children: Vec<(String, String)>,
+    pub kvm_children: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -209,6 +213,14 @@ impl super::System {
 }
 
 /// Parse a domain XML source. `Err` is a one-line problem for a report note.
+/// (tag name, text as written) of each child element of `node`; `xml` is the parsed text.
+fn verbatim_children(xml: &str, node: roxmltree::Node<'_, '_>) -> Vec<(String, String)> {
+    node.children()
+        .filter(|c| c.is_element())
+        .filter_map(|c| Some((c.tag_name().name().to_string(), xml.get(c.range())?.to_string())))
+        .collect()
+}
+
 pub fn parse_domain(text: &str, path: &str) -> Result<Vm, String> {
     // Pastes carry a prompt line (`$ sudo virsh dumpxml win10`) or text after the document.
     let start = text.find("<domain").ok_or("no <domain> element")?;
@@ -283,11 +295,13 @@ pub fn parse_domain(text: &str, path: &str) -> Result<Vm, String> {
     if let Some(f) = child(root, "features") {
         vm.features.line = line_of(f);
         if let Some(kvm) = child(f, "kvm") {
+            vm.features.kvm_children = verbatim_children(xml, kvm);
             if let Some(h) = child(kvm, "hidden") {
                 vm.features.kvm_hidden = Some(h.attribute("state") == Some("on"));
             }
         }
         if let Some(hv) = child(f, "hyperv") {
+            vm.features.hyperv_children = verbatim_children(xml, hv);
             vm.features.hyperv_mode = hv.attribute("mode").map(str::to_string);
             for e in hv.children().filter(|c| c.is_element()) {
                 if e.attribute("state") != Some("on") {

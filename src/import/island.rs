@@ -44,6 +44,10 @@ pub fn split(text: &str) -> (Vec<Island>, String) {
             if same {
                 end = j;
                 j += 1;
+            } else if kind == SourceKind::HookTrace && !line.trim().is_empty() && trace_output(&lines[j..]) {
+                // What a traced command printed (`modprobe: FATAL: Module nvidia_drm is in use.`).
+                end = j;
+                j += 1;
             } else if (line.trim().is_empty() || kind == SourceKind::QemuLog)
                 && j + 1 < lines.len()
                 && sniff::line_kind(lines[j + 1]) == Some(kind)
@@ -66,6 +70,16 @@ pub fn split(text: &str) -> (Vec<Island>, String) {
         rest.push('\n');
     }
     (islands, rest)
+}
+
+/// Whether `rest[0]` is output inside a `set -x` trace: another trace line follows within three
+/// lines, or the line reads as an error.
+fn trace_output(rest: &[&str]) -> bool {
+    let l = rest[0];
+    let error = ["FATAL", "ERROR", "error:", "Error", "Failed", "failed", "No such", "in use", "not loaded", "Permission denied", "Device or resource busy"]
+        .iter()
+        .any(|e| l.contains(e));
+    error || rest.iter().skip(1).take(3).any(|x| sniff::line_kind(x) == Some(SourceKind::HookTrace))
 }
 
 fn take(lines: &[&str], taken: &mut [bool], kind: SourceKind, from: usize, to: usize) -> Island {

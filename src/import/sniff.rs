@@ -24,6 +24,11 @@ pub fn forced_kind(name: &str) -> Option<SourceKind> {
         "pnputil" => SourceKind::Pnputil,
         "powershell" => SourceKind::Powershell,
         "rom" => SourceKind::Rom,
+        "rom-parser" => SourceKind::RomParser,
+        "lsmod" => SourceKind::Modules,
+        "ulimit" | "prlimit" => SourceKind::Limits,
+        "fuser" | "lsof" | "ps" => SourceKind::Holders,
+        "set-x" | "hook" => SourceKind::HookTrace,
         "text" => SourceKind::Text,
         // Every other source kind by its bundle name (`net:`, `iomem:`, `module-params:` …).
         other => return SourceKind::from_name(other).filter(|k| *k != SourceKind::Unknown),
@@ -163,6 +168,14 @@ pub fn sniff(text: &str) -> SourceKind {
     if domain_xml_start(&lines).is_some() {
         return SourceKind::DomainXml;
     }
+    if lines.iter().any(|l| l.trim_start().starts_with("Valid ROM signature found @"))
+        && lines.iter().filter(|l| crate::rom::listing::is_report_line(l)).count() * 10 >= lines.len() * 6
+    {
+        return SourceKind::RomParser;
+    }
+    if let Some(kind) = command_output_kind(&lines) {
+        return kind;
+    }
     if lines.iter().any(|l| l.contains("starting up libvirt version")) {
         return SourceKind::QemuLog;
     }
@@ -218,6 +231,83 @@ pub fn sniff(text: &str) -> SourceKind {
     kind
 }
 
+/// `lsmod` / /proc/modules rows: `kvm_amd  155648  0`, `kvm 1105920 1 kvm_amd`,
+/// `vfio_pci 16384 0 - Live 0xffffffffc0a1e000`.
+pub fn lsmod_line(line: &str) -> bool {
+    static M: OnceLock<Option<Regex>> = OnceLock::new();
+    re(&M, r"^[a-z][a-z0-9_]*\s+\d+\s+(?:\d+|-)(?:\s+(?:[a-z0-9_]+(?:,[a-z0-9_]+)*,?|-|\[permanent\]))?(?:\s+(?:Live|Loading|Unloading)\s+0x[0-9a-f]+(?:\s+\(\S+\))?)?\s*$")
+        .is_some_and(|r| r.is_match(line.trim_end()))
+}
+
+/// A limit line of `ulimit -a` (bash: `max locked memory (kbytes, -l) 8192`; zsh/dash:
+/// `-l: locked-in-memory size (kbytes) 8192`), prlimit (`MEMLOCK  max locked-in-memory …`)
+/// or /proc/PID/limits (`Max locked memory  65536  65536  bytes`).
+pub fn limits_line(line: &str) -> bool {
+    static L: OnceLock<Option<Regex>> = OnceLock::new();
+    re(
+        &L,
+        r"^(?:[a-z][\w /-]*\((?:[\w ]+, )?-[a-zA-Z]\)\s+(?:\d+|unlimited)$|-[a-zA-Z]: [\w -]+(?:\([\w ]+\))?\s+(?:\d+|unlimited)$|[A-Z]+\s+(?:max|maximum|address|number|file|core|CPU|data|locked|virtual|stack|process|resident|pending|nice|real|scheduling)\b.*\s(?:\d+|unlimited)\s+(?:\d+|unlimited)(?:\s+\w+)?$|Max [\w ]+?\s{2,}(?:\d+|unlimited)\s+(?:\d+|unlimited)(?:\s+\w+)?$|RESOURCE\s+DESCRIPTION\s+SOFT\s+HARD|Limit\s+Soft Limit\s+Hard Limit)",
+    )
+    .is_some_and(|r| r.is_match(line.trim()))
+}
+
+/// `fuser -v` rows (`/dev/nvidia0:  root  1234 F...m Xorg`, continuation rows without the
+/// file) and `lsof` rows naming a GPU device file or libnvidia-ml.
+pub fn holders_line(line: &str) -> bool {
+    let t = line.trim();
+    let gpu_file = t.contains("/dev/nvidia") || t.contains("/dev/dri/") || t.contains("libnvidia-ml");
+    static F: OnceLock<Option<Regex>> = OnceLock::new();
+    let fuser = re(&F, r"^(?:/\S+:\s+)?\S+\s+(?:\d+|kernel)\s+[Ffrcem.]{1,6}\s+\S").is_some_and(|r| r.is_match(t));
+    (gpu_file && (fuser || t.split_whitespace().count() >= 8))
+        || t.split_whitespace().collect::<Vec<_>>() == ["USER", "PID", "ACCESS", "COMMAND"]
+        || t.starts_with("COMMAND") && t.contains(" PID ") && t.ends_with("NAME")
+}
+
+/// A `set -x` trace line (`+ modprobe -r nvidia_drm`, `++ virsh nodedev-detach …`).
+pub fn trace_line(line: &str) -> bool {
+    let t = line.trim_start();
+    let plus = t.len() - t.trim_start_matches('+').len();
+    (1..=6).contains(&plus) && t[plus..].starts_with(' ') && t[plus..].trim().chars().next().is_some_and(|c| c.is_ascii_alphanumeric() || "/.[$_".contains(c))
+}
+
+/// The program of a trace line when it is one a passthrough hook runs (`modprobe`, `virsh`,
+/// `systemctl`, `echo`, …): a Markdown `+ item` list is not a trace.
+pub fn traced_command(line: &str) -> Option<&str> {
+    if !trace_line(line) {
+        return None;
+    }
+    let cmd = line.trim_start().trim_start_matches('+').split_whitespace().next()?;
+    let program = cmd.rsplit('/').next().unwrap_or(cmd);
+    const HOOK_PROGRAMS: &[&str] = &[
+        "modprobe", "rmmod", "insmod", "virsh", "systemctl", "echo", "sleep", "kill", "pkill", "killall", "fuser", "lsof",
+        "virt-manager", "nvidia-smi", "chvt", "lspci", "readlink", "basename", "cat", "grep", "sed", "rm", "tee", "modinfo",
+        "dmesg", "printf", "test", "[", "[[", "source", "set", "export", "local",
+    ];
+    HOOK_PROGRAMS.contains(&program).then_some(program)
+}
+
+/// Outputs of a few commands that a line vote would not tell: lsmod, ulimit/prlimit,
+/// fuser/lsof, a `set -x` trace.
+fn command_output_kind(lines: &[&str]) -> Option<SourceKind> {
+    let n = lines.len();
+    let share = |count: usize, pct: usize| count > 0 && count * 100 >= n * pct;
+    let modules = lines.iter().filter(|l| lsmod_line(l) || l.split_whitespace().collect::<Vec<_>>() == ["Module", "Size", "Used", "by"]).count();
+    if (modules >= 2 || n == 1) && share(modules, 70) {
+        return Some(SourceKind::Modules);
+    }
+    if share(lines.iter().filter(|l| limits_line(l)).count(), 60) {
+        return Some(SourceKind::Limits);
+    }
+    if share(lines.iter().filter(|l| holders_line(l)).count(), 50) {
+        return Some(SourceKind::Holders);
+    }
+    let traced = lines.iter().filter(|l| trace_line(l)).count();
+    if traced >= 2 && share(traced, 35) && lines.iter().any(|l| traced_command(l).is_some()) {
+        return Some(SourceKind::HookTrace);
+    }
+    None
+}
+
 /// `lspci -nnk | grep -A2 VGA` output loses its indentation in some forums.
 pub(crate) fn lspci_property(line: &str) -> bool {
     ["Subsystem:", "Kernel driver in use:", "Kernel modules:", "Flags:", "IOMMU group:", "Control:", "Status:", "Region ", "Capabilities:"]
@@ -246,7 +336,9 @@ fn dxdiag(lines: &[&str]) -> bool {
 /// (used to lift such runs out of an unrecognised paste, see island.rs).
 pub fn line_kind(line: &str) -> Option<SourceKind> {
     let t = line.trim_start();
-    if iommu_listing_line(t) {
+    if crate::rom::listing::is_report_line(t) {
+        Some(SourceKind::RomParser)
+    } else if iommu_listing_line(t) {
         Some(SourceKind::IommuScript)
     } else if xorg_line(line) {
         Some(SourceKind::XorgLog)
@@ -258,6 +350,14 @@ pub fn line_kind(line: &str) -> Option<SourceKind> {
         Some(SourceKind::Lspci)
     } else if line.starts_with("GRUB_") && line.contains('=') {
         Some(SourceKind::BootConfig)
+    } else if traced_command(line).is_some() {
+        Some(SourceKind::HookTrace)
+    } else if lsmod_line(line) && line.split_whitespace().count() >= 3 && line.contains(char::is_whitespace) && line.split_whitespace().nth(1).is_some_and(|s| s.len() >= 4) {
+        Some(SourceKind::Modules)
+    } else if limits_line(line) {
+        Some(SourceKind::Limits)
+    } else if holders_line(line) {
+        Some(SourceKind::Holders)
     } else if t.starts_with("BOOT_IMAGE=") {
         Some(SourceKind::Cmdline)
     } else {
@@ -297,6 +397,12 @@ pub fn kind_from_command(command: &str) -> Option<SourceKind> {
     match program {
         "dmesg" | "journalctl" => Some(SourceKind::KernelLog),
         "lspci" => Some(SourceKind::Lspci),
+        "lsmod" => Some(SourceKind::Modules),
+        "ulimit" | "prlimit" => Some(SourceKind::Limits),
+        "fuser" | "lsof" => Some(SourceKind::Holders),
+        "ps" if command.contains("nvidia") => Some(SourceKind::Holders),
+        "rom-parser" => Some(SourceKind::RomParser),
+        "bash" | "sh" if args.first().is_some_and(|a| a.starts_with('-') && a.contains('x')) => Some(SourceKind::HookTrace),
         "virsh" => match args.iter().find(|a| !a.starts_with('-')) {
             Some(&"dumpxml") | Some(&"edit") => Some(SourceKind::DomainXml),
             _ => None,
@@ -315,6 +421,10 @@ pub fn kind_of_path(path: &str) -> Option<SourceKind> {
     // /etc/kernel/cmdline is what the boot entries are built from, not what booted.
     Some(if p == "/proc/cmdline" {
         SourceKind::Cmdline
+    } else if p == "/proc/modules" {
+        SourceKind::Modules
+    } else if p.starts_with("/proc/") && p.ends_with("/limits") {
+        SourceKind::Limits
     } else if p == "/etc/default/grub"
         || p == "/etc/kernel/cmdline"
         || p.starts_with("/etc/default/grub.d/")

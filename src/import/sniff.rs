@@ -286,6 +286,21 @@ pub fn traced_command(line: &str) -> Option<&str> {
     HOOK_PROGRAMS.contains(&program).then_some(program)
 }
 
+/// A trace line of a step that only a GPU hand-over hook takes (`+ modprobe -r nvidia_drm`,
+/// `+ virsh nodedev-detach …`, `+ systemctl stop display-manager`, `+ echo 0 > /sys/class/vtconsole/…`).
+pub fn hook_step(line: &str) -> bool {
+    let Some(program) = traced_command(line) else { return false };
+    let cmd = line.trim_start().trim_start_matches('+').trim();
+    match program {
+        "modprobe" => cmd.contains(" -r"),
+        "rmmod" | "pkill" | "killall" => true,
+        "virsh" => cmd.contains("nodedev-detach") || cmd.contains("nodedev-reattach"),
+        "systemctl" => cmd.contains(" stop ") || cmd.contains(" start "),
+        "echo" | "tee" => ["unbind", "efi-framebuffer", "vtcon", "driver_override", "new_id", "remove_id"].iter().any(|w| cmd.contains(w)),
+        _ => false,
+    }
+}
+
 /// Outputs of a few commands that a line vote would not tell: lsmod, ulimit/prlimit,
 /// fuser/lsof, a `set -x` trace.
 fn command_output_kind(lines: &[&str]) -> Option<SourceKind> {

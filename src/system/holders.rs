@@ -19,7 +19,7 @@ pub struct Holder {
 impl Holder {
     /// Whether what it holds is NVIDIA's (device files, NVML), rather than a DRM node.
     pub fn is_nvidia(&self) -> bool {
-        self.file.contains("nvidia") || NVIDIA_DAEMONS.contains(&self.command.as_str())
+        self.file.contains("nvidia") || self.file.starts_with("nvidia") || NVIDIA_DAEMONS.contains(&self.command.as_str())
     }
 }
 
@@ -75,8 +75,10 @@ pub fn parse(lines: &[&LogLine]) -> Vec<Holder> {
                 continue;
             }
         }
-        // lsof: COMMAND PID [TID TASKCMD] USER FD TYPE DEVICE SIZE/OFF NODE NAME.
-        if let Some(name) = words.last().filter(|n| gpu_file(n)) {
+        // lsof: COMMAND PID [TID TASKCMD] USER FD TYPE DEVICE SIZE/OFF NODE NAME; NAME is as
+        // given (`sudo lsof nvidia0` run in /dev prints `nvidia0`).
+        let bare = |n: &str| lsof_header && (n.starts_with("nvidia") || n.starts_with("card") || n.starts_with("renderD"));
+        if let Some(name) = words.last().filter(|n| gpu_file(n) || bare(n)) {
             if lsof_header || words.len() >= 8 {
                 out.push(Holder {
                     file: name.to_string(),

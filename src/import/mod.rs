@@ -309,9 +309,8 @@ fn add_part(bundle: &mut Bundle, name: String, kind: SourceKind, text: &str, com
         SourceKind::DomainXml => {
             text = domain_xml_only(&text);
             // A broken document is reported by System::from_bundle for every domain XML.
-            if let Ok(doc) = roxmltree::Document::parse(&text) {
-                vm = doc.root_element().children().find(|n| n.has_tag_name("name")).and_then(|n| n.text()).map(|t| t.trim().to_string());
-            }
+            // A document cut short still names its domain when the cut comes after <name>.
+            vm = crate::system::vm::parse_domain_noting(&text, &name).ok().map(|(v, _)| v.name).filter(|n| text.contains(&format!("<name>{n}</name>")));
         }
         SourceKind::QemuLog => vm = qemu_vm_name(&text, command),
         _ => {}

@@ -19,6 +19,7 @@ pub mod pci;
 pub mod rom;
 pub mod vfio_ids;
 pub mod vm;
+pub mod xml_repair;
 pub mod xorg;
 
 pub use cmdline::Cmdline;
@@ -126,8 +127,13 @@ impl System {
                     sys.xorg.push(log);
                     sys.logs.push((s.kind, lines));
                 }
-                SourceKind::DomainXml => match vm::parse_domain(text, &s.path) {
-                    Ok(parsed) => sys.add_vm(parsed),
+                SourceKind::DomainXml => match vm::parse_domain_noting(text, &s.path) {
+                    Ok((parsed, note)) => {
+                        if let Some(note) = note {
+                            sys.notes.push(format!("{}: {note}", s.path));
+                        }
+                        sys.add_vm(parsed)
+                    }
                     Err(problem) => sys.notes.push(format!("{}: {problem}; this domain was not analysed", s.path)),
                 },
                 kind => {

@@ -45,7 +45,8 @@ pub struct Input {
 impl Input {
     /// Parse `KIND:PATH`, `PATH` or `-` (`KIND:-` too). KIND is one of `dmesg`, `lspci`,
     /// `iommu-groups`, `domain-xml`, `qemu-log`, `xorg-log`, `cmdline`, `modprobe`, `grub`,
-    /// `dxdiag`, `pnputil`, `powershell`, `rom` (or a bundle kind name such as `kernel-log`).
+    /// `dxdiag`, `pnputil`, `powershell`, `rom`, `rom-parser`, `lsmod`, `ulimit`, `prlimit`, `fuser`, `lsof`, `ps`,
+    /// `hook`, `set-x` (or a bundle kind name such as `kernel-log`).
     /// A prefix that is not a known kind is part of the path.
     pub fn parse(arg: &str) -> Input {
         if let Some((kind, path)) = arg.split_once(':') {
@@ -488,6 +489,13 @@ mod tests {
             b"\x55\xaa",
             b"+ \n# \n\xe2\x9e\x9c  \n[user@h ~]$\n",
             b"2023-05-25T06:28:55.270270Z qemu-system-x86_64: -name guest=\n",
+            b"Valid ROM signature found @0h, PCIR offset 370h\n\tPCIR: type 0 (x86 PC-AT), vendor: 1002, device: 743f, class: 030000\nError, ran off the end\n",
+            b"\t\tEFI: Signature Valid, Subsystem: Boot, Machine: X64\n\tLast image\n",
+            b"kvm                  1105920  0\nirqbypass              16384  1 kvm\n",
+            b"max locked memory       (kbytes, -l) 64\nMEMLOCK max locked-in-memory address space 65536 65536 bytes\n",
+            b"/dev/nvidia0:        root       1418 F...m Xorg\nXorg 864 root 12u CHR 195,0 0t0 449 nvidia0\n",
+            b"+ modprobe -r nvidia_drm\nmodprobe: FATAL: Module nvidia_drm is in use.\n++ virsh nodedev-detach pci_0000_01_00_0\n",
+            b"<domain type='kvm'><name>w</name><devices><hostdev mode='subsystem' ty\n...\n",
         ];
         let mut seed: u64 = 0x9e3779b97f4a7c15;
         let mut next = || {
@@ -507,7 +515,8 @@ mod tests {
                 }
             }
             let mut b = Bundle::new();
-            let forced = if next() % 4 == 0 { sniff::forced_kind("lspci") } else { None };
+            const FORCED: &[&str] = &["lspci", "rom-parser", "lsmod", "ulimit", "fuser", "hook", "xml", "iommu-groups"];
+            let forced = if next() % 3 == 0 { sniff::forced_kind(FORCED[(next() % FORCED.len() as u64) as usize]) } else { None };
             let _ = add_bytes(&mut b, "fuzz.txt", forced, &input, &SignatureSet::default());
         }
     }

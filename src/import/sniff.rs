@@ -231,13 +231,6 @@ pub fn sniff(text: &str) -> SourceKind {
     kind
 }
 
-/// `lsmod` / /proc/modules rows: `kvm_amd  155648  0`, `kvm 1105920 1 kvm_amd`,
-/// `vfio_pci 16384 0 - Live 0xffffffffc0a1e000`.
-pub fn lsmod_line(line: &str) -> bool {
-    static M: OnceLock<Option<Regex>> = OnceLock::new();
-    re(&M, r"^[a-z][a-z0-9_]*\s+\d+\s+(?:\d+|-)(?:\s+(?:[a-z0-9_]+(?:,[a-z0-9_]+)*,?|-|\[permanent\]))?(?:\s+(?:Live|Loading|Unloading)\s+0x[0-9a-f]+(?:\s+\(\S+\))?)?\s*$")
-        .is_some_and(|r| r.is_match(line.trim_end()))
-}
 
 /// A limit line of `ulimit -a` (bash: `max locked memory (kbytes, -l) 8192`; zsh/dash:
 /// `-l: locked-in-memory size (kbytes) 8192`), prlimit (`MEMLOCK  max locked-in-memory …`)
@@ -263,17 +256,11 @@ pub fn holders_line(line: &str) -> bool {
         || t.starts_with("COMMAND") && t.contains(" PID ") && t.ends_with("NAME")
 }
 
-/// A `set -x` trace line (`+ modprobe -r nvidia_drm`, `++ virsh nodedev-detach …`).
-pub fn trace_line(line: &str) -> bool {
-    let t = line.trim_start();
-    let plus = t.len() - t.trim_start_matches('+').len();
-    (1..=6).contains(&plus) && t[plus..].starts_with(' ') && t[plus..].trim().chars().next().is_some_and(|c| c.is_ascii_alphanumeric() || "/.[$_".contains(c))
-}
 
 /// The program of a trace line when it is one a passthrough hook runs (`modprobe`, `virsh`,
 /// `systemctl`, `echo`, …): a Markdown `+ item` list is not a trace.
 pub fn traced_command(line: &str) -> Option<&str> {
-    if !trace_line(line) {
+    if !crate::system::hook_trace::trace_line(line) {
         return None;
     }
     let cmd = line.trim_start().trim_start_matches('+').split_whitespace().next()?;
@@ -306,7 +293,7 @@ pub fn hook_step(line: &str) -> bool {
 fn command_output_kind(lines: &[&str]) -> Option<SourceKind> {
     let n = lines.len();
     let share = |count: usize, pct: usize| count > 0 && count * 100 >= n * pct;
-    let modules = lines.iter().filter(|l| lsmod_line(l) || l.split_whitespace().collect::<Vec<_>>() == ["Module", "Size", "Used", "by"]).count();
+    let modules = lines.iter().filter(|l| crate::system::modules::lsmod_line(l) || l.split_whitespace().collect::<Vec<_>>() == ["Module", "Size", "Used", "by"]).count();
     if (modules >= 2 || n == 1) && share(modules, 70) {
         return Some(SourceKind::Modules);
     }
@@ -316,7 +303,7 @@ fn command_output_kind(lines: &[&str]) -> Option<SourceKind> {
     if share(lines.iter().filter(|l| holders_line(l)).count(), 50) {
         return Some(SourceKind::Holders);
     }
-    let traced = lines.iter().filter(|l| trace_line(l)).count();
+    let traced = lines.iter().filter(|l| crate::system::hook_trace::trace_line(l)).count();
     if traced >= 2 && share(traced, 35) && lines.iter().any(|l| traced_command(l).is_some()) {
         return Some(SourceKind::HookTrace);
     }
@@ -367,7 +354,7 @@ pub fn line_kind(line: &str) -> Option<SourceKind> {
         Some(SourceKind::BootConfig)
     } else if traced_command(line).is_some() {
         Some(SourceKind::HookTrace)
-    } else if lsmod_line(line) && line.split_whitespace().count() >= 3 && line.contains(char::is_whitespace) && line.split_whitespace().nth(1).is_some_and(|s| s.len() >= 4) {
+    } else if crate::system::modules::lsmod_line(line) && line.split_whitespace().count() >= 3 && line.contains(char::is_whitespace) && line.split_whitespace().nth(1).is_some_and(|s| s.len() >= 4) {
         Some(SourceKind::Modules)
     } else if limits_line(line) {
         Some(SourceKind::Limits)

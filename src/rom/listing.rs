@@ -200,7 +200,7 @@ pub fn parse(text: &str) -> Vec<Listed> {
             }
             c.done = true;
         } else if t == "Error, ran off the end" {
-            let at = c.rom.images.iter().zip(&c.seen_pcir).filter(|(_, s)| **s).last().map_or(0, |(i, _)| i.offset);
+            let at = c.rom.images.iter().zip(&c.seen_pcir).rfind(|(_, s)| **s).map_or(0, |(i, _)| i.offset);
             c.rom.problem = Some(Problem::RanOffEnd { image_offset: at, needed: 0 });
             c.done = true;
         } else if let Some(found) = t.strip_prefix("Invalid PCIR signature:") {

@@ -47,8 +47,15 @@ pub struct Trace {
     pub failed: Vec<Failed>,
 }
 
+/// A `set -x` trace line (`+ modprobe -r nvidia_drm`, `++ virsh nodedev-detach …`).
+pub fn trace_line(line: &str) -> bool {
+    let t = line.trim_start();
+    let plus = t.len() - t.trim_start_matches('+').len();
+    (1..=6).contains(&plus) && t[plus..].starts_with(' ') && t[plus..].trim().chars().next().is_some_and(|c| c.is_ascii_alphanumeric() || "/.[$_".contains(c))
+}
+
 fn traced(message: &str) -> Option<String> {
-    crate::import::sniff::trace_line(message).then(|| message.trim_start().trim_start_matches('+').trim().to_string())
+    trace_line(message).then(|| message.trim_start().trim_start_matches('+').trim().to_string())
 }
 
 /// Whether a step detaches or unbinds a device (what hangs while the driver is held).

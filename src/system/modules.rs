@@ -14,11 +14,18 @@ pub struct LoadedModule {
     pub line: LogLine,
 }
 
+/// `lsmod` / /proc/modules rows: `kvm_amd  155648  0`, `kvm 1105920 1 kvm_amd`,
+/// `vfio_pci 16384 0 - Live 0xffffffffc0a1e000`.
+pub fn lsmod_line(line: &str) -> bool {
+    static_regex!(r"^[a-z][a-z0-9_]*\s+\d+\s+(?:\d+|-)(?:\s+(?:[a-z0-9_]+(?:,[a-z0-9_]+)*,?|-|\[permanent\]))?(?:\s+(?:Live|Loading|Unloading)\s+0x[0-9a-f]+(?:\s+\(\S+\))?)?\s*$")
+        .is_match(line.trim_end())
+}
+
 /// Every module row; the `Module Size Used by` header and other lines are skipped.
 pub fn parse(lines: &[&LogLine]) -> Vec<LoadedModule> {
     lines
         .iter()
-        .filter(|l| crate::import::sniff::lsmod_line(&l.message))
+        .filter(|l| lsmod_line(&l.message))
         .filter_map(|l| {
             let mut w = l.message.split_whitespace();
             let name = w.next()?.replace('-', "_");

@@ -105,7 +105,7 @@ fn iommu_listing_line(line: &str) -> bool {
     static G: OnceLock<Option<Regex>> = OnceLock::new();
     re(
         &G,
-        r"^(?:IOMMU [Gg]roup \S+?:?(?:\s|$)|### Group \d+ ###$|Group:?\s+\d+\s+(?:[0-9a-fA-F]{4}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]|/sys/kernel/iommu_groups/\d+/devices/)",
+        r"^(?:IOMMU [Gg]roup:? \S+?:?(?:\s|$)|### Group \d+ ###$|Group:?\s+\d+\s+(?:-\s+)?(?:[0-9a-fA-F]{4}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]|Group Device: (?:[0-9a-fA-F]{4}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7] |/sys/kernel/iommu_groups/\d+/devices/)",
     )
     .is_some_and(|r| r.is_match(line))
 }
@@ -472,6 +472,28 @@ mod tests {
         assert_eq!(kind_from_command("./ls-iommu.sh"), Some(SourceKind::IommuScript));
         assert_eq!(kind_from_command("sudo virsh start win10"), None);
         assert_eq!(kind_from_command("cat notes.txt"), None);
+    }
+
+    /// The new paste kinds, from the real pastes in fixtures/inputs/pastes (SOURCES.md).
+    #[test]
+    fn new_kinds_from_real_pastes() {
+        let fixture = |name: &str| std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/inputs/pastes").join(name)).expect("fixture");
+        assert_eq!(sniff(&fixture("seed-rom-parser-truncated.txt")), SourceKind::RomParser);
+        assert_eq!(sniff(&fixture("seed-rom-parser-complete.txt")), SourceKind::RomParser);
+        assert_eq!(sniff(&fixture("lsmod-kvm-only.txt")), SourceKind::Modules);
+        assert_eq!(sniff(&fixture("lsmod-kvm-intel.txt")), SourceKind::Modules);
+        assert_eq!(sniff(&fixture("ulimit-a-memlock-large.txt")), SourceKind::Limits);
+        assert_eq!(sniff(&fixture("hook-trace-start-sh.txt").split_once('\n').expect("prompt").1), SourceKind::HookTrace);
+        assert_eq!(sniff(&fixture("lsof-nvidia0.txt").split_once('\n').expect("prompt").1.replace("nvidia0", "/dev/nvidia0")), SourceKind::Holders);
+        assert_eq!(sniff(&fixture("iommu-tree-dmar.txt")), SourceKind::IommuScript);
+        assert_eq!(sniff("RESOURCE DESCRIPTION                         SOFT    HARD UNITS\nMEMLOCK  max locked-in-memory address space 8388608 8388608 bytes\n"), SourceKind::Limits);
+        assert_eq!(sniff("                     USER        PID ACCESS COMMAND\n/dev/nvidia0:        root       1418 F...m Xorg\n"), SourceKind::Holders);
+        // A Markdown `+` list is not a trace; an lspci line is not lsmod.
+        assert_eq!(sniff("+ fast\n+ cheap\n+ good\n"), SourceKind::Text);
+        assert_eq!(kind_from_command("lsmod | grep kvm"), Some(SourceKind::Modules));
+        assert_eq!(kind_from_command("sudo fuser -v /dev/nvidia*"), Some(SourceKind::Holders));
+        assert_eq!(kind_from_command("cat /proc/1234/limits"), Some(SourceKind::Limits));
+        assert_eq!(kind_from_command("sudo bash -x /etc/libvirt/hooks/qemu.d/win10/prepare/begin/start.sh"), Some(SourceKind::HookTrace));
     }
 
     #[test]

@@ -483,7 +483,7 @@ mod tests {
         assert_eq!(sniff(&fixture("lsmod-kvm-only.txt")), SourceKind::Modules);
         assert_eq!(sniff(&fixture("lsmod-kvm-intel.txt")), SourceKind::Modules);
         assert_eq!(sniff(&fixture("ulimit-a-memlock-large.txt")), SourceKind::Limits);
-        assert_eq!(sniff(&fixture("hook-trace-start-sh.txt").split_once('\n').expect("prompt").1), SourceKind::HookTrace);
+        assert_eq!(sniff(fixture("hook-trace-start-sh.txt").split_once('\n').expect("prompt").1), SourceKind::HookTrace);
         assert_eq!(sniff(&fixture("lsof-nvidia0.txt").split_once('\n').expect("prompt").1.replace("nvidia0", "/dev/nvidia0")), SourceKind::Holders);
         assert_eq!(sniff(&fixture("iommu-tree-dmar.txt")), SourceKind::IommuScript);
         assert_eq!(sniff("RESOURCE DESCRIPTION                         SOFT    HARD UNITS\nMEMLOCK  max locked-in-memory address space 8388608 8388608 bytes\n"), SourceKind::Limits);

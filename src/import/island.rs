@@ -28,6 +28,18 @@ pub fn split(text: &str) -> (Vec<Island>, String) {
                 i += end + 1;
                 continue;
             }
+            // Cut short (no `</domain>`): the run of XML lines, `...` elisions included, is read
+            // as far as it goes.
+            let xmlish = |l: &str| {
+                let t = l.trim();
+                t.starts_with('<') || matches!(t, "..." | "…" | "[...]")
+            };
+            let end = lines[i..].iter().take_while(|l| xmlish(l)).count();
+            if end >= 3 {
+                islands.push(take(&lines, &mut taken, SourceKind::DomainXml, i, i + end - 1));
+                i += end;
+                continue;
+            }
         }
         let Some(kind) = sniff::line_kind(lines[i]) else {
             i += 1;
@@ -105,5 +117,9 @@ mod tests {
         let seed = "error: Failed to start domain 'win10'\nerror: internal error: qemu unexpectedly closed the monitor: 2023-05-25T06:28:54.441761Z qemu-system-x86_64: warning: This family of AMD CPU doesn't support hyperthreading(2)\nPlease configure -smp options properly or try enabling topoext feature.\n2023-05-25T06:28:55.270270Z qemu-system-x86_64: -device vfio-pci,host=0000:0a:00.0: vfio_listener_region_add received unaligned region\n发现\n";
         let (islands, _) = split(seed);
         assert_eq!(islands.iter().map(|i| (i.kind, i.first_line, i.last_line)).collect::<Vec<_>>(), vec![(SourceKind::QemuLog, 1, 4)]);
+        // A domain XML cut short inside prose: its XML lines, up to the prose after it.
+        let cut = "my config:\n<domain type='kvm'>\n  <name>win10</name>\n  ...\n  <devices>\n    <hostdev mode='subsystem' type='pci'>\nany ideas?\n";
+        let (islands, _) = split(cut);
+        assert_eq!(islands.iter().map(|i| (i.kind, i.first_line, i.last_line)).collect::<Vec<_>>(), vec![(SourceKind::DomainXml, 2, 6)]);
     }
 }

@@ -399,3 +399,17 @@ fn the_seeds_pastes_are_each_diagnosed_alone() {
     assert_eq!(verdict("16"), Some(serde_json::Value::Bool(true)));
     assert_eq!(verdict("15"), Some(serde_json::Value::Bool(false)));
 }
+
+/// /proc/PID/limits, with and without the `cat` above it, is a limits paste; its memlock
+/// reading (64 MiB, soft and hard) is what memlock-limit cites.
+#[test]
+fn proc_limits_is_read_as_limits() {
+    assert_eq!(kinds(&import_paste("proc-limits-pid1.txt")), vec![SourceKind::Limits]);
+    let text = std::fs::read_to_string(paste("proc-limits-pid1.txt")).expect("fixture");
+    let body = text.split_once('\n').expect("prompt").1;
+    assert_eq!(vfio_doctor::import::sniff(body), SourceKind::Limits);
+    let b = import_paste("proc-limits-pid1.txt");
+    let sys = vfio_doctor::system::System::from_bundle(&b);
+    let m = &sys.memlock[0];
+    assert_eq!((m.soft, m.hard), (vfio_doctor::system::limits::Limit::Bytes(64 << 20), Some(vfio_doctor::system::limits::Limit::Bytes(64 << 20))));
+}

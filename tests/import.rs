@@ -413,3 +413,24 @@ fn proc_limits_is_read_as_limits() {
     let m = &sys.memlock[0];
     assert_eq!((m.soft, m.hard), (vfio_doctor::system::limits::Limit::Bytes(64 << 20), Some(vfio_doctor::system::limits::Limit::Bytes(64 << 20))));
 }
+
+/// Plain `lspci` (names only): the IDs come back from pci.ids where the names are unambiguous
+/// (else the device stays without IDs), and the drivers are marked as not known.
+#[test]
+fn plain_lspci_gets_ids_from_names() {
+    let b = import_paste("lspci-plain-gtx770.txt");
+    assert_eq!(kinds(&b), vec![SourceKind::Lspci]);
+    let ids: Vec<(String, Option<String>, Option<String>, Option<String>)> =
+        b.pci_devices.iter().map(|d| (d.address.clone(), d.vendor.clone(), d.device.clone(), d.class.clone())).collect();
+    let s = |x: &str| Some(x.to_string());
+    assert_eq!(
+        ids,
+        vec![
+            // pci.ids gives this Intel name to several device IDs: kept without IDs.
+            ("0000:00:02.0".into(), None, None, s("0x030000")),
+            ("0000:01:00.0".into(), s("0x10de"), s("0x1184"), s("0x030000")),
+            ("0000:01:00.1".into(), s("0x10de"), s("0x0e0a"), s("0x040300")),
+        ]
+    );
+    assert!(b.notes.iter().any(|n| n.contains("run without -k")), "{:?}", b.notes);
+}

@@ -147,6 +147,15 @@ fn initramfs_config(content: &[&str]) -> bool {
 
 /// The kind of a text; [`SourceKind::Text`] when it cannot be told.
 pub fn sniff(text: &str) -> SourceKind {
+    // Terminal colour codes (a script that colours group numbers with tput) are not content.
+    let plain;
+    let text = if text.contains('\x1b') {
+        static ANSI: OnceLock<Option<Regex>> = OnceLock::new();
+        plain = re(&ANSI, r"\x1b(?:\[[0-9;?]*[A-Za-z]|\(B)").map(|r| r.replace_all(text, "").into_owned());
+        plain.as_deref().unwrap_or(text)
+    } else {
+        text
+    };
     let head = head(text, 256 * 1024);
     let lines: Vec<&str> = head.lines().map(|l| l.trim_end_matches('\r')).filter(|l| !l.trim().is_empty()).collect();
     if lines.is_empty() {
@@ -486,6 +495,7 @@ mod tests {
         assert_eq!(sniff(fixture("hook-trace-start-sh.txt").split_once('\n').expect("prompt").1), SourceKind::HookTrace);
         assert_eq!(sniff(&fixture("lsof-nvidia0.txt").split_once('\n').expect("prompt").1.replace("nvidia0", "/dev/nvidia0")), SourceKind::Holders);
         assert_eq!(sniff(&fixture("iommu-tree-dmar.txt")), SourceKind::IommuScript);
+        assert_eq!(sniff("\tGroup \x1b[38;5;99m16\x1b(B\x1b[m - 08:00.0 VGA compatible controller [0300]: NVIDIA Corporation GP106 [10de:1c02] (rev a1)\n"), SourceKind::IommuScript);
         assert_eq!(sniff("RESOURCE DESCRIPTION                         SOFT    HARD UNITS\nMEMLOCK  max locked-in-memory address space 8388608 8388608 bytes\n"), SourceKind::Limits);
         assert_eq!(sniff("                     USER        PID ACCESS COMMAND\n/dev/nvidia0:        root       1418 F...m Xorg\n"), SourceKind::Holders);
         // A Markdown `+` list is not a trace; an lspci line is not lsmod.

@@ -23,7 +23,8 @@ const ROOT_PROMPT_COMMANDS: &[&str] = &[
     "lspci", "dmesg", "journalctl", "virsh", "cat", "grep", "egrep", "less", "tail", "head", "modprobe", "lsmod",
     "echo", "ls", "find", "qemu-system-x86_64", "qemu-kvm", "kvm", "update-grub", "update-initramfs", "grub-mkconfig",
     "mkinitcpio", "dracut", "uname", "systemctl", "sudo", "bash", "sh", "./iommu.sh", "ls-iommu", "lsblk", "for",
-    "nvidia-smi", "rom-parser", "pnputil", "dmidecode", "readlink", "proxmox-boot-tool", "qm",
+    "nvidia-smi", "rom-parser", "pnputil", "dmidecode", "readlink", "proxmox-boot-tool", "qm", "ulimit", "prlimit",
+    "fuser", "lsof", "ps",
 ];
 
 fn prompt_re() -> Option<&'static Regex> {

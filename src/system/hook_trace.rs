@@ -59,8 +59,13 @@ fn traced(message: &str) -> Option<String> {
 }
 
 /// Whether a step detaches or unbinds a device (what hangs while the driver is held).
+/// `set -x` does not print redirections, so `echo 0000:01:00.0 > …/driver/unbind` shows as
+/// `+ echo 0000:01:00.0`: an echo of a PCI address is taken as a bind/unbind.
 pub fn detaches(command: &str) -> bool {
-    command.contains("nodedev-detach") || command.contains("/unbind") || command.contains("remove_id") && command.contains("echo")
+    let mut words = command.split_whitespace();
+    let echo_address = words.next() == Some("echo")
+        && words.next().is_some_and(|w| super::PciAddress::parse(w.trim_matches(['"', '\''])).is_some());
+    command.contains("nodedev-detach") || command.contains("/unbind") || echo_address
 }
 
 fn module_of(line: &str, marker: &str) -> Option<String> {
@@ -123,6 +128,15 @@ pub fn parse(source: &str, lines: &[&LogLine]) -> Trace {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_trace_that_ends_at_an_unbind_hung_there() {
+        let text = "+ systemctl stop display-manager\n+ echo 0000:01:00.0\n";
+        let lines = super::super::kernel_log::plain_lines(text, "t");
+        let t = parse("t", &lines.iter().collect::<Vec<_>>());
+        assert_eq!(t.failed.iter().map(|f| &f.failure).collect::<Vec<_>>(), vec![&Failure::Hung]);
+        assert!(!detaches("echo 0") && detaches("echo '0000:01:00.0'"));
+    }
 
     #[test]
     fn the_guides_start_script() {

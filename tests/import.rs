@@ -420,16 +420,18 @@ fn proc_limits_is_read_as_limits() {
 fn plain_lspci_gets_ids_from_names() {
     let b = import_paste("lspci-plain-gtx770.txt");
     assert_eq!(kinds(&b), vec![SourceKind::Lspci]);
-    let ids: Vec<(String, Option<String>, Option<String>, Option<String>)> =
-        b.pci_devices.iter().map(|d| (d.address.clone(), d.vendor.clone(), d.device.clone(), d.class.clone())).collect();
-    let s = |x: &str| Some(x.to_string());
+    let ids: Vec<String> = b
+        .pci_devices
+        .iter()
+        .map(|d| format!("{} {:?} {:?} {:?}", d.address, d.vendor, d.device, d.class))
+        .collect();
     assert_eq!(
         ids,
         vec![
             // pci.ids gives this Intel name to several device IDs: kept without IDs.
-            ("0000:00:02.0".into(), None, None, s("0x030000")),
-            ("0000:01:00.0".into(), s("0x10de"), s("0x1184"), s("0x030000")),
-            ("0000:01:00.1".into(), s("0x10de"), s("0x0e0a"), s("0x040300")),
+            r#"0000:00:02.0 None None Some("0x030000")"#,
+            r#"0000:01:00.0 Some("0x10de") Some("0x1184") Some("0x030000")"#,
+            r#"0000:01:00.1 Some("0x10de") Some("0x0e0a") Some("0x040300")"#,
         ]
     );
     assert!(b.notes.iter().any(|n| n.contains("run without -k")), "{:?}", b.notes);

@@ -42,6 +42,7 @@ struct FindingView<'a> {
     message: Vec<Span>,
     /// Only https links become `<a href>`; anything else is shown as text.
     links: Vec<Link>,
+    see_also: Option<String>,
 }
 
 #[derive(Serialize, Debug, PartialEq)]
@@ -94,7 +95,7 @@ pub fn render(report: &Report) -> String {
         findings: report
             .findings
             .iter()
-            .map(|f| FindingView { f, fix: super::prose::to_html(&f.remediation), message: spans(&f.message), links: f.references.iter().map(|r| link(r)).collect() })
+            .map(|f| FindingView { f, fix: super::prose::to_html(&f.remediation), message: spans(&f.message), links: f.references.iter().map(|r| link(r)).collect(), see_also: report.see_also(f) })
             .collect(),
         // The groups a reader looks for first (a GPU, a device taken for a VM) lead, as in
         // every format.

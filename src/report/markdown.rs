@@ -95,6 +95,7 @@ struct FindingView {
     shortened: bool,
     remediation: String,
     references: Vec<String>,
+    see_also: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -356,6 +357,7 @@ fn view(report: &Report, budget: Budget, form: Form) -> View<'_> {
                 shortened,
                 remediation,
                 references: if keep_fix && !form.compact { f.references.iter().map(|r| r.replace(['<', '>', ' '], "")).collect() } else { Vec::new() },
+                see_also: report.see_also(f).map(|s| escape(&s)),
             }
         })
         .collect();

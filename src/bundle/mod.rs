@@ -224,6 +224,18 @@ pub enum SourceKind {
     /// Network interfaces (sys/class/net), one `NAME type=bridge|wireless|ether|tun master=BR` a
     /// line.
     Net,
+    /// A Proxmox VE VM configuration (etc/pve/qemu-server/VMID.conf, `qm config VMID` pasted);
+    /// `vm` is the VMID.
+    QmConfig,
+    /// Proxmox VE's PCI resource mappings (etc/pve/mapping/pci.cfg), which `hostpciN: mapping=NAME`
+    /// refers to.
+    PveMapping,
+    /// A Proxmox VE task log of a failed `qm start` (var/log/pve/tasks/*/UPID:…:qmstart:VMID:…):
+    /// QEMU's errors prefixed `kvm:`, then `TASK ERROR: …`; `vm` is the VMID. Read as a QEMU log.
+    PveTaskLog,
+    /// Pasted `qm showcmd VMID [--pretty]` output: the QEMU command line Proxmox VE would run.
+    /// Read as a QEMU log.
+    QmShowcmd,
     /// An option ROM / vBIOS dump (a loose input), in `base64`.
     Rom,
     /// A Windows guest's DxDiag text report (`dxdiag /t`; UTF-16 or UTF-8).
@@ -266,6 +278,10 @@ impl SourceKind {
             SourceKind::Iomem => "iomem",
             SourceKind::ModuleParams => "module-params",
             SourceKind::Net => "net",
+            SourceKind::QmConfig => "qm-config",
+            SourceKind::PveMapping => "pve-mapping",
+            SourceKind::PveTaskLog => "pve-task-log",
+            SourceKind::QmShowcmd => "qm-showcmd",
             SourceKind::Rom => "rom",
             SourceKind::Dxdiag => "dxdiag",
             SourceKind::Pnputil => "pnputil",
@@ -295,6 +311,10 @@ impl SourceKind {
         SourceKind::Iomem,
         SourceKind::ModuleParams,
         SourceKind::Net,
+        SourceKind::QmConfig,
+        SourceKind::PveMapping,
+        SourceKind::PveTaskLog,
+        SourceKind::QmShowcmd,
         SourceKind::Rom,
         SourceKind::Dxdiag,
         SourceKind::Pnputil,
@@ -303,6 +323,17 @@ impl SourceKind {
         SourceKind::IommuScript,
         SourceKind::Text,
     ];
+
+    /// The kind whose rules also read this one: a Proxmox VM configuration is a VM definition
+    /// like a libvirt domain, and a task log or `qm showcmd` output carries QEMU's own lines like
+    /// libvirt's QEMU log. A rule that needs `domain-xml` or `qemu-log` runs on these too.
+    pub fn reads_as(self) -> SourceKind {
+        match self {
+            SourceKind::QmConfig => SourceKind::DomainXml,
+            SourceKind::PveTaskLog | SourceKind::QmShowcmd => SourceKind::QemuLog,
+            other => other,
+        }
+    }
 
     pub fn from_name(name: &str) -> Option<SourceKind> {
         SourceKind::ALL.iter().copied().find(|k| k.name() == name)
@@ -328,6 +359,10 @@ impl SourceKind {
             SourceKind::Iomem => "/proc/iomem",
             SourceKind::ModuleParams => "module parameters",
             SourceKind::Net => "network interfaces",
+            SourceKind::QmConfig => "Proxmox VE VM configuration",
+            SourceKind::PveMapping => "Proxmox VE PCI mappings",
+            SourceKind::PveTaskLog => "Proxmox VE task log",
+            SourceKind::QmShowcmd => "qm showcmd output",
             SourceKind::Rom => "option ROM",
             SourceKind::Dxdiag => "DxDiag report",
             SourceKind::Pnputil => "pnputil output",

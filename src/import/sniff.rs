@@ -163,6 +163,9 @@ pub fn sniff(text: &str) -> SourceKind {
     if domain_xml_start(&lines).is_some() {
         return SourceKind::DomainXml;
     }
+    if let Some(kind) = proxmox(&lines) {
+        return kind;
+    }
     if lines.iter().any(|l| l.contains("starting up libvirt version")) {
         return SourceKind::QemuLog;
     }
@@ -216,6 +219,43 @@ pub fn sniff(text: &str) -> SourceKind {
         return SourceKind::Text;
     }
     kind
+}
+
+/// The keys of a Proxmox VE VM configuration (qemu-server's `$confdesc`, pve-docs qm.adoc) that
+/// nearly every VM has, or that a passthrough VM has.
+const QM_KEYS: &[&str] = &[
+    "agent", "args", "balloon", "bios", "boot", "bootdisk", "cores", "cpu", "efidisk0", "hookscript", "machine", "memory", "meta",
+    "name", "numa", "onboot", "ostype", "scsihw", "smbios1", "sockets", "tpmstate0", "vga", "vmgenid", "digest",
+];
+
+/// `hostpci0: …`, `net0: virtio=…`, `scsi0: local-lvm:vm-100-disk-0,…`, `memory: 8192`.
+fn qm_config_line(line: &str) -> bool {
+    let Some((key, value)) = line.split_once(": ") else { return false };
+    if value.is_empty() {
+        return false;
+    }
+    let numbered = ["hostpci", "net", "scsi", "sata", "ide", "virtio", "usb", "unused", "serial", "efidisk", "tpmstate"];
+    QM_KEYS.contains(&key)
+        || numbered.iter().any(|n| key.strip_prefix(n).is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit())))
+}
+
+/// Proxmox VE's own texts: a VM configuration (`qm config`), a task log (QEMU's `kvm:` lines
+/// and `TASK ERROR: …`), `qm showcmd` output (`/usr/bin/kvm -id 100 …`), a pci.cfg mapping.
+fn proxmox(lines: &[&str]) -> Option<SourceKind> {
+    if lines.iter().take(3).any(|l| l.trim_start().starts_with("/usr/bin/kvm -id ")) {
+        return Some(SourceKind::QmShowcmd);
+    }
+    if lines.iter().any(|l| l.starts_with("TASK ERROR: ") || l.trim_end() == "TASK OK") {
+        return Some(SourceKind::PveTaskLog);
+    }
+    // The main section only; `[snapshot]` sections repeat it.
+    let main: Vec<&str> = lines.iter().copied().take_while(|l| !l.starts_with('[')).filter(|l| !l.starts_with('#')).collect();
+    let config = main.iter().filter(|l| qm_config_line(l)).count();
+    if config >= 3 && config * 10 >= main.len() * 8 {
+        return Some(SourceKind::QmConfig);
+    }
+    let mapping = lines.iter().filter(|l| l.trim_start().starts_with("map ") && l.contains("path=") && l.contains("node=")).count();
+    (mapping > 0).then_some(SourceKind::PveMapping)
 }
 
 /// `lspci -nnk | grep -A2 VGA` output loses its indentation in some forums.
@@ -297,6 +337,11 @@ pub fn kind_from_command(command: &str) -> Option<SourceKind> {
     match program {
         "dmesg" | "journalctl" => Some(SourceKind::KernelLog),
         "lspci" => Some(SourceKind::Lspci),
+        "qm" => match args.iter().find(|a| !a.starts_with('-')) {
+            Some(&"config") => Some(SourceKind::QmConfig),
+            Some(&"showcmd") => Some(SourceKind::QmShowcmd),
+            _ => None,
+        },
         "virsh" => match args.iter().find(|a| !a.starts_with('-')) {
             Some(&"dumpxml") | Some(&"edit") => Some(SourceKind::DomainXml),
             _ => None,
@@ -330,6 +375,12 @@ pub fn kind_of_path(path: &str) -> Option<SourceKind> {
         || p.starts_with("/etc/dracut.conf")
     {
         SourceKind::Modprobe
+    } else if p.contains("/pve/") && p.contains("/qemu-server/") && p.ends_with(".conf") {
+        SourceKind::QmConfig
+    } else if p.ends_with("/pve/mapping/pci.cfg") {
+        SourceKind::PveMapping
+    } else if p.starts_with("/var/log/pve/tasks/") {
+        SourceKind::PveTaskLog
     } else if p.starts_with("/var/log/libvirt/qemu/") {
         SourceKind::QemuLog
     } else if p.contains("Xorg.") && p.contains(".log") {

@@ -66,8 +66,27 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
         }
         let vendor = first.vendor_id;
         let edit = vm.map(|vm| format!("`virsh edit {}`", vm.name)).unwrap_or_else(|| "`virsh edit` the VM".into());
+        // On Proxmox VE the same two settings are options of `cpu:`.
+        let pve_hide = vm.and_then(|vm| vm.pve.as_ref()).map(|p| {
+            crate::rules::fix::render_pve(
+                p,
+                &crate::rules::fix::PveFix {
+                    set: vec![crate::rules::fix::QmSet::set(
+                        "cpu",
+                        crate::rules::fix::property_string(p.get("cpu").map(|c| c.value.as_str()), &p.cpu_type().unwrap_or_else(|| "host".into()), &[("hidden", Some("1")), ("hv-vendor-id", Some("proxmox"))]),
+                    )],
+                    ..Default::default()
+                },
+            )
+        });
         let f = out.emit(subject, message, evidence);
         let mut fix = match vendor {
+            Some(0x10de) if pve_hide.is_some() => format!(
+                "1. Update the guest's NVIDIA driver to R465 or later: GeForce passthrough is supported since.\n\
+                 2. With an older driver, hide the hypervisor from it:\n\n{}\n\n\
+                 3. If the host booted on this card, give the VM a clean ROM (`romfile=` in /usr/share/kvm/, checked with `vfio-doctor rom`).\n",
+                crate::rules::fix::in_step(&pve_hide.unwrap_or_default())
+            ),
             Some(0x10de) => format!(
                 "1. Update the guest's NVIDIA driver to R465 or later: GeForce passthrough is supported since.\n\
                  2. With an older driver, hide the hypervisor from it ({edit}):\n\n\

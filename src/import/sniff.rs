@@ -340,6 +340,8 @@ pub fn kind_from_command(command: &str) -> Option<SourceKind> {
         "qm" => match args.iter().find(|a| !a.starts_with('-')) {
             Some(&"config") => Some(SourceKind::QmConfig),
             Some(&"showcmd") => Some(SourceKind::QmShowcmd),
+            // What `qm start` prints is its task log.
+            Some(&"start") => Some(SourceKind::PveTaskLog),
             _ => None,
         },
         "virsh" => match args.iter().find(|a| !a.starts_with('-')) {

@@ -353,6 +353,31 @@ pub fn pve_pass_devices(p: &crate::system::pve::PveVm, addresses: &[&crate::syst
     PveFix { lead: lead.to_string(), set, note: String::new() }
 }
 
+/// Proxmox `args:` with `key=value` set in the `-device vfio-pci,…` option that passes `address`
+/// (the option replaced when present, appended otherwise); `None` when no such device is there.
+pub fn pve_args_device_option(args: &str, address: &crate::system::PciAddress, key: &str, value: &str) -> Option<String> {
+    let mut found = false;
+    let words: Vec<String> = args
+        .split(' ')
+        .map(|w| {
+            let bare = w.trim_matches(['\'', '"']);
+            let passes = bare.starts_with("vfio-pci,")
+                && bare.split(',').filter_map(|o| o.strip_prefix("host=")).any(|h| crate::system::PciAddress::parse(h).as_ref() == Some(address));
+            if !passes || found {
+                return w.to_string();
+            }
+            found = true;
+            let mut opts: Vec<String> = bare.split(',').map(str::to_string).collect();
+            match opts.iter().position(|o| o.starts_with(&format!("{key}="))) {
+                Some(i) => opts[i] = format!("{key}={value}"),
+                None => opts.push(format!("{key}={value}")),
+            }
+            w.replace(bare, &opts.join(","))
+        })
+        .collect();
+    found.then(|| words.join(" "))
+}
+
 /// A Proxmox property string (`host,hidden=1,flags=+pcid`) with `default` as its first, keyless
 /// value and `set` options replaced, added or (`None`) removed, others kept in order.
 pub fn property_string(value: Option<&str>, default: &str, set: &[(&str, Option<&str>)]) -> String {
@@ -402,5 +427,12 @@ mod pve_tests {
         assert_eq!(property_string(None, "host", &[]), "host");
         assert_eq!(shell_word("host,flags=+pcid;+topoext"), "'host,flags=+pcid;+topoext'");
         assert_eq!(shell_word("0000:01:00,pcie=1,x-vga=1"), "0000:01:00,pcie=1,x-vga=1");
+        let igd = crate::system::PciAddress::parse("00:02.0").unwrap();
+        assert_eq!(
+            pve_args_device_option("-device vfio-pci,host=00:02.0,addr=0x02,romfile=old.bin -uuid x", &igd, "romfile", "new.rom").as_deref(),
+            Some("-device vfio-pci,host=00:02.0,addr=0x02,romfile=new.rom -uuid x")
+        );
+        assert_eq!(pve_args_device_option("-device 'vfio-pci,host=0000:00:02.0'", &igd, "romfile", "a.rom").as_deref(), Some("-device 'vfio-pci,host=0000:00:02.0,romfile=a.rom'"));
+        assert_eq!(pve_args_device_option("-cpu host", &igd, "romfile", "a.rom"), None);
     }
 }

@@ -165,6 +165,24 @@ impl PveVm {
         self.hostpci.iter().find(|h| h.addresses.contains(address))
     }
 
+    /// The setting that passes the host iGPU (00:02.0) in legacy IGD mode, at guest slot 2:
+    /// `hostpciN: …,legacy-igd=1`, or `args: -device vfio-pci,host=00:02.0,addr=0x02,…` (the
+    /// recipe before legacy-igd existed). Its (line, text).
+    pub fn legacy_igd(&self) -> Option<(usize, String)> {
+        if let Some(h) = self.hostpci.iter().find(|h| h.legacy_igd) {
+            return self.get(&h.key()).map(|s| (s.line, s.text()));
+        }
+        let args = self.get("args")?;
+        let mut devices = args.value.split_whitespace().map(|w| w.trim_matches(['\'', '"'])).filter(|w| w.starts_with("vfio-pci,"));
+        let at_slot2 = devices.any(|dev| {
+            let opt = |k: &str| dev.split(',').find_map(|o| o.strip_prefix(k));
+            let host = opt("host=").map(|h| h.trim_start_matches("0000:").to_string());
+            let addr = opt("addr=").map(|a| a.trim_start_matches("0x").trim_end_matches(".0").trim_start_matches('0').to_string());
+            host.as_deref() == Some("00:02.0") && addr.as_deref() == Some("2")
+        });
+        at_slot2.then(|| (args.line, args.text()))
+    }
+
     /// The first `hostpciN` index not in use (0–15).
     pub fn free_hostpci(&self) -> u32 {
         (0..16).find(|i| !self.hostpci.iter().any(|h| h.index == *i) && self.get(&format!("hostpci{i}")).is_none()).unwrap_or(15)
@@ -505,5 +523,11 @@ mod tests {
     fn legacy_igd_through_args() {
         let vm = parse_config("args: -device vfio-pci,host=00:02.0,addr=0x02,x-igd-gfx=on\nmachine: pc-i440fx-7.2\nvga: std\n", "102.conf", Some("102"), &[], &[], None).unwrap();
         assert_eq!(vm.hostdevs[0].address.as_str(), "0000:00:02.0");
+        assert!(vm.pve.as_ref().unwrap().legacy_igd().is_some());
+        // Universal mode: any guest slot.
+        let vm = parse_config("hostpci0: 0000:00:02.0,pcie=1\nmachine: q35\n", "101.conf", Some("101"), &[], &[], None).unwrap();
+        assert!(vm.pve.as_ref().unwrap().legacy_igd().is_none());
+        let vm = parse_config("hostpci0: 0000:00:02.0,legacy-igd=1\nvga: none\n", "104.conf", Some("104"), &[], &[], None).unwrap();
+        assert!(vm.pve.as_ref().unwrap().legacy_igd().is_some());
     }
 }

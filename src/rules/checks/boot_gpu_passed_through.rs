@@ -160,9 +160,12 @@ fn remediation(sys: &System, gpu: &Device, vms: &[&Vm]) -> String {
     ));
     let libvirt = || format!("In `virsh edit {}`, the card's `<hostdev>`:\n\n```xml\n{}\n```", vm.name, fix::hostdev_xml(a, guest.as_deref(), Some(&format!("<rom file='{rom_path}'/>"))));
     let pve = |p: &crate::system::pve::PveVm| {
-        let set = match p.hostpci_of(a) {
-            Some(entry) => fix::QmSet::set(entry.key(), entry.value_with(&[("romfile", Some(&file))])),
-            None => fix::QmSet::set(format!("hostpci{}", p.free_hostpci()), format!("{},romfile={file}", a.slot())),
+        let in_args = p.get("args").and_then(|s| fix::pve_args_device_option(&s.value, a, "romfile", &file));
+        let set = match (p.hostpci_of(a), in_args) {
+            (Some(entry), _) => fix::QmSet::set(entry.key(), entry.value_with(&[("romfile", Some(&file))])),
+            // Passed by hand-written `-device vfio-pci,…` in `args:`; QEMU finds a bare romfile in /usr/share/kvm too.
+            (None, Some(args)) => fix::QmSet::set("args", args),
+            (None, None) => fix::QmSet::set(format!("hostpci{}", p.free_hostpci()), format!("{},romfile={file}", a.slot())),
         };
         fix::PveFix { lead: String::new(), set: vec![set], note: String::new() }
     };

@@ -9,6 +9,11 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
         if vm.firmware.is_uefi() {
             continue;
         }
+        // Legacy IGD assignment (Proxmox `legacy-igd=1`, or the iGPU at guest slot 2 by `args:`)
+        // is a SeaBIOS/i440fx setup by design: the iGPU's VBIOS runs as the guest's legacy VGA.
+        if vm.pve.as_ref().is_some_and(|p| p.legacy_igd().is_some()) {
+            continue;
+        }
         let gpus = sys.passed_gpus(vm);
         let Some(gpu) = gpus.first() else { continue };
         let fw = &vm.firmware;

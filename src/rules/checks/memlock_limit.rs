@@ -105,7 +105,9 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
         let mut evidence = hit.evidence.into_vec();
         evidence.extend(kernel_evidence.iter().cloned());
         let memory_kib = vm.and_then(|v| v.memory.kib);
-        if let Some(v) = vm.filter(|v| v.from_xml) {
+        if let Some((v, p)) = vm.and_then(|v| v.pve.as_ref().map(|p| (v, p))) {
+            evidence.extend(["memory", "balloon"].iter().filter_map(|k| p.get(k)).map(|s| v.evidence(s.line, s.text())));
+        } else if let Some(v) = vm.filter(|v| v.from_xml) {
             if let Some(k) = v.memory.kib {
                 evidence.push(v.evidence(v.memory.line, format!("<memory unit='KiB'>{k}</memory>")));
             }

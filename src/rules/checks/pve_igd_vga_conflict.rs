@@ -14,23 +14,6 @@ const SLOT2_TAKEN: &str = r"PCI: slot 2 function 0 not available for vfio-pci, i
 /// The log lines this rule reads: long logs keep them.
 pub(crate) const LOG_SIGNATURES: &[&str] = &[SLOT2_TAKEN, r"legacy IGD assignment requires VGA mode to be 'none'"];
 
-/// The setting that puts the host iGPU (00:02.0) at guest slot 2: `hostpciN: …,legacy-igd=1`, or
-/// `args: -device vfio-pci,host=00:02.0,addr=0x02,…` (the recipe before legacy-igd existed).
-fn legacy_igd(p: &PveVm) -> Option<(usize, String)> {
-    if let Some(h) = p.hostpci.iter().find(|h| h.legacy_igd) {
-        return p.get(&h.key()).map(|s| (s.line, s.text()));
-    }
-    let args = p.get("args")?;
-    let words = args.value.split_whitespace().map(|w| w.trim_matches(['\'', '"']));
-    let at_slot2 = words.filter(|w| w.starts_with("vfio-pci,")).any(|dev| {
-        let opt = |k: &str| dev.split(',').find_map(|o| o.strip_prefix(k));
-        let host = opt("host=").map(|h| h.trim_start_matches("0000:").to_string());
-        let addr = opt("addr=").map(|a| a.trim_start_matches("0x").trim_end_matches(".0").trim_start_matches('0').to_string());
-        host.as_deref() == Some("00:02.0") && addr.as_deref() == Some("2")
-    });
-    at_slot2.then(|| (args.line, args.text()))
-}
-
 fn slot2_lines(sys: &System) -> Vec<&LogLine> {
     [SourceKind::QemuLog, SourceKind::Text]
         .into_iter()
@@ -52,7 +35,7 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
     let mut reported: Vec<&str> = Vec::new();
     for vm in sys.vms.iter() {
         let Some(p) = &vm.pve else { continue };
-        let Some((line, setting)) = legacy_igd(p) else { continue };
+        let Some((line, setting)) = p.legacy_igd() else { continue };
         let vga = p.vga();
         if vga == "none" {
             continue;
@@ -99,20 +82,5 @@ fn belongs(sys: &System, l: &LogLine, vm: &Vm) -> bool {
     match sys.sources.iter().find(|s| *s.path == *l.source).and_then(|s| s.vm.as_deref()) {
         Some(v) => v == vm.name,
         None => sys.vms.iter().filter(|v| v.pve.is_some()).count() == 1,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_args_recipe_is_legacy_mode() {
-        let conf = "args: -device vfio-pci,host=00:02.0,addr=0x02,x-igd-gms=1,romfile=j3455_hd500.bin\nmemory: 2048\nname: dsm\n";
-        let vm = crate::system::pve::parse_config(conf, "100.conf", Some("100"), &[], &[], None).unwrap();
-        assert!(legacy_igd(vm.pve.as_ref().unwrap()).is_some());
-        let universal = "hostpci0: 0000:00:02.0,pcie=1\nmachine: q35\n";
-        let vm = crate::system::pve::parse_config(universal, "101.conf", Some("101"), &[], &[], None).unwrap();
-        assert!(legacy_igd(vm.pve.as_ref().unwrap()).is_none());
     }
 }

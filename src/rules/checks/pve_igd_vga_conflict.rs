@@ -63,6 +63,11 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
         if vm.is_some_and(|v| reported.contains(&v)) || reported.contains(&&*l.source) {
             continue;
         }
+        // The VM's configuration is in the input and was judged above: a line from an earlier
+        // start it no longer explains is history.
+        if vm.and_then(|v| sys.vms.iter().find(|x| x.is_named(v))).is_some_and(|x| x.pve.is_some()) {
+            continue;
+        }
         reported.push(&l.source);
         let subject = vm.map(|v| format!("VM {v}")).unwrap_or_else(|| format!("QEMU log {}", l.source));
         let f = out.emit(

@@ -92,7 +92,7 @@ fn remedy(h: &Hostpci, mapping: Option<&Mapping>, entry: Option<&MapEntry>, cand
             "Find the card with `lspci -nnD`, then create or fix mapping {name} for this node (Datacenter → Resource Mappings), or give the VM the address directly:"
         ));
     }
-    let host = target.unwrap_or_else(|| "0000:BB:DD".into());
+    let host = target.unwrap_or_else(|| "0000:XX:YY".into());
     let mut value = h.value_with(&[]);
     // `mapping=NAME` becomes the address.
     value = value.replacen(&format!("mapping={name}"), &host, 1);

@@ -234,3 +234,25 @@ fn qm_set_commands_are_read_back() {
     let conf = "bios: seabios\nname: x\n\n[snap]\nbios: seabios\n";
     assert_eq!(apply(conf, &[("bios".into(), Some("ovmf".into())), ("vga".into(), Some("none".into()))]), "bios: ovmf\nname: x\nvga: none\n\n[snap]\nbios: seabios\n");
 }
+
+#[test]
+fn proxmox_pastes_are_told_apart_and_diagnosed() {
+    let dir = fixtures().join("inputs/pve");
+    let input = |f: &str| dir.join(f).display().to_string();
+    let origin = Origin {
+        inputs: vec![input("q35-win10-hostpci.conf"), input("q35-win10-hostpci.showcmd.txt"), input("igd-slot2-task.log")],
+        redact: true,
+        ..Origin::default()
+    };
+    let bundle = obtain_bundle(&origin).expect("import");
+    let kinds: Vec<(&str, Option<&str>)> = bundle.sources.iter().map(|s| (s.kind.name(), s.vm.as_deref())).collect();
+    assert_eq!(kinds, vec![("qm-config", None), ("qm-showcmd", Some("8006")), ("pve-task-log", Some("100"))]);
+    let report = diagnose(&bundle);
+    let vm = report.vms.iter().find(|v| v.manager == "proxmox").expect("the pasted config is a Proxmox VM");
+    assert_eq!(vm.passes, vec!["0000:00:12.0"], "a bare 00:12 without PCI data is function 0");
+    assert_eq!(vm.firmware.as_deref(), Some("uefi"));
+    let shown = report.vms.iter().find(|v| v.name == "8006").expect("the showcmd's VM");
+    assert_eq!(shown.passes, vec!["0000:f0:42.0", "0000:f0:43.0", "0000:00:43.1"]);
+    let igd = report.findings.iter().find(|f| f.name == "pve-igd-vga-conflict").expect("the task log's slot-2 clash");
+    assert!(igd.remediation.contains("qm set 100 --vga none"), "{}", igd.remediation);
+}

@@ -395,9 +395,11 @@ fn pve_vmid(text: &str, command: Option<&str>, name: &str) -> Option<String> {
             return Some(id);
         }
     }
-    if let Some(i) = text.find("/usr/bin/kvm -id ") {
-        let rest = &text[i + "/usr/bin/kvm -id ".len()..];
-        if let Some(id) = number(&rest.chars().take_while(char::is_ascii_digit).collect::<String>()) {
+    // `qm showcmd`: `/usr/bin/kvm -id 100 …`, or with --pretty `  -id 100 \` on its own line.
+    // A task log quotes the command that failed: `TASK ERROR: start failed: command '/usr/bin/kvm -id 100 …`.
+    if let Some(i) = text.find("/usr/bin/kvm") {
+        let words = text[i..].split_whitespace().take(8).collect::<Vec<_>>();
+        if let Some(id) = words.windows(2).find(|w| w[0] == "-id").and_then(|w| number(w[1])) {
             return Some(id);
         }
     }

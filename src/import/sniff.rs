@@ -242,7 +242,9 @@ fn qm_config_line(line: &str) -> bool {
 /// Proxmox VE's own texts: a VM configuration (`qm config`), a task log (QEMU's `kvm:` lines
 /// and `TASK ERROR: …`), `qm showcmd` output (`/usr/bin/kvm -id 100 …`), a pci.cfg mapping.
 fn proxmox(lines: &[&str]) -> Option<SourceKind> {
-    if lines.iter().take(3).any(|l| l.trim_start().starts_with("/usr/bin/kvm -id ")) {
+    // `qm showcmd` prints one line; `--pretty` one option a line (`/usr/bin/kvm \`, `  -id 100 \`).
+    let first = lines.first().map(|l| l.trim_start()).unwrap_or("");
+    if first.starts_with("/usr/bin/kvm -id ") || first.trim_end_matches(['\\', ' ']) == "/usr/bin/kvm" && lines.get(1).is_some_and(|l| l.trim_start().starts_with("-id ")) {
         return Some(SourceKind::QmShowcmd);
     }
     if lines.iter().any(|l| l.starts_with("TASK ERROR: ") || l.trim_end() == "TASK OK") {

@@ -29,8 +29,11 @@ fn check_root(root: &Path) -> Report {
     diagnose(&bundle)
 }
 
+/// One setting `qm set` writes (`Some`) or deletes (`None`).
+type Change = (String, Option<String>);
+
 /// `qm set 100 --cpu 'host,hidden=1' --delete hostpci1` → ("100", [("cpu", Some(…)), ("hostpci1", None)]).
-fn qm_sets(markdown: &str) -> Vec<(String, Vec<(String, Option<String>)>)> {
+fn qm_sets(markdown: &str) -> Vec<(String, Vec<Change>)> {
     let mut out = Vec::new();
     for line in markdown.lines().map(str::trim) {
         let Some(rest) = line.strip_prefix("qm set ") else { continue };
@@ -85,7 +88,7 @@ fn shell_words(s: &str) -> Vec<String> {
 
 /// What `qm set` does to the file: each key's line of the main section replaced (or added at its
 /// end), deleted keys removed; snapshot sections untouched.
-fn apply(conf: &str, changes: &[(String, Option<String>)]) -> String {
+fn apply(conf: &str, changes: &[Change]) -> String {
     let (main, snapshots) = match conf.find("\n[") {
         Some(i) => (&conf[..=i], &conf[i + 1..]),
         None => (conf, ""),

@@ -113,7 +113,7 @@ fn collect_task_logs(root: &Root, options: &Options, bundle: &mut Bundle) {
         by_vm.entry(upid.id).or_default().push((upid.start, path));
     }
     for (vmid, mut tasks) in by_vm {
-        tasks.sort_by(|a, b| b.0.cmp(&a.0));
+        tasks.sort_by_key(|t| std::cmp::Reverse(t.0));
         // The newest start decides: a failure after which the VM started fine is history.
         for (_, path) in tasks.into_iter().take(TASKS_PER_VM) {
             let mut source = read_source(root, SourceKind::PveTaskLog, &path, true, &options.keep);

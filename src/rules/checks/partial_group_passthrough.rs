@@ -67,13 +67,8 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
                         vec![fix::QmSet::set(entry.key(), entry.value_with(&[("", Some(slot))]))]
                     }
                     _ => {
-                        let mut next = p.free_hostpci();
-                        let mut set = Vec::new();
-                        for d in &missing {
-                            set.push(fix::QmSet::set(format!("hostpci{next}"), format!("{}{}", d.address, if p.is_q35() { ",pcie=1" } else { "" })));
-                            next += 1;
-                        }
-                        set
+                        let addrs: Vec<&crate::system::PciAddress> = missing.iter().map(|d| &d.address).collect();
+                        fix::pve_pass_devices(p, &addrs, "").set
                     }
                 };
                 fix::PveFix {

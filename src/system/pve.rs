@@ -388,7 +388,9 @@ pub fn parse_config(text: &str, path: &str, vmid: Option<&str>, devices: &[Devic
         pve: None,
     };
 
-    for h in &pve.hostpci {
+    // A mediated device (`mdev=TYPE`: a vGPU slice) is created by the host driver, which keeps the
+    // physical card: it is not a passed-through function, and the card stays the host's.
+    for h in pve.hostpci.iter().filter(|h| h.mdev.is_none()) {
         let excerpt = format!("{}: {}", h.key(), pve.get(&h.key()).map(|s| s.value.as_str()).unwrap_or(""));
         let multifunction = h.addresses.len() > 1;
         for (j, a) in h.addresses.iter().enumerate() {
@@ -517,6 +519,10 @@ mod tests {
         assert!(vm.hostdevs.is_empty());
         assert_eq!(vm.memory.kib, Some(2048 * 1024));
         assert!(parse_config("hello there\n", "x.conf", None, &[], &[], None).is_err());
+        // A vGPU slice is not the card passed through.
+        let vm = parse_config("hostpci0: 0000:01:00.0,mdev=nvidia-63,pcie=1\nmachine: q35\n", "105.conf", Some("105"), &[], &[], None).unwrap();
+        assert!(vm.hostdevs.is_empty());
+        assert_eq!(vm.pve.as_ref().unwrap().hostpci[0].mdev.as_deref(), Some("nvidia-63"));
     }
 
     #[test]

@@ -259,3 +259,17 @@ fn proxmox_pastes_are_told_apart_and_diagnosed() {
     let igd = report.findings.iter().find(|f| f.name == "pve-igd-vga-conflict").expect("the task log's slot-2 clash");
     assert!(igd.remediation.contains("qm set 100 --vga none"), "{}", igd.remediation);
 }
+
+#[test]
+fn a_copied_tree_without_the_qemu_server_link_reads_this_nodes_directory_only() {
+    let root = build_host("pve-healthy");
+    let pve = root.path().join("etc/pve");
+    // pmxcfs shows etc/pve/qemu-server as a link to nodes/THIS-NODE/qemu-server; a copy may lose it.
+    std::fs::create_dir_all(pve.join("nodes/pve")).expect("mkdir");
+    std::fs::rename(pve.join("qemu-server"), pve.join("nodes/pve/qemu-server")).expect("move");
+    std::fs::create_dir_all(pve.join("nodes/pve2/qemu-server")).expect("mkdir");
+    std::fs::write(pve.join("nodes/pve2/qemu-server/200.conf"), "name: elsewhere\nhostpci0: 0000:01:00,pcie=1\nmachine: q35\n").expect("write");
+    let report = check_root(root.path());
+    let names: Vec<&str> = report.vms.iter().map(|v| v.name.as_str()).collect();
+    assert_eq!(names, vec!["100 (win11-gaming)", "101 (debian-services)", "102 (opnsense)"], "another node's VM runs on other hardware");
+}

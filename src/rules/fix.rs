@@ -72,8 +72,10 @@ pub fn add_kernel_options(sys: &System, options: &[&str]) -> String {
     format!("{steps}\n\nReboot, then check that `cat /proc/cmdline` shows `{opts}`.")
 }
 
+/// A Proxmox VE host: its kernel (`6.8.12-4-pve`), proxmox-boot-tool's ESP list, or its VM configurations.
 fn is_proxmox(sys: &System) -> bool {
     sys.host.kernel.as_deref().is_some_and(|k| k.contains("-pve"))
+        || sys.sources.iter().any(|s| s.status == crate::bundle::Status::Ok && (s.kind == SourceKind::QmConfig || s.path.ends_with("proxmox-boot-uuids")))
 }
 
 /// Markdown steps that make an edited boot loader configuration take effect on this host

@@ -305,6 +305,10 @@ fn shell_word(v: &str) -> String {
 
 /// The `qm set` command that makes `set`, then how to apply it.
 pub fn render_pve(p: &crate::system::pve::PveVm, fix: &PveFix) -> String {
+    if fix.set.is_empty() {
+        // Nothing to change in the configuration (the fix is on the host).
+        return [fix.lead.as_str(), fix.note.as_str()].iter().filter(|t| !t.is_empty()).copied().collect::<Vec<_>>().join("\n\n");
+    }
     let id = p.id();
     let mut cmd = format!("qm set {id}");
     let deleted: Vec<&str> = fix.set.iter().filter(|s| s.value.is_none()).map(|s| s.key.as_str()).collect();

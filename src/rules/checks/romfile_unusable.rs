@@ -188,10 +188,13 @@ fn pve_fix(p: &crate::system::pve::PveVm, hostdev: Option<&Hostdev>, path: &str,
         ),
     };
     let set = match hostdev.and_then(|h| p.hostpci_of(&h.address)) {
+        // Already named by file name: putting the file in place is the whole fix.
+        Some(entry) if entry.romfile.as_deref() == Some(file.as_str()) => Vec::new(),
         Some(entry) => vec![fix::QmSet::set(entry.key(), entry.value_with(&[("romfile", Some(&file))]))],
         None => Vec::new(),
     };
-    fix::PveFix { lead: format!("{get}\n\nThen name it by file name only:"), set, note: String::new() }
+    let lead = if set.is_empty() { format!("{get}\n\nThen start the VM again (`qm start {}`).", p.id()) } else { format!("{get}\n\nThen name it by file name only:") };
+    fix::PveFix { lead, set, note: String::new() }
 }
 
 fn hostdev_address_parts(a: &PciAddress) -> (String, String, String, String) {

@@ -43,7 +43,7 @@ pub const TASK_LOGS: Collector = Collector {
 };
 
 /// Whether `root` is a Proxmox VE host.
-fn is_pve(root: &Root) -> bool {
+pub(crate) fn is_pve(root: &Root) -> bool {
     root.exists("etc/pve") || root.exists("var/log/pve/tasks")
 }
 

@@ -7,11 +7,15 @@ pub mod boot_config;
 pub mod cmdline;
 pub mod evidence;
 pub mod guest;
+pub mod holders;
+pub mod hook_trace;
 pub mod host_keeps;
 pub mod iomem;
 pub mod isolation;
 pub mod kept;
 pub mod kernel_log;
+pub mod limits;
+pub mod modules;
 pub mod modconf;
 pub mod net;
 pub mod pci;
@@ -19,6 +23,7 @@ pub mod pve;
 pub mod rom;
 pub mod vfio_ids;
 pub mod vm;
+pub mod xml_repair;
 pub mod xorg;
 
 pub use cmdline::Cmdline;
@@ -66,6 +71,14 @@ pub struct System {
     pub iomem: Option<iomem::Iomem>,
     /// Proxmox VE's PCI resource mappings (etc/pve/mapping/pci.cfg).
     pub pve_mappings: Vec<pve::Mapping>,
+    /// Loaded modules (/proc/modules, a pasted lsmod).
+    pub modules: Vec<modules::LoadedModule>,
+    /// Memory-lock limits from pasted ulimit/prlimit output.
+    pub memlock: Vec<limits::Memlock>,
+    /// Processes holding the GPU's device files (pasted fuser/lsof/ps).
+    pub holders: Vec<holders::Holder>,
+    /// `set -x` traces of hook scripts, one per source.
+    pub hook_traces: Vec<hook_trace::Trace>,
 }
 
 impl System {
@@ -125,8 +138,13 @@ impl System {
                     sys.xorg.push(log);
                     sys.logs.push((s.kind, lines));
                 }
-                SourceKind::DomainXml => match vm::parse_domain(text, &s.path) {
-                    Ok(parsed) => sys.add_vm(parsed),
+                SourceKind::DomainXml => match vm::parse_domain_noting(text, &s.path) {
+                    Ok((parsed, note)) => {
+                        if let Some(note) = note {
+                            sys.notes.push(format!("{}: {note}", s.path));
+                        }
+                        sys.add_vm(parsed)
+                    }
                     Err(problem) => sys.notes.push(format!("{}: {problem}; this domain was not analysed", s.path)),
                 },
                 SourceKind::QmConfig => {
@@ -181,6 +199,14 @@ impl System {
             });
         }
         sys.name_pve_sources();
+        let of = |sys: &System, kind: SourceKind| -> Vec<LogLine> { sys.lines(kind).cloned().collect() };
+        sys.modules = modules::parse(&of(&sys, SourceKind::Modules).iter().collect::<Vec<_>>());
+        sys.memlock = limits::parse(&of(&sys, SourceKind::Limits).iter().collect::<Vec<_>>());
+        sys.holders = holders::parse(&of(&sys, SourceKind::Holders).iter().collect::<Vec<_>>());
+        for s in sys.sources.iter().filter(|s| s.kind == SourceKind::HookTrace) {
+            let lines: Vec<&LogLine> = sys.lines(SourceKind::HookTrace).filter(|l| *l.source == *s.path).collect();
+            sys.hook_traces.push(hook_trace::parse(&s.path, &lines));
+        }
         sys.roms = rom::roms(bundle, &sys.devices, &sys.vms, &mut sys.notes);
         sys.boot_configs = boot_config::parse(bundle);
         sys.modconf = modconf::ModuleConfig::parse(bundle);

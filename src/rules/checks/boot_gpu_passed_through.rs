@@ -178,7 +178,7 @@ fn remediation(sys: &System, gpu: &Device, vms: &[&Vm]) -> String {
         None => format!("virsh start {}", vm.name),
     };
     r.push_str(&format!(
-        "4. **Remove the card and rescan the bus before each VM start** (drops the framebuffer's claim; the seed host's workaround):\n\n   ```sh\n   echo 1 | sudo tee /sys/bus/pci/devices/{a}/remove\n   echo 1 | sudo tee /sys/bus/pci/rescan\n   {start}\n   ```"
+        "4. **Remove the card and rescan the bus before each VM start** (a stopgap: it drops the framebuffer's claim on the card):\n\n   ```sh\n   echo 1 | sudo tee /sys/bus/pci/devices/{a}/remove\n   echo 1 | sudo tee /sys/bus/pci/rescan\n   {start}\n   ```"
     ));
     if vm.pve.is_some() {
         r.push_str("\n\n   On Proxmox a `hookscript:` (a snippet run with `pre-start`) can do the first two lines before every start.");

@@ -158,13 +158,9 @@ fn remediation(vm: Option<&str>, hostdev: Option<&Hostdev>, path: &str, cause: C
     let edit = format!("sudo virsh edit {}", vm.unwrap_or("NAME"));
     match hostdev {
         Some(h) => {
-            let (d, b, s, f) = hostdev_address_parts(&h.address);
-            r.push_str(&format!(
-                "Then `{edit}` and point the device's `<rom>` at it:\n\n\
-                 ```xml\n<hostdev mode='subsystem' type='pci' managed='yes'>\n  <source>\n    \
-                 <address domain='0x{d}' bus='0x{b}' slot='0x{s}' function='0x{f}'/>\n  </source>\n  \
-                 <rom file='{target}'/>\n</hostdev>\n```\n\n(keep its guest `<address>` line)."
-            ));
+            // The whole element, with the guest-side address it has, so pasting it over the old one keeps that.
+            let xml = fix::hostdev_xml(&h.address, h.guest_address.as_deref(), Some(&format!("<rom file='{target}'/>")));
+            r.push_str(&format!("Then `{edit}` and point the device's `<rom>` at it:\n\n```xml\n{xml}\n```"));
         }
         None => r.push_str(&format!("Then `{edit}` and set `<rom file='{target}'/>` in the GPU's `<hostdev>`.")),
     }
@@ -195,11 +191,6 @@ fn pve_fix(p: &crate::system::pve::PveVm, hostdev: Option<&Hostdev>, path: &str,
     };
     let lead = if set.is_empty() { format!("{get}\n\nThen start the VM again (`qm start {}`).", p.id()) } else { format!("{get}\n\nThen name it by file name only:") };
     fix::PveFix { lead, set, note: String::new() }
-}
-
-fn hostdev_address_parts(a: &PciAddress) -> (String, String, String, String) {
-    let s = a.as_str();
-    (s[0..4].to_string(), s[5..7].to_string(), s[8..10].to_string(), s[11..12].to_string())
 }
 
 /// Evidence that `path`, given to `vm`, could not be used; and whether it is missing (not just denied).

@@ -456,6 +456,15 @@ pub fn forum_markdown(md: &str, compact: bool) -> String {
     for (range, with) in edits.into_iter().rev() {
         out.replace_range(range, &with);
     }
+    // An indented block reads differently from a fence in some places (four spaces right after
+    // a list continue the list's item): if the rewrite changed what is code, keep the fences.
+    if compact {
+        let blocks = |s: &str| Parser::new_ext(s, Options::ENABLE_TABLES).filter(|e| matches!(e, Event::Start(Tag::CodeBlock(_)))).count();
+        let soft = Parser::new_ext(&out, Options::ENABLE_TABLES).any(|e| matches!(e, Event::SoftBreak));
+        if soft || blocks(&out) != blocks(md) {
+            return forum_markdown(md, false);
+        }
+    }
     out
 }
 

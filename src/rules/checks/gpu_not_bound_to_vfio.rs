@@ -95,15 +95,22 @@ fn remediation(sys: &System, d: &Device, driver: &str, ids_configured: bool) -> 
         } else {
             String::new()
         };
-        r.push_str(&format!("{why}1. Name the card's functions in vfio-pci's ids and load vfio-pci before the host drivers. `/etc/modprobe.d/vfio.conf`:\n\n```text\noptions vfio-pci ids={ids}\n"));
+        // Step 1's blocks are nested under it (fix::in_step), so the list goes on to step 2.
+        let mut modprobe = format!("```text\noptions vfio-pci ids={ids}\n");
         for drv in &drivers {
-            r.push_str(&format!("softdep {drv} pre: vfio-pci\n"));
+            modprobe.push_str(&format!("softdep {drv} pre: vfio-pci\n"));
         }
+        modprobe.push_str("```");
         r.push_str(&format!(
-            "```\n\n   Put vfio-pci into the initramfs (Debian/Ubuntu: `vfio_pci` in `/etc/initramfs-tools/modules`; Fedora: \
-             `force_drivers+=\" vfio_pci \"` in `/etc/dracut.conf.d/vfio.conf`; Arch: `MODULES=(vfio_pci vfio vfio_iommu_type1)`), then:\n\n```sh\n{}\n```\n\n",
-            fix::initramfs_update_command(sys)
+            "{why}1. Name the card's functions in vfio-pci's ids and load vfio-pci before the host drivers. `/etc/modprobe.d/vfio.conf`:\n\n{}\n\n",
+            fix::in_step(&modprobe)
         ));
+        r.push_str(&fix::in_step(&format!(
+            "Put vfio-pci into the initramfs (Debian/Ubuntu: `vfio_pci` in `/etc/initramfs-tools/modules`; Fedora: \
+             `force_drivers+=\" vfio_pci \"` in `/etc/dracut.conf.d/vfio.conf`; Arch: `MODULES=(vfio_pci vfio vfio_iommu_type1)`), then:\n\n```sh\n{}\n```",
+            fix::initramfs_update_command(sys)
+        )));
+        r.push_str("\n\n");
         match sys.cmdline.as_ref().and_then(|c| c.get("vfio_pci.ids")) {
             Some(v) if v.split(',').any(|x| x.starts_with(&d.ids())) => {}
             Some(v) => r.push_str(&format!(
@@ -111,7 +118,7 @@ fn remediation(sys: &System, d: &Device, driver: &str, ids_configured: bool) -> 
             )),
             None => {
                 r.push_str("2. Or on the kernel command line (works when vfio-pci is built in or in the initramfs):\n\n");
-                r.push_str(&fix::add_kernel_options(sys, &[&format!("vfio-pci.ids={ids}")]));
+                r.push_str(&fix::in_step(&fix::add_kernel_options(sys, &[&format!("vfio-pci.ids={ids}")])));
                 r.push_str("\n\n");
             }
         }

@@ -392,13 +392,13 @@ mod tests {
 
     #[test]
     fn severity_when_and_relations_parse_and_say_what_is_wrong() {
-        let r = parse_rule("t.md", &doc("severity_when = { error = \"the log shows it\" }\n[[relation]]\nrule = \"iommu-disabled\"\nkind = \"related\"\nscope = \"host\"\n")).unwrap();
+        let r = parse_rule("t.md", &doc("severity_when = { error = \"the log shows it\" }\n[[relation]]\nrule = \"other-rule\"\nkind = \"related\"\nscope = \"host\"\n")).unwrap();
         assert_eq!(r.severity_text(), "warning (error when the log shows it)");
-        assert_eq!(r.relations, [Relation { rule: "iommu-disabled".into(), kind: RelationKind::Related, scope: RelationScope::Host }]);
+        assert_eq!(r.relations, [Relation { rule: "other-rule".into(), kind: RelationKind::Related, scope: RelationScope::Host }]);
         let err = parse_rule("t.md", &doc("severity_when = { warning = \"x\" }\n")).unwrap_err();
         assert_eq!(err, "severity_when: \"warning\" is the rule's own severity");
-        let err = parse_rule("t.md", &doc("[[relation]]\nrule = \"iommu-disabled\"\nkind = \"causes\"\nscope = \"host\"\n")).unwrap_err();
-        assert_eq!(err, "relation iommu-disabled: kind \"causes\" is not supersedes or related");
+        let err = parse_rule("t.md", &doc("[[relation]]\nrule = \"other-rule\"\nkind = \"causes\"\nscope = \"host\"\n")).unwrap_err();
+        assert_eq!(err, "relation other-rule: kind \"causes\" is not supersedes or related");
     }
 
     #[test]

@@ -202,3 +202,16 @@ fn a_known_failure_message_never_reads_no_problems_found() {
     let msg = json(&out)["findings"][0]["message"].as_str().unwrap_or_default().to_string();
     assert!(msg.contains("the rule could not run (needs kernel log"), "{msg}");
 }
+
+/// A live check never speaks of "the input": what it could not read is named as read (or not
+/// collected at all: a guest report, a ROM dump, given only as a file).
+#[test]
+fn live_check_reasons_do_not_speak_of_an_input() {
+    let (code, out, err) = run(&["check", "--format", "json"]);
+    assert!(code == 0 || code == 1, "{err}");
+    let v = json(&out);
+    for n in v["not_evaluated"].as_array().expect("list") {
+        let reason = n["reason"].as_str().unwrap_or_default();
+        assert!(!reason.contains("in the input") && !reason.contains("unrecognised text"), "{reason}");
+    }
+}

@@ -62,6 +62,10 @@ fn unknown_vm_is_an_error_naming_the_vms_there_are() {
     assert_eq!(err.trim(), "vfio-doctor: --vm win11: no such VM; the VMs here: win10");
     let (code, _, _) = run(&["check", "--root", &host("seed-b550"), "--vm", "win10"]);
     assert_eq!(code, 0);
+    for sub in ["collect", "iommu"] {
+        let (code, _, err) = run(&[sub, "--root", &host("seed-b550"), "--vm", "win11"]);
+        assert_eq!((code, err.trim()), (2, "vfio-doctor: --vm win11: no such VM; the VMs here: win10"), "{sub}");
+    }
     let empty = tempfile::tempdir().expect("tmp");
     let (code, _, err) = run(&["check", "--root", &empty.path().display().to_string(), "--vm", "win10"]);
     assert_eq!(code, 2);

@@ -6,6 +6,7 @@ pub mod html;
 pub mod json;
 pub mod markdown;
 pub mod picture;
+pub mod prose;
 pub mod text;
 
 pub use picture::HostPicture;
@@ -162,7 +163,11 @@ fn has_content(bundle: &Bundle) -> bool {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
     Text,
+    /// For GitHub issues and comments (and forums that take Markdown): under 65,536 characters
     Markdown,
+    /// For Reddit: no HTML, indented code, short evidence, under 10,000 characters
+    #[value(name = "markdown-compact", alias = "reddit")]
+    MarkdownCompact,
     Html,
     Json,
 }

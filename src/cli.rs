@@ -119,7 +119,7 @@ pub struct SourceArgs {
     /// Read a tree that looks like a host's / (a mounted disk, a fixture) instead of this host
     #[arg(long, value_name = "DIR")]
     pub root: Option<PathBuf>,
-    /// Only this libvirt domain
+    /// Only this libvirt domain, or this Proxmox VE VMID
     #[arg(long, value_name = "NAME")]
     pub vm: Option<String>,
     /// Keep host names, user names, addresses and serials (default: replaced by placeholders)

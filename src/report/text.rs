@@ -148,6 +148,23 @@ pub fn render(report: &Report, style: Style) -> String {
         out.push_str(&wrap(&line, "  ", style.width as usize));
         out.push('\n');
     }
+    if !report.vms.is_empty() {
+        out.push_str(&bold(style, "VMs"));
+        out.push('\n');
+        for v in &report.vms {
+            let manager = match v.manager.as_str() {
+                "proxmox" => "Proxmox VE",
+                "libvirt" => "libvirt",
+                _ => "QEMU command line",
+            };
+            let mut facts: Vec<String> = vec![manager.to_string()];
+            facts.extend(v.firmware.as_deref().map(|f| if f == "uefi" { "OVMF".to_string() } else { "SeaBIOS".to_string() }));
+            facts.extend(v.machine.clone());
+            let passes = if v.passes.is_empty() { "passes no PCI device".to_string() } else { format!("passes {}", v.passes.join(", ")) };
+            out.push_str(&wrap(&format!("{} — {}, {}: {passes}", clean(&v.name), facts.join(", "), clean(&v.source)), "  ", style.width as usize));
+        }
+        out.push('\n');
+    }
     let s = &report.summary;
     let summary = format!(
         "{} error(s), {} warning(s), {} info; {} rule(s) run, {} not evaluated{}",

@@ -62,6 +62,11 @@ fn unknown_vm_is_an_error_naming_the_vms_there_are() {
     assert_eq!(err.trim(), "vfio-doctor: --vm win11: no such VM; the VMs here: win10");
     let (code, _, _) = run(&["check", "--root", &host("seed-b550"), "--vm", "win10"]);
     assert_eq!(code, 0);
+    // Proxmox VE: VMIDs.
+    let (code, _, _) = run(&["check", "--root", &host("pve-broken"), "--vm", "100", "--fail-on", "never"]);
+    assert_eq!(code, 0);
+    let (code, _, err) = run(&["check", "--root", &host("pve-broken"), "--vm", "999"]);
+    assert_eq!((code, err.trim()), (2, "vfio-doctor: --vm 999: no such VM; the VMs here: 100, 101, 102, 103"));
     for sub in ["collect", "iommu"] {
         let (code, _, err) = run(&[sub, "--root", &host("seed-b550"), "--vm", "win11"]);
         assert_eq!((code, err.trim()), (2, "vfio-doctor: --vm win11: no such VM; the VMs here: win10"), "{sub}");
@@ -69,7 +74,7 @@ fn unknown_vm_is_an_error_naming_the_vms_there_are() {
     let empty = tempfile::tempdir().expect("tmp");
     let (code, _, err) = run(&["check", "--root", &empty.path().display().to_string(), "--vm", "win10"]);
     assert_eq!(code, 2);
-    assert_eq!(err.trim(), "vfio-doctor: --vm win10: no such VM; no libvirt domain is defined here");
+    assert_eq!(err.trim(), "vfio-doctor: --vm win10: no such VM; no VM is defined here");
     // Pastes: the VMs their XML and QEMU logs name.
     let (code, _, err) = run(&["check", &paste("seed-virsh-start.txt"), "--vm", "win11"]);
     assert_eq!(code, 2);

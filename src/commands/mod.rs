@@ -90,7 +90,7 @@ fn check_vm(vm: &str, known: &[String]) -> Result<(), Error> {
         return Ok(());
     }
     Err(Error::Usage(if known.is_empty() {
-        format!("--vm {vm}: no such VM; no libvirt domain is defined here")
+        format!("--vm {vm}: no such VM; no VM is defined here")
     } else {
         format!("--vm {vm}: no such VM; the VMs here: {}", known.join(", "))
     }))

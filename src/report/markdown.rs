@@ -55,6 +55,8 @@ struct FindingView {
     title: String,
     subject_cell: String,
     message: String,
+    /// "Likely, assuming: …" for a `likely` finding; empty when confirmed.
+    likely: String,
     evidence: Vec<EvidenceView>,
     evidence_left_out: usize,
     fold: bool,
@@ -250,6 +252,7 @@ fn view(report: &Report, budget: Budget, with_picture: bool) -> View<'_> {
                 title: escape(&f.title),
                 subject_cell: cell(&f.subject),
                 message: escape(&shorten(&f.message, max_message).0),
+                likely: f.confidence_note().map(|n| escape(&shorten(&n, max_message).0)).unwrap_or_default(),
                 fold: lines > 6 || evidence.len() > 3,
                 evidence_left_out: f.evidence.len().saturating_sub(max_items),
                 evidence,

@@ -80,17 +80,66 @@ impl FoldedEvidence {
     }
 }
 
+/// How sure a finding is. `confirmed`: every fact it rests on is in the input. `likely`: a
+/// piece the rule would corroborate with is missing (a paste without sysfs, a log excerpt) and
+/// was assumed; the finding's `assumed` says which.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Confidence {
+    #[default]
+    Confirmed,
+    Likely,
+}
+
+impl Confidence {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Confidence::Confirmed => "confirmed",
+            Confidence::Likely => "likely",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Finding {
     pub code: String,
     pub name: String,
     pub severity: Severity,
+    /// `confirmed`, or `likely` when [`Finding::assumed`] names what was taken on trust.
+    #[serde(default)]
+    pub confidence: Confidence,
+    /// What a `likely` finding assumed, one sentence each: the missing source, and what stood
+    /// in for it ("no sysfs or lspci for 0000:01:00.0: its vendor (NVIDIA) is taken from the
+    /// kernel log line that enumerated it").
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub assumed: Vec<String>,
     pub title: String,
     pub message: String,
     pub subject: String,
     pub evidence: Vec<Evidence>,
     pub remediation: String,
     pub references: Vec<String>,
+}
+
+impl Finding {
+    /// Mark the finding `likely`, recording what it took on trust. Repeating an assumption
+    /// records it once.
+    pub fn assume(&mut self, what: impl Into<String>) -> &mut Finding {
+        let what = what.into();
+        self.confidence = Confidence::Likely;
+        if !self.assumed.contains(&what) {
+            self.assumed.push(what);
+        }
+        self
+    }
+
+    /// The line the reports print under a `likely` finding: "Likely, assuming: …; …".
+    pub fn confidence_note(&self) -> Option<String> {
+        (self.confidence == Confidence::Likely).then(|| match self.assumed.as_slice() {
+            [] => "Likely (some evidence was missing).".to_string(),
+            a => format!("Likely, assuming: {}.", a.join("; ").trim_end_matches('.')),
+        })
+    }
 }
 
 /// A rule that could not run, and why ("no kernel log (permission denied: /dev/kmsg; run as root)").
@@ -125,6 +174,8 @@ impl<'a> Findings<'a> {
             name: self.rule.name.clone(),
             severity: self.rule.severity,
             title: self.rule.title.clone(),
+            confidence: Confidence::Confirmed,
+            assumed: Vec::new(),
             message: message.into(),
             subject: subject.into(),
             evidence,
@@ -149,7 +200,21 @@ impl<'a> Findings<'a> {
 /// The signature every logic rule's `check` has.
 pub type CheckFn = fn(&System, &mut Findings<'_>);
 
-/// Run every rule of the catalog. A rule whose `needs` are not met is recorded as not evaluated.
+/// What a rule reasons without: each `uses` entry of its front matter that no source of the
+/// input meets, phrased as an assumption ("no PCI devices (sysfs or lspci) in the input").
+fn missing_uses(sys: &System, rule: &Rule) -> Vec<String> {
+    rule.uses
+        .iter()
+        .filter(|any_of| !any_of.iter().any(|k| sys.has(*k)))
+        .map(|any_of| any_of.iter().map(|k| sys.why_missing(*k)).collect::<Vec<_>>().join(", or "))
+        .collect()
+}
+
+/// Run every rule of the catalog. A rule whose `needs` are not met is recorded as not evaluated;
+/// one whose `uses` (corroborating sources) are missing runs, and every finding it makes without
+/// them is `likely`: the check names the specific assumption (`Finding::assume`), and a finding
+/// it left `confirmed` gets the missing sources as its assumption, so no finding claims more
+/// than its input shows.
 pub fn run(sys: &System, catalog: &Catalog) -> Outcome {
     let mut outcome = Outcome::default();
     let scanner = pattern::Scanner::new(catalog);
@@ -169,6 +234,14 @@ pub fn run(sys: &System, catalog: &Catalog) -> Outcome {
             let mut sink = Findings { rule, out: &mut found };
             check(sys, &mut sink);
         }
+        let missing = missing_uses(sys, rule);
+        if !missing.is_empty() {
+            for f in found.iter_mut().filter(|f| f.assumed.is_empty()) {
+                for m in &missing {
+                    f.assume(m.clone());
+                }
+            }
+        }
         outcome.findings.extend(found);
     }
     outcome.findings.sort_by(|a, b| {
@@ -187,6 +260,7 @@ pub fn signatures(catalog: &Catalog) -> SignatureSet {
         patterns.extend(checks::signatures(&rule.name));
     }
     patterns.extend(crate::system::vm::LOG_SIGNATURES);
+    patterns.extend(crate::system::inferred::LOG_SIGNATURES);
     SignatureSet::new(patterns)
 }
 
@@ -210,6 +284,32 @@ mod tests {
                 assert!(!checks::signatures(name).is_empty(), "{} reads log lines but declares no LOG_SIGNATURES", file.display());
             }
         }
+    }
+
+    /// A rule runs without its `uses` sources, and what it finds then is `likely`, naming
+    /// what was missing; with them, the same finding is `confirmed`.
+    #[test]
+    fn a_missing_corroborating_source_makes_findings_likely() {
+        use crate::bundle::{Bundle, Source, SourceKind};
+        let doc = "+++\ncode = \"VD999\"\nname = \"test-uses\"\nseverity = \"error\"\ntitle = \"t\"\n\
+                   needs = [\"text\"]\nuses = [\"pci\"]\n\n[[match]]\nsource = \"text\"\nregex = \"BAR 3: can't reserve\"\nmessage = \"m\"\n+++\n\
+                   ## What it means\n\n## Why it breaks passthrough\n\n## How to fix\n\n## References\n\n- https://example.org\n";
+        let rule = catalog::parse_rule("test-uses.md", doc).expect("rule");
+        assert_eq!(rule.uses, vec![vec![SourceKind::Pci]]);
+        let catalog = Catalog::from_rules(vec![rule]);
+        let mut b = Bundle::new();
+        b.sources.push(Source::ok(SourceKind::Text, "paste.txt", "input", "vfio-pci 0000:01:00.0: BAR 3: can't reserve [mem]\n".into()));
+        let out = run(&System::from_bundle(&b), &catalog);
+        assert_eq!(out.findings.len(), 1, "{:?}", out.not_evaluated);
+        assert_eq!(out.findings[0].confidence, Confidence::Likely);
+        assert_eq!(out.findings[0].assumed, ["no PCI devices (sysfs) in the input"]);
+        assert_eq!(out.findings[0].confidence_note().as_deref(), Some("Likely, assuming: no PCI devices (sysfs) in the input."));
+        let json = serde_json::to_value(&out.findings[0]).expect("json");
+        assert_eq!((json["confidence"].as_str(), json["assumed"][0].as_str()), (Some("likely"), Some("no PCI devices (sysfs) in the input")));
+        b.pci_devices.push(crate::bundle::PciDevice { address: "0000:01:00.0".into(), ..Default::default() });
+        let out = run(&System::from_bundle(&b), &catalog);
+        assert_eq!((out.findings[0].confidence, out.findings[0].assumed.len()), (Confidence::Confirmed, 0));
+        assert!(serde_json::to_value(&out.findings[0]).expect("json").get("assumed").is_none());
     }
 
     /// Every signature has a literal for the prefilter, so long logs are scanned at memory speed.

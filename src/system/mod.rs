@@ -8,6 +8,7 @@ pub mod cmdline;
 pub mod evidence;
 pub mod guest;
 pub mod host_keeps;
+pub mod inferred;
 pub mod iomem;
 pub mod isolation;
 pub mod kept;

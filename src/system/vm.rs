@@ -135,6 +135,8 @@ pub struct Cpu {
     /// `<feature policy='require' name='topoext'/>` → ("require", "topoext").
     pub features: Vec<(String, String)>,
     pub line: usize,
+    /// `<model>EPYC-Rome</model>` (a named CPU model: custom or host-model's expansion), with its line.
+    pub model: Option<(String, usize)>,
 }
 
 #[derive(Debug, Clone)]
@@ -303,6 +305,9 @@ pub fn parse_domain(text: &str, path: &str) -> Result<Vm, String> {
     if let Some(c) = child(root, "cpu") {
         vm.cpu.line = line_of(c);
         vm.cpu.mode = Some(c.attribute("mode").unwrap_or("custom").to_string());
+        if let Some(m) = child(c, "model").and_then(|m| m.text().map(|t| (t.trim().to_string(), line_of(m)))).filter(|(t, _)| !t.is_empty()) {
+            vm.cpu.model = Some(m);
+        }
         if let Some(t) = child(c, "topology") {
             let n = |a: &str| t.attribute(a).and_then(|v| v.parse().ok());
             vm.cpu.sockets = n("sockets");

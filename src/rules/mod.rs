@@ -163,6 +163,8 @@ pub struct Outcome {
 pub struct Findings<'a> {
     rule: &'a Rule,
     out: &'a mut Vec<Finding>,
+    /// Indices in `out` of findings whose own evidence is complete without the rule's `uses`.
+    standalone: Vec<usize>,
 }
 
 impl<'a> Findings<'a> {
@@ -184,6 +186,14 @@ impl<'a> Findings<'a> {
         });
         let last = self.out.len() - 1;
         &mut self.out[last]
+    }
+
+    /// Emit a finding whose own evidence settles it, whatever of the rule's `uses` is missing
+    /// (a QEMU warning that is itself the fault): it stays `confirmed` unless the check calls
+    /// `assume`.
+    pub fn emit_on_own_evidence(&mut self, subject: impl Into<String>, message: impl Into<String>, evidence: Vec<Evidence>) -> &mut Finding {
+        self.standalone.push(self.out.len());
+        self.emit(subject, message, evidence)
     }
 
     pub fn rule(&self) -> &Rule {
@@ -230,13 +240,16 @@ pub fn run(sys: &System, catalog: &Catalog) -> Outcome {
         outcome.rules_run += 1;
         let mut found = Vec::new();
         scanner.run(sys, rule, &mut found);
+        let mut standalone = Vec::new();
         if let Some(check) = checks::find(&rule.name) {
-            let mut sink = Findings { rule, out: &mut found };
+            let mut sink = Findings { rule, out: &mut found, standalone: Vec::new() };
             check(sys, &mut sink);
+            standalone = sink.standalone;
         }
         let missing = missing_uses(sys, rule);
         if !missing.is_empty() {
-            for f in found.iter_mut().filter(|f| f.assumed.is_empty()) {
+            let unsettled = found.iter_mut().enumerate().filter(|(i, f)| f.assumed.is_empty() && !standalone.contains(i));
+            for (_, f) in unsettled {
                 for m in &missing {
                     f.assume(m.clone());
                 }

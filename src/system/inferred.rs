@@ -99,6 +99,13 @@ impl System {
         })
     }
 
+    /// Whether the PCI devices come from sysfs, a complete listing: only then does a device's
+    /// absence, or no device marked boot_vga, mean something. A pasted lspci may be filtered
+    /// (`lspci -s 01:00.0`, `| grep VGA`) and has no boot_vga at all.
+    pub fn pci_from_sysfs(&self) -> bool {
+        self.devices.iter().any(|d| d.origin == "sysfs")
+    }
+
     /// The ids of the device at `address` as a log names them, when sysfs/lspci do not: the
     /// kernel's enumeration line (vendor, device and class), or else the line of a driver that
     /// binds only one maker's GPUs (`nouveau 0000:01:00.0: …`, `NVRM: … PCI:0000:01:00` names

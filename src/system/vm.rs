@@ -192,10 +192,18 @@ impl PassedGpu<'_> {
     pub fn label(&self) -> String {
         match (self.device, &self.seen) {
             (Some(d), _) => d.label(),
-            (None, Some(s)) => match s.device {
-                Some(dev) => format!("{} [{:04x}:{dev:04x}]", self.hostdev.address, s.vendor),
-                None => format!("{} (vendor {:04x})", self.hostdev.address, s.vendor),
-            },
+            (None, Some(s)) => {
+                let (vendor, device) = super::pci::names(Some(s.vendor), s.device);
+                let name = match (vendor, device) {
+                    (Some(v), Some(d)) => format!("{v} {d} "),
+                    (Some(v), None) => format!("{v} "),
+                    _ => String::new(),
+                };
+                match s.device {
+                    Some(dev) => format!("{} {name}[{:04x}:{dev:04x}]", self.hostdev.address, s.vendor),
+                    None => format!("{} {name}(vendor {:04x})", self.hostdev.address, s.vendor),
+                }
+            }
             (None, None) => format!("{} (no PCI data; taken to be the GPU)", self.hostdev.address),
         }
     }

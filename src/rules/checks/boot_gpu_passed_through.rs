@@ -46,7 +46,7 @@ fn boot_gpu(sys: &System) -> Option<BootGpu> {
         return Some(BootGpu { address: d.address.clone(), label: d.label(), file_stem: d.ids().replace(':', "-"), evidence: d.evidence("boot_vga", "1"), assumed: None });
     }
     // sysfs says which device is boot VGA; an input with sysfs and none marked has none.
-    if sys.devices.iter().any(|d| d.origin == "sysfs") {
+    if sys.pci_from_sysfs() {
         return None;
     }
     let (address, evidence) = sys.boot_vga_in_log()?;

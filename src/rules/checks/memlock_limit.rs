@@ -156,6 +156,13 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
             hard_limit_low: hard_limit_low.is_some(),
         };
         let f = out.emit(subject, message, evidence);
+        if kernel_evidence.is_empty() {
+            // -12 is ENOMEM; the kernel's line is what names the lock limit as its cause.
+            f.assume(
+                "the kernel's `vfio_pin_pages_remote: RLIMIT_MEMLOCK (…) exceeded` line is not in the input: QEMU's -12 is taken \
+                 to come from the memory-lock limit, its usual cause",
+            );
+        }
         f.remediation = remediation(&situation);
     }
 }

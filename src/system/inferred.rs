@@ -93,9 +93,12 @@ impl System {
     /// keeps the lines of every known signature.
     pub fn kernel_log_from_boot(&self) -> bool {
         self.logs.iter().filter(|(k, _)| *k == SourceKind::KernelLog).any(|(_, lines)| {
-            lines.iter().find(|l| !l.message.trim().is_empty()).is_some_and(|first| {
-                first.seconds == Some(0.0) || first.message.starts_with("Linux version ")
-            })
+            // The first kernel line: a pasted prompt (`$ sudo dmesg`) or journalctl's
+            // `-- Logs begin at …` header before it has no stamp and is not the banner.
+            lines
+                .iter()
+                .find(|l| l.timestamp.is_some() || l.message.starts_with("Linux version "))
+                .is_some_and(|first| first.seconds == Some(0.0) || first.message.starts_with("Linux version "))
         })
     }
 
@@ -234,6 +237,10 @@ mod tests {
         assert!(with_log(SourceKind::KernelLog, boot).kernel_log_from_boot());
         let journal = "Aug 29 16:48:39 lasso kernel: Linux version 6.1.0-18-amd64\nAug 29 16:48:39 lasso kernel: Command line: BOOT_IMAGE=/vmlinuz\n";
         assert!(with_log(SourceKind::KernelLog, journal).kernel_log_from_boot());
+        let prompt = "$ sudo dmesg\n[    0.000000] Linux version 6.8.0-45-generic\n";
+        assert!(with_log(SourceKind::KernelLog, prompt).kernel_log_from_boot());
+        let header = "-- Logs begin at Sun 2024-03-03 09:12:01 CET, end at Sun 2024-03-03 10:00:00 CET. --\nMar 03 09:12:01 host kernel: Linux version 6.1.0-18-amd64\n";
+        assert!(with_log(SourceKind::KernelLog, header).kernel_log_from_boot());
         let excerpt = "[    1.533946] pci 0000:00:02.0: vgaarb: setting as boot VGA device\n[   12.190000] vfio-pci 0000:01:00.0: enabling device (0000 -> 0003)\n";
         assert!(!with_log(SourceKind::KernelLog, excerpt).kernel_log_from_boot());
     }

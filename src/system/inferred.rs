@@ -136,7 +136,12 @@ impl System {
             }
             let driver_vendor = match &l.device {
                 Some(d) if &d.address == address => VENDOR_DRIVERS.iter().find(|(drv, _)| d.driver == *drv).map(|(_, v)| *v),
-                _ if l.message.starts_with("NVRM: ") && l.message.contains(&format!("PCI:{}", address.slot())) => Some(0x10de),
+                // `NVRM: GPU 0000:01:00.0: RmInitAdapter failed!`, `NVRM: GPU at PCI:0000:01:00: GPU-…`
+                _ if l.message.starts_with("NVRM: ")
+                    && (l.message.contains(&format!("GPU {address}:")) || l.message.contains(&format!("PCI:{}:", address.slot()))) =>
+                {
+                    Some(0x10de)
+                }
                 _ => None,
             };
             if let Some(vendor) = driver_vendor {
@@ -249,14 +254,16 @@ mod tests {
     fn ids_from_the_enumeration_line_or_a_vendor_driver() {
         let sys = with_log(
             SourceKind::KernelLog,
-            "[    0.355510] pci 0000:01:00.0: [10de:1b80] type 00 class 0x030000\n[    5.101010] nouveau 0000:02:00.0: NVIDIA GP107 (137000a1)\n",
+            "[    0.355510] pci 0000:01:00.0: [10de:1b80] type 00 class 0x030000\n[    5.101010] nouveau 0000:02:00.0: NVIDIA GP107 (137000a1)\n\
+             [   87.473074] NVRM: GPU 0000:03:00.0: RmInitAdapter failed! (0x22:0x56:667)\n",
         );
         let a = PciAddress::parse("01:00.0").unwrap();
         let seen = sys.ids_in_logs(&a).expect("enumerated");
         assert_eq!((seen.vendor, seen.device, seen.class), (0x10de, Some(0x1b80), Some(0x030000)));
         let b = PciAddress::parse("02:00.0").unwrap();
         assert_eq!(sys.ids_in_logs(&b).map(|s| (s.vendor, s.device)), Some((0x10de, None)));
-        assert!(sys.ids_in_logs(&PciAddress::parse("03:00.0").unwrap()).is_none());
+        assert_eq!(sys.ids_in_logs(&PciAddress::parse("03:00.0").unwrap()).map(|s| s.vendor), Some(0x10de));
+        assert!(sys.ids_in_logs(&PciAddress::parse("04:00.0").unwrap()).is_none());
     }
 
     #[test]

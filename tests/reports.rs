@@ -390,6 +390,10 @@ fn a_finding_from_a_paste_is_likely_in_every_format() {
     assert_eq!(f["confidence"], "likely");
     let assumed = f["assumed"][0].as_str().expect("assumed");
     assert!(assumed.contains("0000:01:00.0") && assumed.contains("kernel log line that enumerated it"), "{assumed}");
+    // What would confirm it is asked for first.
+    let first = &json["to_check_more"][0];
+    assert_eq!(first["command"], "lspci -nnk", "{}", json["to_check_more"]);
+    assert!(first["rules"].as_array().expect("rules").iter().any(|r| r == "VD402"), "{first}");
     let text = run("text");
     assert!(text.contains("Likely, assuming: no sysfs or lspci for 0000:01:00.0"), "{text}");
     let markdown = run("markdown");

@@ -164,6 +164,9 @@ pub struct Outcome {
     /// The codes of the rules whose findings are unconfirmed known messages: the open questions
     /// the report's "to check more" list answers first.
     pub unconfirmed: Vec<String>,
+    /// Rules that ran without a `uses` source and made `likely` findings: the sources that would
+    /// confirm them (in `missing`), so the report can ask for those too.
+    pub to_confirm: Vec<NotEvaluated>,
 }
 
 /// The sink a check writes findings into; bound to the rule, so code, name, title, severity
@@ -219,13 +222,9 @@ impl<'a> Findings<'a> {
 pub type CheckFn = fn(&System, &mut Findings<'_>);
 
 /// What a rule reasons without: each `uses` entry of its front matter that no source of the
-/// input meets, phrased as an assumption ("no PCI devices (sysfs or lspci) in the input").
-fn missing_uses(sys: &System, rule: &Rule) -> Vec<String> {
-    rule.uses
-        .iter()
-        .filter(|any_of| !any_of.iter().any(|k| sys.has(*k)))
-        .map(|any_of| sys.why_none(any_of))
-        .collect()
+/// input meets.
+fn missing_uses(sys: &System, rule: &Rule) -> Vec<Vec<crate::bundle::SourceKind>> {
+    rule.uses.iter().filter(|any_of| !any_of.iter().any(|k| sys.has(*k))).cloned().collect()
 }
 
 /// Run every rule of the catalog. A rule whose `needs` are not met is recorded as not evaluated;
@@ -262,11 +261,17 @@ pub fn run(sys: &System, catalog: &Catalog) -> Outcome {
         }
         let missing = missing_uses(sys, rule);
         if !missing.is_empty() {
+            // Phrased as an assumption: "no PCI devices (sysfs) in the input".
+            let phrases: Vec<String> = missing.iter().map(|any_of| sys.why_none(any_of)).collect();
             let unsettled = found.iter_mut().enumerate().filter(|(i, f)| f.assumed.is_empty() && !standalone.contains(i));
             for (_, f) in unsettled {
-                for m in &missing {
+                for m in &phrases {
                     f.assume(m.clone());
                 }
+            }
+            if found.iter().any(|f| f.confidence == Confidence::Likely) {
+                let reason = format!("would confirm its likely finding(s): {}", phrases.join("; "));
+                outcome.to_confirm.push(NotEvaluated { code: rule.code.clone(), rule: rule.name.clone(), reason, missing });
             }
         }
         if found.is_empty() && known::unconfirmed(sys, rule, None, &mut found) {

@@ -15,7 +15,8 @@ pub struct Vm {
     pub name: String,
     /// The source this VM was read from (a domain XML, or a QEMU log when there is no XML).
     pub source: Arc<str>,
-    /// Whether the definition came from domain XML (false: only from a QEMU command line).
+    /// Whether the VM's whole definition was read — a libvirt domain XML or a Proxmox VE VM
+    /// configuration (`pve` says which) — rather than only a QEMU command line.
     pub from_xml: bool,
     /// `kvm`, `qemu`, …
     pub domain_type: Option<String>,
@@ -33,6 +34,9 @@ pub struct Vm {
     /// `<qemu:arg value='…'/>` values of `<qemu:commandline>` that pass a device to vfio-pci
     /// behind libvirt's back (line, value).
     pub raw_vfio_args: Vec<(usize, String)>,
+    /// The Proxmox VE configuration this VM was read from (`None`: libvirt or a QEMU log). The
+    /// remediation speaks `qm set` for these (`rules::fix::VmFix`).
+    pub pve: Option<super::pve::PveVm>,
 }
 
 /// The guest's memory as the domain defines it, in KiB.
@@ -164,12 +168,20 @@ impl Vm {
         self.evidence(h.line, h.excerpt.clone())
     }
 
+    /// Whether `name` names this VM: its name, or for a Proxmox VM its VMID or `name:`.
+    pub fn is_named(&self, name: &str) -> bool {
+        self.name == name || self.pve.as_ref().is_some_and(|p| p.vmid.as_deref() == Some(name) || p.name.as_deref() == Some(name))
+    }
+
     pub fn takes(&self, address: &PciAddress) -> bool {
         self.hostdevs.iter().any(|h| &h.address == address)
     }
 
-    /// Windows guest, judging by libosinfo metadata, or failing that, the name.
+    /// Windows guest, judging by libosinfo metadata or Proxmox's `ostype:`, or failing that, the name.
     pub fn looks_windows(&self) -> bool {
+        if let Some(ostype) = self.pve.as_ref().and_then(|p| p.get("ostype")) {
+            return ostype.value.trim().starts_with('w');
+        }
         match &self.os_id {
             Some(id) => id.contains("microsoft.com/win"),
             None => self.name.to_ascii_lowercase().contains("win"),
@@ -226,6 +238,7 @@ impl PassedGpu<'_> {
         Some(match &self.seen {
             Some(s) => format!("no sysfs or lspci for {a}: what it is comes from {}", s.how),
             None if self.hostdev.rom_file.is_some() => format!("no PCI data for {a}: taken to be the GPU because its <hostdev> has a <rom file>"),
+            None if self.hostdev.excerpt.contains("x-vga=1") => format!("no PCI data for {a}: taken to be the GPU because its hostpci line has x-vga=1"),
             None => format!("no PCI data for {a}: taken to be the GPU because its function 1 (the HDMI audio) is passed with it"),
         })
     }
@@ -249,7 +262,9 @@ impl super::System {
                     None => {
                         let is_fn0 = h.address.as_str().ends_with(".0");
                         let with_audio = vm.hostdevs.iter().any(|o| o.address.slot() == h.address.slot() && o.address.as_str().ends_with(".1"));
-                        (is_fn0 && (with_audio || h.rom_file.is_some())).then_some(PassedGpu { hostdev: h, device: None, seen: None })
+                        // Proxmox's x-vga=1 is only ever set on a GPU.
+                        let x_vga = vm.pve.as_ref().and_then(|p| p.hostpci_of(&h.address)).is_some_and(|p| p.x_vga);
+                        (is_fn0 && (with_audio || h.rom_file.is_some() || x_vga)).then_some(PassedGpu { hostdev: h, device: None, seen: None })
                     }
                 },
             })
@@ -332,6 +347,7 @@ pub fn parse_domain_noting(text: &str, path: &str) -> Result<(Vm, Option<String>
         line: line_of(root),
         memory: Memory { line: line_of(root), ..Memory::default() },
         raw_vfio_args: Vec::new(),
+        pve: None,
     };
 
     if let Some(m) = child(root, "memory") {
@@ -486,6 +502,15 @@ pub fn qemu_line_device(message: &str) -> Option<PciAddress> {
         .as_ref()?;
     let c = re.captures(message)?;
     c.name("a").or_else(|| c.name("b")).or_else(|| c.name("c")).and_then(|m| PciAddress::parse(m.as_str()))
+}
+
+/// The VM name of a QEMU command line without libvirt's `guest=`: Proxmox's
+/// `-name 'win11,debug-threads=on'`.
+pub fn qemu_plain_name(text: &str) -> Option<String> {
+    let i = text.find("-name ")?;
+    let rest = text[i + "-name ".len()..].trim_start().trim_start_matches(['\'', '"']);
+    let name: String = rest.chars().take_while(|c| *c != ',' && *c != '\'' && *c != '"' && !c.is_whitespace()).collect();
+    (!name.is_empty() && !name.starts_with("guest=")).then_some(name)
 }
 
 /// The guest memory of a QEMU command line, in KiB: `-m 16384` (MiB), `-m 16G`, `-m size=16777216k`.

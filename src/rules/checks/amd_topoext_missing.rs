@@ -58,6 +58,19 @@ pub(crate) const LOG_SIGNATURES: &[&str] = &[
     r"Please configure -smp options properly or try enabling topoext feature\.",
 ];
 
+/// Proxmox: `cpu: host` passes the host's topoext; another type gets `flags=+topoext`.
+fn topoext_pve(p: &crate::system::pve::PveVm) -> fix::PveFix {
+    let cpu = p.get("cpu").map(|c| c.value.as_str());
+    let value = match p.cpu_type().as_deref() {
+        Some("host") | Some("max") | None => fix::property_string(cpu, "host", &[]),
+        Some(t) => {
+            let flags = crate::system::pve::property(cpu.unwrap_or(""), "flags").map(|f| format!("{f};+topoext")).unwrap_or_else(|| "+topoext".into());
+            fix::property_string(cpu, t, &[("flags", Some(&flags))])
+        }
+    };
+    fix::PveFix { lead: "Give the vCPUs AMD's topology extension:".into(), set: vec![fix::QmSet::set("cpu", value)], note: String::new() }
+}
+
 pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
     let warnings = qemu_warnings(sys);
     let mut reported: Vec<String> = Vec::new();
@@ -85,7 +98,12 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
         reported.push(vm.name.clone());
         let cpu_line = if vm.cpu.line > 0 { vm.cpu.line } else { vm.line };
         let mode = vm.cpu.mode.as_deref().unwrap_or("none (QEMU default qemu64)");
-        let mut evidence = vec![vm.evidence(cpu_line, format!("<cpu mode='{mode}'> threads={threads}, no <feature policy='require' name='topoext'/>"))];
+        let seen = match vm.pve.as_ref().and_then(|p| p.get("cpu")) {
+            Some(c) => format!("{} (no +topoext)", c.text()),
+            None if vm.pve.is_some() => "no `cpu:` line: kvm64, without topoext".to_string(),
+            None => format!("<cpu mode='{mode}'> threads={threads}, no <feature policy='require' name='topoext'/>"),
+        };
+        let mut evidence = vec![vm.evidence(cpu_line, seen)];
         if let Some(vendor) = &sys.host.cpu_vendor {
             evidence.push(Evidence::new("/proc/cpuinfo", "vendor_id", vendor.clone()));
         }
@@ -105,12 +123,15 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
         if let Some(h) = hint {
             f.assume(format!("no /proc/cpuinfo: the host CPU is taken to be AMD because {}", h.how));
         }
-        f.remediation = format!(
-            "`sudo virsh edit {name}` and make the `<cpu>` element:\n\n```xml\n{cpu}\n```\n\nOr give the VM `threads='1'` and \
-             twice the cores. Shut {name} down and start it again.",
-            name = vm.name,
-            cpu = cpu_element(vm),
-        );
+        let libvirt = || {
+            format!(
+                "`sudo virsh edit {name}` and make the `<cpu>` element:\n\n```xml\n{cpu}\n```\n\nOr give the VM `threads='1'` and \
+                 twice the cores. Shut {name} down and start it again.",
+                name = vm.name,
+                cpu = cpu_element(vm),
+            )
+        };
+        f.remediation = fix::vm_remediation(vm, libvirt, topoext_pve);
     }
     // Warnings from logs that belong to no reported domain (a pasted `virsh start` error, a QEMU log alone).
     for group in warnings {
@@ -132,6 +153,10 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
             format!("QEMU warns that the AMD vCPUs of {whose} have threads but no topoext feature: the guest sees no SMT siblings"),
             evidence,
         );
+        if let Some(vm) = name.as_deref().and_then(|n| sys.vms.iter().find(|v| v.is_named(n))).filter(|v| v.pve.is_some()) {
+            f.remediation = fix::vm_remediation(vm, String::new, topoext_pve);
+            continue;
+        }
         f.remediation = format!(
             "`{edit}` and add `<feature policy='require' name='topoext'/>` inside `<cpu>` (or use \
              `<cpu mode='host-passthrough'>`), keeping the `<topology>` you have:\n\n\

@@ -183,24 +183,48 @@ fn remediation(sys: &System, gpu: &BootGpu, vms: &[&Vm]) -> String {
     }
 
     // 3. A clean ROM.
-    let rom_path = format!("/var/lib/libvirt/vbios/{}.rom", gpu.file_stem);
+    let file = format!("{}.rom", gpu.file_stem);
+    let rom_path = match vm.pve {
+        // qemu-server reads `romfile=` from /usr/share/kvm/ only.
+        Some(_) => format!("/usr/share/kvm/{file}"),
+        None => format!("/var/lib/libvirt/vbios/{file}"),
+    };
     let guest = vm.hostdevs.iter().find(|h| &h.address == a).and_then(|h| h.guest_address.clone());
     let existing_rom = vm.hostdevs.iter().find(|h| &h.address == a).and_then(|h| h.rom_file.clone());
     r.push_str("3. **Give the guest a clean copy of the card's ROM**: the ROM image the card exposes after booting the host is the shadowed, already-run copy. ");
     if let Some(rom) = existing_rom {
-        r.push_str(&format!("{} already sets `<rom file='{rom}'/>`: check that file with rom-parser and re-dump it if it is the shadowed copy. ", vm.name));
+        let how = if vm.pve.is_some() { format!("`romfile=` ({rom})") } else { format!("`<rom file='{rom}'/>`") };
+        r.push_str(&format!("{} already sets {how}: check that file with rom-parser and re-dump it if it is the shadowed copy. ", vm.name));
     }
+    let mkdir = if vm.pve.is_some() { String::new() } else { "   sudo mkdir -p /var/lib/libvirt/vbios\n".to_string() };
     r.push_str(&format!(
-        "Dump it while another GPU is primary (or download the exact model and version from TechPowerUp's VGA BIOS collection; NVIDIA dumps made with nvflash need their header removed), check it with rom-parser, and reference it:\n\n   ```sh\n   sudo mkdir -p /var/lib/libvirt/vbios\n   echo 1 | sudo tee /sys/bus/pci/devices/{a}/rom\n   sudo cat /sys/bus/pci/devices/{a}/rom | sudo tee {rom_path} >/dev/null\n   echo 0 | sudo tee /sys/bus/pci/devices/{a}/rom\n   ```\n\n   In `virsh edit {}`, the card's `<hostdev>`:\n\n   ```xml\n{}\n   ```\n",
-        vm.name,
-        fix::in_step(&fix::hostdev_xml(a, guest.as_deref(), Some(&format!("<rom file='{rom_path}'/>"))))
+        "Dump it while another GPU is primary (or download the exact model and version from TechPowerUp's VGA BIOS collection; NVIDIA dumps made with nvflash need their header removed), check it with rom-parser, and reference it:\n\n   ```sh\n{mkdir}   echo 1 | sudo tee /sys/bus/pci/devices/{a}/rom\n   sudo cat /sys/bus/pci/devices/{a}/rom | sudo tee {rom_path} >/dev/null\n   echo 0 | sudo tee /sys/bus/pci/devices/{a}/rom\n   ```\n\n"
     ));
+    let libvirt = || format!("In `virsh edit {}`, the card's `<hostdev>`:\n\n```xml\n{}\n```", vm.name, fix::hostdev_xml(a, guest.as_deref(), Some(&format!("<rom file='{rom_path}'/>"))));
+    let pve = |p: &crate::system::pve::PveVm| {
+        let in_args = p.get("args").and_then(|s| fix::pve_args_device_option(&s.value, a, "romfile", &file));
+        let set = match (p.hostpci_of(a), in_args) {
+            (Some(entry), _) => fix::QmSet::set(entry.key(), entry.value_with(&[("romfile", Some(&file))])),
+            // Passed by hand-written `-device vfio-pci,…` in `args:`; QEMU finds a bare romfile in /usr/share/kvm too.
+            (None, Some(args)) => fix::QmSet::set("args", args),
+            (None, None) => fix::QmSet::set(format!("hostpci{}", p.free_hostpci()), format!("{},romfile={file}", a.slot())),
+        };
+        fix::PveFix { lead: String::new(), set: vec![set], note: String::new() }
+    };
+    r.push_str(&fix::in_step(&fix::vm_remediation(vm, libvirt, pve)));
+    r.push('\n');
 
     // 4. Remove and rescan before each start (the seed's workaround).
+    let start = match &vm.pve {
+        Some(p) => format!("qm start {}", p.id()),
+        None => format!("virsh start {}", vm.name),
+    };
     r.push_str(&format!(
-        "4. **Remove the card and rescan the bus before each VM start** (a stopgap: it drops the framebuffer's claim on the card):\n\n   ```sh\n   echo 1 | sudo tee /sys/bus/pci/devices/{a}/remove\n   echo 1 | sudo tee /sys/bus/pci/rescan\n   virsh start {}\n   ```",
-        vm.name
+        "4. **Remove the card and rescan the bus before each VM start** (a stopgap: it drops the framebuffer's claim on the card):\n\n   ```sh\n   echo 1 | sudo tee /sys/bus/pci/devices/{a}/remove\n   echo 1 | sudo tee /sys/bus/pci/rescan\n   {start}\n   ```"
     ));
+    if vm.pve.is_some() {
+        r.push_str("\n\n   On Proxmox a `hookscript:` (a snippet run with `pre-start`) can do the first two lines before every start.");
+    }
     r
 }
 

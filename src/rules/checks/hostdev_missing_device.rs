@@ -23,6 +23,10 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
             if sys.device_at(&h.address).is_some() {
                 continue;
             }
+            // A Proxmox mapping that names an absent device is pve-mapping-device-missing's.
+            if vm.pve.as_ref().and_then(|p| p.hostpci_of(&h.address)).is_some_and(|e| e.mapping.is_some()) {
+                continue;
+            }
             report(sys, out, vm, h);
         }
     }
@@ -57,14 +61,24 @@ fn report(sys: &System, out: &mut Findings<'_>, vm: &Vm, h: &Hostdev) {
             }
         })
         .collect();
-    let mut message = format!(
-        "VM {}'s <hostdev> at line {} passes host device {}, but the host has no device at that address: the VM will not start (libvirt: `Device {} not found: could not access /sys/bus/pci/devices/{}/config`)",
-        vm.name,
-        h.line,
-        h.address,
-        h.address,
-        h.address
-    );
+    let mut message = match vm.pve.as_ref().and_then(|p| p.hostpci_of(&h.address)) {
+        Some(entry) => format!(
+            "VM {}'s {} at line {} passes host device {}, but the host has no device at that address: the VM will not start (qemu-server: `no PCI device found for '{}'`)",
+            vm.name,
+            entry.key(),
+            h.line,
+            h.address,
+            entry.hosts.first().cloned().unwrap_or_else(|| h.address.to_string())
+        ),
+        None => format!(
+            "VM {}'s <hostdev> at line {} passes host device {}, but the host has no device at that address: the VM will not start (libvirt: `Device {} not found: could not access /sys/bus/pci/devices/{}/config`)",
+            vm.name,
+            h.line,
+            h.address,
+            h.address,
+            h.address
+        ),
+    };
     let mut r = String::new();
     match candidates.as_slice() {
         [c] => {
@@ -91,6 +105,34 @@ fn report(sys: &System, out: &mut Findings<'_>, vm: &Vm, h: &Hostdev) {
         }
     }
     r.push_str(&format!("List the current addresses with `lspci -nnD | grep -Ei 'vga|3d|audio'`; every `<hostdev>` of {} must name one of them.", vm.name));
+    let pve = |p: &crate::system::pve::PveVm| {
+        let entry = p.hostpci_of(&h.address);
+        let (lead, set) = match (candidates.as_slice(), entry) {
+            ([c], Some(e)) => {
+                // Keep the entry's form: a bare device stays a bare device.
+                let host = if e.hosts.iter().any(|x| !x.contains('.')) { c.address.slot().to_string() } else { c.address.to_string() };
+                (
+                    format!("The card most likely moved to {} (bus numbers shift when a device such as an NVMe drive is added, or after a firmware update). Point {} at it:", c.address, e.key()),
+                    vec![fix::QmSet::set(e.key(), e.value_with(&[("", Some(&host))]))],
+                )
+            }
+            (_, Some(e)) => (
+                format!(
+                    "Find the card's address with `lspci -nnD | grep -Ei 'vga|3d|audio'` and point {} at it (`qm set {} --{} ADDRESS,…`), or, if the card was removed, delete the entry:",
+                    e.key(),
+                    p.id(),
+                    e.key()
+                ),
+                vec![fix::QmSet::delete(e.key())],
+            ),
+            (_, None) => (String::new(), Vec::new()),
+        };
+        fix::PveFix {
+            lead,
+            set,
+            note: "A resource mapping (Datacenter → Resource Mappings, `hostpciN: mapping=NAME`) checks the device's ids and fails loudly instead of passing whatever sits at the old address.".into(),
+        }
+    };
     let f = out.emit(format!("{} (VM {})", h.address, vm.name), message, evidence);
-    f.remediation = r;
+    f.remediation = fix::vm_remediation(vm, || r, pve);
 }

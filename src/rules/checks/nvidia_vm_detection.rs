@@ -33,7 +33,13 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
             let features_line = if vm.features.line > 0 { vm.features.line } else { vm.line };
             let mut evidence = vec![
                 vm.hostdev_evidence(gpu.hostdev),
-                vm.evidence(features_line, "<features> has no <kvm><hidden state='on'/></kvm> and no <hyperv><vendor_id state='on' value='…'/>"),
+                match &vm.pve {
+                    Some(p) => vm.evidence(
+                        features_line,
+                        p.get("cpu").map(|c| format!("{} (no hidden=1, no hv-vendor-id=, no hostpci with x-vga=1)", c.text())).unwrap_or_else(|| "no `cpu:` line (kvm64, KVM visible) and no hostpci with x-vga=1".into()),
+                    ),
+                    None => vm.evidence(features_line, "<features> has no <kvm><hidden state='on'/></kvm> and no <hyperv><vendor_id state='on' value='…'/>"),
+                },
             ];
             match gpu.device {
                 Some(device) => evidence.push(device.evidence("vendor", &format!("0x{NVIDIA:04x}"))),
@@ -63,7 +69,18 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
             } else {
                 ""
             };
-            f.remediation = format!(
+            let pve = |p: &crate::system::pve::PveVm| fix::PveFix {
+                lead: "Since driver R465 (April 2021) NVIDIA allows GeForce cards in a VM, so updating the guest driver (≥ 465) \
+                       fixes Code 43 by itself. For older drivers, or to be safe, hide KVM and give Hyper-V a vendor id \
+                       (`x-vga=1` on the GPU's hostpci does both as well):"
+                    .into(),
+                set: vec![fix::QmSet::set(
+                    "cpu",
+                    fix::property_string(p.get("cpu").map(|c| c.value.as_str()), &p.cpu_type().unwrap_or_else(|| "host".into()), &[("hidden", Some("1")), ("hv-vendor-id", Some("proxmox"))]),
+                )],
+                note: String::new(),
+            };
+            let libvirt = || format!(
                 "Since driver R465 (April 2021) NVIDIA allows GeForce cards in a VM, so updating the guest driver (≥ 465) \
                  fixes Code 43 by itself. For older drivers, or to be safe, hide KVM and give Hyper-V a vendor id: \
                  `sudo virsh edit {name}` and put these inside `<features>`, in place of the `<hyperv>` and `<kvm>` it has \
@@ -75,6 +92,7 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
                 hyperv = fix::hyperv_element(vm, &["vendor_id"]),
                 kvm = fix::kvm_element(vm, &["hidden"]),
             );
+            f.remediation = fix::vm_remediation(vm, libvirt, pve);
         }
     }
 }

@@ -67,12 +67,30 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
                 xml.push_str(&fix::hostdev_xml(&d.address, guest.as_deref(), None));
                 xml.push('\n');
             }
-            let remediation = format!(
+            let libvirt = || format!(
                 "Add the missing function(s) to {vm} (`virsh edit {vm}`, inside `<devices>`, next to the existing `<hostdev>`):\n\n```xml\n{xml}```\n\n\
                  With `managed='yes'` libvirt detaches them from the host when the VM starts. Then start the VM and check \
                  Device Manager (or `lspci` in a Linux guest) for the audio function.",
                 vm = vm.name
             );
+            let pve = |p: &crate::system::pve::PveVm| {
+                let set = match p.hostpci_of(&h.address) {
+                    // `0000:01:00` without a function passes every function of the card, as one
+                    // multifunction device in the guest.
+                    Some(entry) if entry.mapping.is_none() && entry.hosts.len() == 1 => {
+                        vec![fix::QmSet::set(entry.key(), entry.value_with(&[("", Some(slot))]))]
+                    }
+                    _ => {
+                        let addrs: Vec<&crate::system::PciAddress> = missing.iter().map(|d| &d.address).collect();
+                        fix::pve_pass_devices(p, &addrs, "").set
+                    }
+                };
+                fix::PveFix {
+                    lead: format!("Pass the whole card to {}: a host address without a function (`{slot}`) passes all its functions.", vm.name),
+                    set,
+                    note: "Then check Device Manager (or `lspci` in a Linux guest) for the audio function.".into(),
+                }
+            };
             let f = out.emit(format!("{} (VM {})", h.address, vm.name), message, evidence);
             if group.is_none() {
                 f.assume(format!(
@@ -81,7 +99,7 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
                     h.address
                 ));
             }
-            f.remediation = remediation;
+            f.remediation = fix::vm_remediation(vm, libvirt, pve);
         }
     }
 }

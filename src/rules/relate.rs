@@ -78,6 +78,8 @@ mod tests {
             code: code.into(),
             name: name.into(),
             severity: super::super::Severity::Error,
+            confidence: Default::default(),
+            assumed: Vec::new(),
             title: String::new(),
             message: String::new(),
             subject: subject.into(),

@@ -375,3 +375,37 @@ fn colour_only_on_a_terminal_and_never_with_no_color() {
     let piped = binary().args(["--root"]).arg(host("seed-b550-bsod")).env_remove("NO_COLOR").output().expect("run");
     assert!(!String::from_utf8_lossy(&piped.stdout).contains('\x1b'));
 }
+
+/// A domain XML and a dmesg excerpt, no sysfs: the NVIDIA finding is `likely`, and every format
+/// says so and says what was assumed; the same rule on the full seed host is `confirmed`.
+#[test]
+fn a_finding_from_a_paste_is_likely_in_every_format() {
+    let case = fixtures().join("rules/nvidia-vm-detection/fires-paste-dmesg");
+    let inputs = [format!("domain-xml:{}", case.join("win10.xml").display()), format!("kernel-log:{}", case.join("dmesg.txt").display())];
+    let run = |format: &str| {
+        let out = binary().args(["check", "--format", format]).args(&inputs).output().expect("run");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let json: serde_json::Value = serde_json::from_str(&run("json")).expect("json report");
+    let f = json["findings"].as_array().expect("findings").iter().find(|f| f["name"] == "nvidia-vm-detection").expect("finding");
+    assert_eq!(f["confidence"], "likely");
+    let assumed = f["assumed"][0].as_str().expect("assumed");
+    assert!(assumed.contains("0000:01:00.0") && assumed.contains("kernel log line that enumerated it"), "{assumed}");
+    // What would confirm it is asked for first.
+    let first = &json["to_check_more"][0];
+    assert_eq!(first["command"], "lspci -nnk", "{}", json["to_check_more"]);
+    assert!(first["rules"].as_array().expect("rules").iter().any(|r| r == "VD402"), "{first}");
+    let text = run("text");
+    assert!(text.contains("Likely, assuming: no sysfs or lspci for 0000:01:00.0"), "{text}");
+    let markdown = run("markdown");
+    assert!(markdown.contains("\nLikely, assuming: no sysfs or lspci for 0000:01:00.0"), "{markdown}");
+    let html = run("html");
+    assert!(html.contains("<p class=\"likely\"><b>Likely</b>, assuming: no sysfs or lspci for 0000:01:00.0"), "{html}");
+
+    let seed = report::json::render(&bsod_report());
+    let seed: serde_json::Value = serde_json::from_str(&seed).expect("json");
+    for f in seed["findings"].as_array().expect("findings") {
+        assert_eq!(f["confidence"], "confirmed", "{} on the full seed host", f["name"]);
+        assert!(f.get("assumed").is_none());
+    }
+}

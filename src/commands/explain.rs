@@ -25,6 +25,10 @@ pub fn run(code_or_name: &str, markdown: bool) -> Result<(), Error> {
     if !needs.is_empty() {
         text.push_str(&format!("reads: {}\n", needs.join(", ")));
     }
+    let uses: Vec<String> = rule.uses.iter().map(|any| any.iter().map(|k| k.name()).collect::<Vec<_>>().join(" or ")).collect();
+    if !uses.is_empty() {
+        text.push_str(&format!("corroborates with: {} (without it, findings are likely)\n", uses.join(", ")));
+    }
     for line in relations(&catalog, rule) {
         text.push_str(&format!("{line}\n"));
     }

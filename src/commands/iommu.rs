@@ -34,6 +34,7 @@ fn bundle_for(origin: &Origin) -> Result<Bundle, Error> {
     };
     let mut b = Bundle::new();
     // No log is collected here, so no signature set is needed.
+    super::vm_exists(&root, origin.vm.as_deref())?;
     let options = Options { vm: origin.vm.clone(), ..Options::default() };
     for c in COLLECTORS.iter().filter(|c| NEEDS.contains(&c.source)) {
         (c.collect)(&root, &options, &mut b);

@@ -16,6 +16,7 @@ pub fn run(json: bool) -> Result<(), Error> {
                 serde_json::json!({
                     "code": r.code, "name": r.name, "severity": r.severity, "title": r.title,
                     "needs": r.needs.iter().map(|any| any.iter().map(|k| k.name()).collect::<Vec<_>>().join("|")).collect::<Vec<_>>(),
+                    "uses": r.uses.iter().map(|any| any.iter().map(|k| k.name()).collect::<Vec<_>>().join("|")).collect::<Vec<_>>(),
                     "kind": if r.patterns.is_empty() { "logic" } else { "pattern" },
                     "severity_when": r.severity_when.iter().map(|(s, why)| serde_json::json!({"severity": s, "when": why})).collect::<Vec<_>>(),
                     "status": if r.retired { "retired" } else { "stable" },

@@ -89,6 +89,8 @@ struct FindingView {
     name: String,
     title: String,
     message: String,
+    /// "Likely, assuming: …" for a `likely` finding; empty when confirmed.
+    likely: String,
     evidence: Vec<EvidenceView>,
     evidence_left_out: usize,
     fold: bool,
@@ -351,6 +353,7 @@ fn view(report: &Report, budget: Budget, form: Form) -> View<'_> {
                 name: f.name.clone(),
                 title: escape(&f.title),
                 message: escape(&shorten_words(&f.message, max_message).0),
+                likely: f.confidence_note().map(|n| escape(&shorten_words(&n, max_message).0)).unwrap_or_default(),
                 fold: !form.compact && (lines > 6 || evidence.len() > 3),
                 evidence_left_out: f.evidence.len().saturating_sub(max_items),
                 evidence,

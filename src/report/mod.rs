@@ -145,7 +145,10 @@ impl Report {
         } else {
             None
         };
-        let to_check_more = asks::derive(sys, &outcome.not_evaluated, &outcome.unconfirmed);
+        // A likely finding is an open question too: ask first for what would confirm it.
+        let open: Vec<NotEvaluated> = outcome.not_evaluated.iter().chain(&outcome.to_confirm).cloned().collect();
+        let first: Vec<String> = outcome.unconfirmed.iter().chain(outcome.to_confirm.iter().map(|n| &n.code)).cloned().collect();
+        let to_check_more = asks::derive(sys, &open, &first);
         Report {
             format: FORMAT.into(),
             version: VERSION,

@@ -102,6 +102,9 @@ pub fn render(report: &Report, style: Style) -> String {
             let head = head.replacen(&tag, &paint(style, f.severity, &tag), 1).replacen(&f.name, &bold(style, &f.name), 1);
             out.push_str(&head);
             out.push_str(&wrap(&f.message, "  ", style.width as usize));
+            if let Some(note) = f.confidence_note() {
+                out.push_str(&wrap(&note, "  ", style.width as usize));
+            }
             if !f.evidence.is_empty() {
                 out.push_str("  evidence:\n");
                 for e in &f.evidence {

@@ -10,6 +10,7 @@ pub mod guest;
 pub mod holders;
 pub mod hook_trace;
 pub mod host_keeps;
+pub mod inferred;
 pub mod iomem;
 pub mod isolation;
 pub mod kept;

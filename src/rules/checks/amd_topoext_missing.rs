@@ -2,6 +2,7 @@
 
 use crate::bundle::SourceKind;
 use crate::rules::{fix, Evidence, Findings};
+use crate::system::inferred::CpuMaker;
 use crate::system::{LogLine, System, Vm};
 
 /// QEMU target/i386/cpu.c x86_cpu_realizefn(): ≤ 8.x `warn_report("This family of AMD CPU doesn't
@@ -80,7 +81,10 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
             continue;
         }
         let threads = vm.cpu.threads.unwrap_or(1);
-        let config_fault = sys.cpu_is_amd() && threads > 1 && !gets_host_topoext(vm);
+        // The maker from cpuinfo, or as the input shows it in passing (smpboot, AMD-Vi lines, a
+        // named CPU model): then the finding is likely.
+        let maker = sys.cpu_maker();
+        let config_fault = maker.as_ref().is_some_and(|(m, _)| *m == CpuMaker::Amd) && threads > 1 && !gets_host_topoext(vm);
         // QEMU lines of this VM's own log.
         let own: Vec<&LogLine> = warnings
             .iter()
@@ -103,8 +107,11 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
         if let Some(vendor) = &sys.host.cpu_vendor {
             evidence.push(Evidence::new("/proc/cpuinfo", "vendor_id", vendor.clone()));
         }
+        // QEMU's own warning for this VM settles it; otherwise the maker may be a hint.
+        let hint = if own.is_empty() { maker.and_then(|(_, h)| h) } else { None };
+        evidence.extend(hint.as_ref().map(|h| h.evidence.clone()));
         evidence.extend(own.iter().map(|l| Evidence::from(*l)));
-        let f = out.emit(
+        let f = out.emit_on_own_evidence(
             format!("VM {}", vm.name),
             format!(
                 "VM {} gives its vCPUs {threads} threads per core on an AMD host without the topoext CPU feature: the guest sees \
@@ -113,6 +120,9 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
             ),
             evidence,
         );
+        if let Some(h) = hint {
+            f.assume(format!("no /proc/cpuinfo: the host CPU is taken to be AMD because {}", h.how));
+        }
         let libvirt = || {
             format!(
                 "`sudo virsh edit {name}` and make the `<cpu>` element:\n\n```xml\n{cpu}\n```\n\nOr give the VM `threads='1'` and \
@@ -138,7 +148,7 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
             None => (format!("QEMU log {}", group[0].source), format!("the VM of {}", group[0].source), "sudo virsh edit NAME".to_string()),
         };
         let evidence = group.iter().map(|l| Evidence::from(*l)).collect();
-        let f = out.emit(
+        let f = out.emit_on_own_evidence(
             subject,
             format!("QEMU warns that the AMD vCPUs of {whose} have threads but no topoext feature: the guest sees no SMT siblings"),
             evidence,

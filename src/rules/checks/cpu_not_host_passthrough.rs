@@ -31,13 +31,18 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
                 gpu.label(),
                 mode
             ),
-            vec![vm.evidence(line, seen), vm.hostdev_evidence(gpu.hostdev)],
+            [vm.evidence(line, seen), vm.hostdev_evidence(gpu.hostdev)].into_iter().chain(gpu.seen_evidence()).collect(),
         );
+        if let Some(a) = gpu.assumption() {
+            f.assume(a);
+        }
         let mut children = String::new();
         if let Some(t) = fix::cpu_topology(vm) {
             children.push_str(&format!("  {t}\n"));
         }
-        if sys.cpu_is_amd() && vm.cpu.threads.unwrap_or(1) > 1 {
+        // The maker from cpuinfo, or as the input shows it in passing (a remediation detail only).
+        let amd = sys.cpu_maker().is_some_and(|(m, _)| m == crate::system::inferred::CpuMaker::Amd);
+        if amd && vm.cpu.threads.unwrap_or(1) > 1 {
             children.push_str("  <feature policy='require' name='topoext'/>\n");
         }
         let open = "<cpu mode='host-passthrough' check='none' migratable='on'";

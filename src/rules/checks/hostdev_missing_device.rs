@@ -2,17 +2,9 @@
 //! A domain's `<hostdev>` names a host PCI address where sysfs has no device (cards moved, or
 //! bus numbers shifted after a new NVMe drive or a firmware update).
 
-
-use regex::Regex;
-
 use crate::bundle::SourceKind;
 use crate::rules::{fix, Evidence, Findings};
 use crate::system::{vfio_ids, Device, Hostdev, System, Vm};
-
-/// drivers/pci/probe.c `pci_setup_device()`: `pci 0000:08:00.0: [10de:1c02] type 00 class 0x030000`.
-fn enumerated_re() -> &'static Regex {
-    static_regex!(r"^\[(?P<v>[0-9a-f]{4}):(?P<d>[0-9a-f]{4})\] type [0-9a-f]{2} class")
-}
 
 /// The log lines this rule reads: long logs keep them from between head and tail
 /// (`rules::signatures`).
@@ -23,7 +15,7 @@ pub(crate) const LOG_SIGNATURES: &[&str] = &[
 
 pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
     // Only a full sysfs listing proves absence; a pasted lspci excerpt may leave devices out.
-    if !sys.devices.iter().any(|d| d.origin == "sysfs") {
+    if !sys.pci_from_sysfs() {
         return;
     }
     for vm in sys.vms.iter().filter(|v| v.from_xml) {
@@ -42,23 +34,11 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
 
 fn report(sys: &System, out: &mut Findings<'_>, vm: &Vm, h: &Hostdev) {
     let mut evidence = vec![vm.hostdev_evidence(h), Evidence::new("/sys/bus/pci/devices", h.address.to_string(), "no such device")];
-    // What used to be at that address, if a kernel log still says.
-    let mut was: Option<(u16, u16)> = None;
-    for kind in [SourceKind::KernelLog, SourceKind::KernelLogPrevious] {
-        for l in sys.lines(kind) {
-            let Some(dev) = &l.device else { continue };
-            if dev.address != h.address {
-                continue;
-            }
-            let rest = l.message.split_once(": ").map(|x| x.1).unwrap_or("");
-            if let Some(c) = enumerated_re().captures(rest) {
-                if let (Ok(v), Ok(d)) = (u16::from_str_radix(&c["v"], 16), u16::from_str_radix(&c["d"], 16)) {
-                    was = Some((v, d));
-                    evidence.push(Evidence::from(l));
-                }
-            }
-        }
-    }
+    // What used to be at that address, if a kernel log still says (its enumeration line, parsed
+    // once by the System).
+    let seen = sys.ids_in_logs(&h.address).filter(|s| s.device.is_some());
+    let was: Option<(u16, u16)> = seen.as_ref().and_then(|s| Some((s.vendor, s.device?)));
+    evidence.extend(seen.map(|s| s.evidence));
     // QEMU's own complaint (hw/vfio/pci.c: `vfio /sys/bus/pci/devices/ADDR: no such host device`).
     let wanted = format!("/sys/bus/pci/devices/{}: no such host device", h.address);
     for kind in [SourceKind::QemuLog, SourceKind::Text] {

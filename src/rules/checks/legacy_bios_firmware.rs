@@ -27,13 +27,17 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
             (None, None, Some(attr)) => format!("<os firmware='{attr}'>"),
             (None, None, None) => "<os> has no firmware='efi' and no <loader>: SeaBIOS".to_string(),
         };
-        let evidence = vec![vm.evidence(os_line, seen), vm.hostdev_evidence(gpu.hostdev)];
+        let mut evidence = vec![vm.evidence(os_line, seen), vm.hostdev_evidence(gpu.hostdev)];
+        evidence.extend(gpu.seen_evidence());
         let machine = fw.machine.as_deref().unwrap_or("q35");
         let f = out.emit(
             format!("VM {}", vm.name),
             format!("VM {} boots SeaBIOS (legacy BIOS) while passing {}: passed GPUs need OVMF (UEFI)", vm.name, gpu.label()),
             evidence,
         );
+        if let Some(a) = gpu.assumption() {
+            f.assume(a);
+        }
         let libvirt = || {
         let mut remediation = format!(
             "Switch {name} to UEFI. With libvirt ≥ 5.2 let it pick the OVMF build (install it first: `sudo apt install ovmf` on \

@@ -192,6 +192,14 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
             );
         }
         let f = out.emit(subject, message, evidence);
+        if kernel_evidence.is_empty() && low.is_empty() {
+            // -12 is ENOMEM; the kernel's line (or a limit reading) is what names the lock limit
+            // as its cause.
+            f.assume(
+                "the kernel's `vfio_pin_pages_remote: RLIMIT_MEMLOCK (…) exceeded` line is not in the input: QEMU's -12 is taken \
+                 to come from the memory-lock limit, its usual cause",
+            );
+        }
         f.remediation = match vm {
             Some(v) => fix::vm_remediation(v, || remediation(&situation), |p| pve_fix(p, memory_kib)),
             None => remediation(&situation),

@@ -17,10 +17,10 @@ use vfio_doctor::rules::Catalog;
 /// The least share of cases whose established cause must be named. Issue 10 asks for 0.90;
 /// this is the figure measured on this branch alone (the catalog, paste kinds and partial-evidence
 /// reasoning land on other branches) and is raised as they land.
-const MIN_RECALL: f64 = 0.27;
+const MIN_RECALL: f64 = 0.25;
 
 /// Issue 10 asks for at least 80 cases.
-const MIN_CASES: usize = 29;
+const MIN_CASES: usize = 47;
 
 /// fixtures/real/<case>/case.toml
 #[derive(Debug, Deserialize)]
@@ -31,6 +31,10 @@ struct RealCase {
     title: String,
     /// The cause the thread established (by the poster's follow-up or a maintainer).
     established: String,
+    /// Who established it: `poster` (their follow-up), `maintainer`, `helper` (another user's
+    /// answer the thread accepts), or `message` (no answer in the thread; the quoted message alone
+    /// names the cause, per the source that prints it). `message` cases are the weakest.
+    established_by: String,
     /// The rule(s) that name that cause; a hit when any fires. A name the catalog lacks is a
     /// rule still to be written (a miss until it is).
     expect: Vec<String>,
@@ -74,6 +78,11 @@ fn load(dir: &Path) -> RealCase {
     assert!(!case.title.trim().is_empty() && !case.established.trim().is_empty(), "{}: title and established", dir.display());
     assert!(!case.expect.is_empty(), "{}: expect names at least one rule", dir.display());
     assert!(!case.inputs.is_empty(), "{}: at least one input", dir.display());
+    assert!(
+        ["poster", "maintainer", "helper", "message"].contains(&case.established_by.as_str()),
+        "{}: established_by is poster, maintainer, helper or message",
+        dir.display()
+    );
     if let Some(vmm) = &case.vmm {
         assert!(!vmm.trim().is_empty(), "{}: empty vmm", dir.display());
     }

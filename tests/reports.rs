@@ -145,7 +145,7 @@ fn json_report_carries_the_host_picture() {
     assert_eq!(groups.len(), 22);
     let g16 = groups.iter().find(|g| g["id"] == "16").expect("group 16");
     assert_eq!(g16["verdict"]["kind"], "together");
-    assert_eq!(g16["devices"][0]["address"], "08:00.0");
+    assert_eq!(g16["devices"][0]["address"], "0000:08:00.0");
     assert_eq!(g16["devices"][0]["taken_for_vm"]["how"], "hostdev of win10, bound to vfio-pci");
     assert_eq!(g16["devices"][0]["taken_for_vm"]["vms"][0], "win10");
     assert_eq!(g16["devices"][0]["boot_vga"], true);
@@ -282,9 +282,48 @@ fn iommu_of_the_seed_host() {
     assert_eq!(g15["verdict"]["passable"], false);
     let critical: Vec<&str> = g15["verdict"]["devices"].as_array().expect("devices").iter().filter_map(|d| d.as_str()).collect();
     // The RX 550 is the host's boot display while the GTX 1060 is taken for the VM.
-    assert_eq!(critical, ["02:00.0", "02:00.1", "04:00.0", "05:00.0", "06:00.0", "07:00.0"]);
+    assert_eq!(critical, ["0000:02:00.0", "0000:02:00.1", "0000:04:00.0", "0000:05:00.0", "0000:06:00.0", "0000:07:00.0"]);
     assert_eq!(json["groups"][16]["verdict"]["kind"], "together");
     assert_eq!(json["groups"][16]["verdict"]["passable"], true);
+}
+
+/// Every string of `iommu --format json` on every fixture host names devices by full
+/// `DDDD:BB:DD.F` address (what sysfs, libvirt, QEMU and the bundle use), prose included.
+#[test]
+fn iommu_json_speaks_full_addresses_on_every_fixture_host() {
+    let full = regex::Regex::new(r"^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$").expect("regex");
+    // A bus:slot.function not preceded by a domain.
+    let short = regex::Regex::new(r"(?:^|[^0-9a-f:])([0-9a-f]{2}:[0-9a-f]{2}\.[0-7])\b").expect("regex");
+    fn strings<'a>(v: &'a serde_json::Value, key: &str, out: &mut Vec<(String, &'a str)>) {
+        match v {
+            serde_json::Value::String(s) => out.push((key.to_string(), s)),
+            serde_json::Value::Array(a) => a.iter().for_each(|x| strings(x, key, out)),
+            serde_json::Value::Object(o) => o.iter().for_each(|(k, x)| strings(x, k, out)),
+            _ => {}
+        }
+    }
+    let mut hosts = 0;
+    for entry in std::fs::read_dir(fixtures().join("hosts")).expect("fixtures/hosts") {
+        let dir = entry.expect("entry").path();
+        if !dir.join("sys").is_dir() {
+            continue;
+        }
+        hosts += 1;
+        let out = binary().args(["iommu", "--format", "json", "--root"]).arg(&dir).output().expect("run");
+        assert_eq!(out.status.code(), Some(0), "{}: {}", dir.display(), String::from_utf8_lossy(&out.stderr));
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("iommu JSON");
+        let mut all = Vec::new();
+        strings(&json, "", &mut all);
+        let addresses: Vec<&str> = all.iter().filter(|(k, _)| matches!(k.as_str(), "address" | "devices" | "breaks_isolation")).map(|(_, s)| *s).collect();
+        assert!(!addresses.is_empty(), "{}: no device in the picture", dir.display());
+        for a in addresses {
+            assert!(full.is_match(a), "{}: {a:?} is not a full DDDD:BB:DD.F address", dir.display());
+        }
+        for (key, s) in &all {
+            assert!(!short.is_match(s), "{}: {key} holds a short address: {s:?}", dir.display());
+        }
+    }
+    assert!(hosts >= 4, "only {hosts} fixture hosts found");
 }
 
 #[test]

@@ -16,6 +16,8 @@ struct View<'a> {
     /// Groups worth a box (any endpoint), and the ids of groups holding only bridges.
     groups: Vec<&'a super::picture::PictureGroup>,
     bridge_groups: Vec<&'a str>,
+    /// Devices in no IOMMU group (a paste without groups).
+    ungrouped: &'a [super::picture::PictureDevice],
     /// One line per GPU: where it sits and whether its group can go to a VM.
     gpus: Vec<GpuLine<'a>>,
 }
@@ -145,7 +147,9 @@ pub fn render(report: &Report) -> String {
         .flatten()
         .collect::<Vec<_>>()
         .join(" · ");
-    let pic = &report.host_picture;
+    // Addresses as lspci prints them (the JSON report keeps them full).
+    let shown = report.host_picture.for_display();
+    let pic = &shown;
     let view = View {
         report,
         host,
@@ -160,6 +164,7 @@ pub fn render(report: &Report) -> String {
             g.sort_by_key(|g| !(g.taken || g.devices.iter().any(|d| d.role == "gpu")));
             g
         },
+        ungrouped: &pic.ungrouped,
         bridge_groups: pic.groups.iter().filter(|g| g.verdict.kind == "bridges-only").map(|g| g.id.as_str()).collect(),
         gpus: pic
             .groups

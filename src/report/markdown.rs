@@ -141,6 +141,7 @@ fn summary_line(report: &Report) -> String {
 
 /// The IOMMU groups as one Markdown table (also `vfio-doctor iommu --format markdown`).
 pub fn picture(p: &HostPicture) -> String {
+    let p = &p.for_display();
     let mut out = String::new();
     if let Some(why) = &p.no_groups {
         out.push_str(&format!("**{}**\n\n", escape(why)));

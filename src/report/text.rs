@@ -312,6 +312,7 @@ fn list_marker(s: &str) -> usize {
 /// The IOMMU groups for a terminal (`vfio-doctor iommu`): per group its verdict and a table of
 /// its devices (address, class, names and IDs, boot VGA, driver, link, reset methods).
 pub fn picture(p: &super::HostPicture, style: Style) -> String {
+    let p = &p.for_display();
     let mut out = String::new();
     if let Some(why) = &p.no_groups {
         out.push_str(&wrap(why, "", style.width as usize));
@@ -358,6 +359,7 @@ pub fn picture(p: &super::HostPicture, style: Style) -> String {
 
 /// One sentence about the groups: how many, how many can be passed, what is taken for a VM.
 fn picture_summary(p: &super::HostPicture) -> String {
+    let p = &p.for_display();
     if let Some(why) = &p.no_groups {
         return why.clone();
     }

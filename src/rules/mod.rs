@@ -8,6 +8,8 @@ pub mod fix;
 mod pattern;
 
 pub use catalog::{Catalog, Rule};
+/// Evidence lives in the System's layer (its parsers attach it to facts); checks name it here.
+pub use crate::system::Evidence;
 
 use serde::{Deserialize, Serialize};
 
@@ -43,32 +45,6 @@ impl Severity {
 impl std::fmt::Display for Severity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
-    }
-}
-
-/// Where a fact was seen: the file or sysfs path, the line or attribute, and the text.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Evidence {
-    pub source: String,
-    pub location: String,
-    pub excerpt: String,
-    /// How many times this excerpt (or lines like it) occurred, when more than once.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub count: Option<u64>,
-}
-
-impl Evidence {
-    pub fn new(source: impl Into<String>, location: impl Into<String>, excerpt: impl Into<String>) -> Evidence {
-        Evidence { source: source.into(), location: location.into(), excerpt: excerpt.into(), count: None }
-    }
-}
-
-impl From<&crate::system::LogLine> for Evidence {
-    fn from(line: &crate::system::LogLine) -> Evidence {
-        let mut e = Evidence::new(line.source.to_string(), format!("line {}", line.line_no), line.text.clone());
-        // A folded line stands for all its occurrences.
-        e.count = (line.count > 1).then_some(line.count);
-        e
     }
 }
 

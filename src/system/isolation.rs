@@ -95,9 +95,10 @@ impl Verdict {
         }
     }
 
-    /// The sentence `iommu` and the reports print.
+    /// The sentence `iommu` and the reports print, with full addresses (the text formats
+    /// shorten them as lspci does when the host has one PCI domain).
     pub fn sentence(&self) -> String {
-        let list = |v: &[PciAddress]| v.iter().map(|a| a.short().to_string()).collect::<Vec<_>>().join(", ");
+        let list = |v: &[PciAddress]| v.iter().map(|a| a.as_str().to_string()).collect::<Vec<_>>().join(", ");
         match self {
             Verdict::Alone => "can be passed alone".into(),
             Verdict::Together { endpoints, same_slot: true } => {
@@ -106,7 +107,7 @@ impl Verdict {
             Verdict::Together { endpoints, .. } => format!("can be passed only together with these devices: {}", list(endpoints)),
             Verdict::HostCritical { devices } => format!(
                 "not passable: contains host-critical devices: {}",
-                devices.iter().map(|(a, why)| format!("{} ({})", a.short(), why.describe())).collect::<Vec<_>>().join(", ")
+                devices.iter().map(|(a, why)| format!("{} ({})", a, why.describe())).collect::<Vec<_>>().join(", ")
             ),
             Verdict::BridgesOnly => "bridges only, nothing to pass".into(),
         }
@@ -260,7 +261,7 @@ mod tests {
         ]);
         let g = groups(&sys);
         assert_eq!(g[0].verdict.kind(), "together");
-        assert!(g[0].verdict.sentence().contains("only together with its other functions: 08:00.0, 08:00.1"));
+        assert!(g[0].verdict.sentence().contains("only together with its other functions: 0000:08:00.0, 0000:08:00.1"));
         assert!(g[0].left_with_host.is_empty());
     }
 

@@ -1,8 +1,11 @@
 //! The System: the parsed view of a bundle that rules query. Parsing happens once, here; rules
-//! never re-parse raw text. Nothing in here does I/O, and nothing here is serialized.
+//! never re-parse raw text. Nothing in here does I/O, and nothing here is serialized but the
+//! [`Evidence`] that findings carry. It imports only from `bundle` and the leaf modules
+//! (ARCHITECTURE.md, `tests/layers.rs`).
 
 pub mod boot_config;
 pub mod cmdline;
+pub mod evidence;
 pub mod guest;
 pub mod host_keeps;
 pub mod iomem;
@@ -18,6 +21,7 @@ pub mod vm;
 pub mod xorg;
 
 pub use cmdline::Cmdline;
+pub use evidence::Evidence;
 pub use kernel_log::{DeviceRef, LogLine};
 pub use pci::{Device, Group, PciAddress};
 pub use vm::{Hostdev, Vm};

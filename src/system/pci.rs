@@ -1,7 +1,7 @@
 //! PCI devices and IOMMU groups with names from the pci-ids database.
 
 use crate::bundle::{Bundle, PciDevice};
-use crate::rules::Evidence;
+use super::Evidence;
 
 /// A PCI address normalised to `dddd:bb:ss.f` (lower-case hex, domain included).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]

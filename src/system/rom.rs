@@ -7,7 +7,7 @@ use super::pci::{Device, PciAddress};
 use super::vm::Vm;
 use crate::bundle::{Bundle, Source, SourceKind};
 use crate::rom::Rom;
-use crate::rules::Evidence;
+use super::Evidence;
 
 /// One ROM file and what it is supposed to be for.
 #[derive(Debug, Clone)]

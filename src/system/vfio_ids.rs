@@ -5,7 +5,7 @@
 
 use super::{LogLine, System};
 use crate::bundle::SourceKind;
-use crate::rules::Evidence;
+use super::Evidence;
 
 /// One `vendor:device` entry of vfio-pci's `ids` parameter.
 #[derive(Debug, Clone)]

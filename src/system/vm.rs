@@ -8,7 +8,7 @@ use std::sync::{Arc, OnceLock};
 use regex::Regex;
 
 use super::PciAddress;
-use crate::rules::Evidence;
+use super::Evidence;
 
 #[derive(Debug, Clone)]
 pub struct Vm {

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use crate::commands::check::FailOn;
 use crate::report::Format;
@@ -20,6 +20,25 @@ pub struct Cli {
     pub command: Option<Command>,
     #[command(flatten)]
     pub check: CheckArgs,
+}
+
+/// The subcommands, as typed (for "did you mean" when a word is taken for a file).
+pub const SUBCOMMANDS: &[&str] = &["check", "collect", "rom", "iommu", "rules", "explain", "completions"];
+
+/// The command line with the help that is generated from the code: the `KIND:` words of
+/// INPUT come from the source kind enum, so a kind added there is documented here by itself.
+pub fn command() -> clap::Command {
+    let help = format!(
+        "Loose files to analyse (dmesg, domain XML, lspci -nnk, QEMU/Xorg logs, …, or a terminal \
+         transcript mixing them); `-` is stdin; `KIND:PATH` forces the kind, one of: {}",
+        crate::import::sniff::kind_list()
+    );
+    let with_kinds = |c: clap::Command| c.mut_arg("inputs", |a| a.help(help.clone()));
+    let mut cmd = with_kinds(Cli::command());
+    for sub in ["check", "collect", "iommu"] {
+        cmd = cmd.mut_subcommand(sub, with_kinds);
+    }
+    cmd
 }
 
 #[derive(Debug, Subcommand)]
@@ -45,10 +64,10 @@ pub enum Command {
         #[arg(long)]
         json: bool,
         /// Print the log signatures long logs keep, one regex a line (for `rg -f`, bench/compare.sh)
-        #[arg(long, hide = true, conflicts_with = "json")]
+        #[arg(long, conflicts_with = "json")]
         patterns: bool,
         /// Print the literals of the signatures' prefilter, one a line
-        #[arg(long, hide = true, conflicts_with_all = ["json", "patterns"])]
+        #[arg(long, conflicts_with_all = ["json", "patterns"])]
         literals: bool,
     },
     /// Print one rule's documentation
@@ -66,9 +85,8 @@ pub enum Command {
 #[derive(Debug, Clone, Args)]
 pub struct SourceArgs {
     /// Loose files to analyse (dmesg, domain XML, lspci -nnk, QEMU/Xorg logs, …, or a terminal
-    /// transcript mixing them); `-` is stdin; `KIND:PATH` forces the kind: dmesg, lspci,
-    /// iommu-groups, domain-xml, qemu-log, xorg-log, cmdline, modprobe, grub, dxdiag, pnputil,
-    /// powershell, rom, text
+    /// transcript mixing them); `-` is stdin; `KIND:PATH` forces the kind (the list of kinds is
+    /// generated into the help by [`command`])
     #[arg(value_name = "INPUT")]
     pub inputs: Vec<String>,
     /// A bundle written by `vfio-doctor collect`
@@ -101,6 +119,10 @@ pub struct CheckArgs {
     /// Also load the rule documents in DIR
     #[arg(long, value_name = "DIR")]
     pub rules: Option<PathBuf>,
+    /// List every rule that could not run, with the reason, instead of the short "to check
+    /// more" list of what to give next (JSON always has both)
+    #[arg(long, visible_alias = "verbose")]
+    pub all_not_evaluated: bool,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -25,12 +25,8 @@ const TRACED: &str = "trace=open,openat,openat2,creat,truncate,mkdir,mkdirat,rmd
 const ALLOWED_PROGRAMS: &[&str] = &["journalctl", "virsh", "dmesg"];
 
 fn strace_available() -> bool {
-    if Path::new(STRACE).exists() {
-        return true;
-    }
-    assert!(std::env::var_os("CI").is_none(), "{STRACE} is missing: .ci/run must install strace");
-    eprintln!("skipped: {STRACE} is not installed (apt-get install strace)");
-    false
+    let missing: Vec<&str> = [STRACE].into_iter().filter(|s| !Path::new(s).exists()).collect();
+    support::tools_present("guarantees (strace)", &missing, "apt-get install strace; .ci/run does")
 }
 
 /// One traced syscall of the vfio-doctor process (or one of its threads).

@@ -78,7 +78,11 @@ fn empty_file_is_reported_as_empty() {
     let dir = tempfile::tempdir().expect("tmp");
     write(dir.path(), "empty.txt", b"");
     let o = run_within(dir.path(), &["check", "empty.txt", "--format", "json"], LIMIT);
-    assert_reported(&o, "empty.txt: empty");
+    // Nothing else to look at: the report says so (its notes name the file), and exit 2.
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    assert_eq!(o.stderr.trim(), "vfio-doctor: nothing was checked: the input holds nothing vfio-doctor could read, so no rule had anything to look at");
+    let v: serde_json::Value = serde_json::from_str(&o.stdout).expect("a JSON report");
+    assert!(v["notes"].as_array().is_some_and(|n| n.iter().any(|n| n.as_str().is_some_and(|n| n.contains("empty.txt: empty")))), "{v}");
     let o = run_within(dir.path(), &["check", "--bundle", "empty.txt"], LIMIT);
     assert_refused(&o, "empty.txt", "not a vfio-doctor bundle");
 }

@@ -293,7 +293,9 @@ fn cli_empty_file_is_a_note_not_a_crash() {
     let empty = dir.path().join("empty.txt");
     std::fs::write(&empty, "\n  \n").expect("write");
     let (code, out, err) = run(&["check", "--format", "json", &empty.display().to_string()], None);
-    assert_eq!(code, 0, "{err}");
+    // Nothing else was given, so nothing was checked: a report that says so, and exit 2.
+    assert_eq!(code, 2, "{err}");
+    assert!(err.starts_with("vfio-doctor: nothing was checked: "), "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).expect("json");
     let notes = v.to_string();
     assert!(notes.contains("empty.txt: empty, nothing to analyse"), "{out}");

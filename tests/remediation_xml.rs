@@ -155,20 +155,12 @@ fn validate(xml: &str) -> Result<(), String> {
 /// Whether the validators are installed. Missing is a failure under CI (.ci/run installs them)
 /// and a skip elsewhere, with the command that installs them.
 fn validators_present() -> bool {
-    let on_path = |name: &str| std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()));
-    let missing: Vec<&str> = ["virt-xml-validate", "xmllint", "virsh"].into_iter().filter(|t| !on_path(t)).collect();
-    if missing.is_empty() {
-        return true;
-    }
-    let msg = format!(
-        "{} not installed: `apt-get install -y --no-install-recommends libvirt-clients libxml2-utils`",
-        missing.join(", ")
-    );
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{msg}");
-    }
-    eprintln!("skipping the XML validity checks: {msg}");
-    false
+    let missing: Vec<&str> = ["virt-xml-validate", "xmllint", "virsh"].into_iter().filter(|t| !support::on_path(t)).collect();
+    support::tools_present(
+        "remediation_xml (XML validity checks)",
+        &missing,
+        "apt-get install -y --no-install-recommends libvirt-clients libxml2-utils; .ci/run does",
+    )
 }
 
 /// (rule/case, snippet) for every ```xml block of every finding of every `fires*` case.

@@ -354,8 +354,8 @@ fn output_format_follows_the_file_extension() {
 #[test]
 fn colour_only_on_a_terminal_and_never_with_no_color() {
     // `script` gives the child a pseudo-terminal; without it this cannot be tested.
-    if std::process::Command::new("script").arg("--version").output().is_err() {
-        eprintln!("SKIPPED colour_only_on_a_terminal: `script` (util-linux) is not installed");
+    let missing: Vec<&str> = ["script"].into_iter().filter(|t| !support::on_path(t)).collect();
+    if !support::tools_present("colour_only_on_a_terminal_and_never_with_no_color", &missing, "`script` is in Debian's bsdutils; .ci/run installs it") {
         return;
     }
     let cmd = format!("{} --root {}", env!("CARGO_BIN_EXE_vfio-doctor"), host("seed-b550-bsod").display());

@@ -308,6 +308,42 @@ impl SourceKind {
         SourceKind::ALL.iter().copied().find(|k| k.name() == name)
     }
 
+    /// Whether sources of this kind are logs (long ones keep their signature lines, folded).
+    pub fn is_log(self) -> bool {
+        matches!(self, SourceKind::KernelLog | SourceKind::KernelLogPrevious | SourceKind::QemuLog | SourceKind::XorgLog | SourceKind::Text)
+    }
+
+    /// How a helper gets this source from someone else's host: the command whose output, pasted,
+    /// vfio-doctor reads as this kind, and whether it is told by its content (else it must be
+    /// given as `KIND:FILE`). `{vm}` is the domain and `[ -s {addr}]` an optional part with the
+    /// device's address, both filled in by the report when it knows them. `None`: nothing a
+    /// user would paste (a structured view, a ROM dump, unrecognised text).
+    pub fn paste_command(self) -> Option<(&'static str, bool)> {
+        Some(match self {
+            SourceKind::Pci | SourceKind::Lspci => ("lspci -nnk[ -s {addr}]", true),
+            SourceKind::IommuGroups | SourceKind::IommuScript => (
+                r#"for g in /sys/kernel/iommu_groups/*; do echo "IOMMU Group ${g##*/}:"; for d in $g/devices/*; do echo -e "\t$(lspci -nnks ${d##*/})"; done; done"#,
+                true,
+            ),
+            SourceKind::Cmdline => ("cat /proc/cmdline", true),
+            SourceKind::KernelLog => ("sudo dmesg", true),
+            SourceKind::KernelLogPrevious => ("journalctl -k -b -1 --no-pager", false),
+            SourceKind::DomainXml => ("virsh dumpxml {vm}", true),
+            SourceKind::QemuLog => ("sudo tail -n 200 /var/log/libvirt/qemu/{vm}.log", true),
+            SourceKind::XorgLog => ("cat /var/log/Xorg.0.log", true),
+            SourceKind::Modprobe => ("cat /etc/modprobe.d/*.conf", true),
+            SourceKind::BootConfig => ("cat /etc/default/grub", true),
+            SourceKind::Cpuinfo => ("grep -m2 -E '^(vendor_id|flags)' /proc/cpuinfo", false),
+            SourceKind::Modules => ("cat /proc/modules", false),
+            SourceKind::Iomem => ("sudo cat /proc/iomem", false),
+            SourceKind::Dxdiag => ("dxdiag /t dxdiag.txt", true),
+            SourceKind::Pnputil => ("pnputil /enum-devices /class Display", true),
+            SourceKind::Powershell => ("Get-PnpDevice -Class Display | Format-List", true),
+            SourceKind::OsRelease | SourceKind::KernelVersion | SourceKind::ModuleParams | SourceKind::Net => return None,
+            SourceKind::Rom | SourceKind::Text | SourceKind::Unknown => return None,
+        })
+    }
+
     /// The words a user reads in "not evaluated: no kernel log".
     pub fn human(self) -> &'static str {
         match self {

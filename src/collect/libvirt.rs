@@ -32,3 +32,23 @@ fn collect(root: &Root, options: &Options, bundle: &mut Bundle) {
         options,
     );
 }
+
+/// The libvirt domains a root has (defined, running, or with a QEMU log), by name; `Err` when
+/// a directory they live in could not be listed (libvirt's are root-only), so nobody can tell.
+pub fn domains(root: &Root) -> Result<Vec<String>, crate::root::ReadError> {
+    let mut names = Vec::new();
+    for (dir, of) in [
+        ("etc/libvirt/qemu", domain_of as fn(&str) -> Option<String>),
+        ("run/libvirt/qemu", domain_of),
+        ("var/log/libvirt/qemu", super::qemu_log::domain_of),
+    ] {
+        match root.list_dir(dir) {
+            Ok(entries) => names.extend(entries.iter().filter_map(|e| of(e))),
+            Err(crate::root::ReadError::Missing) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    names.sort();
+    names.dedup();
+    Ok(names)
+}

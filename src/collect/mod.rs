@@ -89,7 +89,7 @@ pub(crate) fn unreadable(kind: SourceKind, root: &Root, rel: &str, err: &ReadErr
 
 /// Whether sources of `kind` are logs: long ones keep their signature lines, folded.
 pub fn is_log(kind: SourceKind) -> bool {
-    matches!(kind, SourceKind::KernelLog | SourceKind::KernelLogPrevious | SourceKind::QemuLog | SourceKind::XorgLog | SourceKind::Text)
+    kind.is_log()
 }
 
 /// How much of a text of `kind` a bundle keeps.

@@ -61,11 +61,35 @@ pub fn obtain_bundle(origin: &Origin) -> Result<Bundle, Error> {
             None => Root::live(),
         };
         let mut b = collector::collect(&root, &Options { vm: origin.vm.clone(), keep: keep.clone() });
+        if let Some(vm) = &origin.vm {
+            // Unreadable (libvirt's directories need root): nobody can tell, the sources say why.
+            if let Ok(known) = collector::libvirt::domains(&root) {
+                check_vm(vm, &known)?;
+            }
+        }
         import::add_inputs(&mut b, &inputs, &keep)?;
         b
     };
+    if let (Some(vm), true) = (&origin.vm, origin.root.is_none() && (origin.bundle.is_some() || !inputs.is_empty())) {
+        let mut known: Vec<String> = bundle.sources.iter().filter_map(|s| s.vm.clone()).collect();
+        known.sort();
+        known.dedup();
+        check_vm(vm, &known)?;
+    }
     redact_if_asked(origin, &mut bundle);
     Ok(bundle)
+}
+
+/// `--vm NAME` must name a VM there is: an error naming the ones there are.
+fn check_vm(vm: &str, known: &[String]) -> Result<(), Error> {
+    if known.iter().any(|k| k == vm) {
+        return Ok(());
+    }
+    Err(Error::Usage(if known.is_empty() {
+        format!("--vm {vm}: no such VM; no libvirt domain is defined here")
+    } else {
+        format!("--vm {vm}: no such VM; the VMs here: {}", known.join(", "))
+    }))
 }
 
 /// Redact unless `--no-redact`: always, even a bundle that says it is redacted (what was pasted

@@ -43,10 +43,9 @@ pub struct Input {
 }
 
 impl Input {
-    /// Parse `KIND:PATH`, `PATH` or `-` (`KIND:-` too). KIND is one of `dmesg`, `lspci`,
-    /// `iommu-groups`, `domain-xml`, `qemu-log`, `xorg-log`, `cmdline`, `modprobe`, `grub`,
-    /// `dxdiag`, `pnputil`, `powershell`, `rom` (or a bundle kind name such as `kernel-log`).
-    /// A prefix that is not a known kind is part of the path.
+    /// Parse `KIND:PATH`, `PATH` or `-` (`KIND:-` too). KIND is any source kind's bundle name or
+    /// an alias ([`sniff::kind_list`]). A prefix that is not a known kind is part of the path
+    /// (a file named `a:b`); when no such file exists, opening it names the unknown kind.
     pub fn parse(arg: &str) -> Input {
         if let Some((kind, path)) = arg.split_once(':') {
             if let Some(kind) = sniff::forced_kind(kind) {
@@ -444,12 +443,26 @@ fn open_input(input: &Input) -> Result<Box<dyn std::io::Read>, Error> {
     }
     let file = crate::root::open_read(&input.path).map_err(|e| {
         let why = match e {
-            crate::root::ReadError::Missing => "no such file".to_string(),
+            crate::root::ReadError::Missing => {
+                if let Some(kind) = unknown_kind(&input.path) {
+                    return Error::input(&input.path, format!("unknown kind '{kind}', known kinds: {}", sniff::kind_list()));
+                }
+                "no such file".to_string()
+            }
             other => other.to_string(),
         };
         Error::input(&input.path, format!("cannot read: {why}"))
     })?;
     Ok(Box::new(file))
+}
+
+/// The `KIND` of a `KIND:PATH` argument that names no file and no known kind (`bogus:dmesg.txt`):
+/// a lowercase word before the first colon. A file literally named `a:b` is read before this is
+/// asked, and `C:/x` is no kind.
+fn unknown_kind(path: &Path) -> Option<String> {
+    let (kind, rest) = path.to_str()?.split_once(':')?;
+    let word = !kind.is_empty() && kind.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    (word && !rest.is_empty() && sniff::forced_kind(kind).is_none()).then(|| kind.to_string())
 }
 
 #[cfg(test)]

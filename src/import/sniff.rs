@@ -8,26 +8,53 @@ use regex::Regex;
 
 use crate::bundle::SourceKind;
 
-/// The kinds a user can force with `KIND:PATH`, by the names the CLI documents.
+/// Short names a user may write for a kind in `KIND:PATH`, besides every kind's bundle name
+/// (`kernel-log`, `net`, `module-params`, …). `iommu-groups:` is the pasted listing (the
+/// structured sysfs groups are never pasted).
+pub const ALIASES: &[(&str, SourceKind)] = &[
+    ("dmesg", SourceKind::KernelLog),
+    ("journal", SourceKind::KernelLog),
+    ("iommu-groups", SourceKind::IommuScript),
+    ("xml", SourceKind::DomainXml),
+    ("grub", SourceKind::BootConfig),
+];
+
+/// The kind `KIND:PATH` forces: an alias, else a kind by its bundle name (any kind but
+/// `unknown`).
 pub fn forced_kind(name: &str) -> Option<SourceKind> {
-    Some(match name {
-        "dmesg" | "kernel-log" | "journal" => SourceKind::KernelLog,
-        "lspci" => SourceKind::Lspci,
-        "iommu-groups" | "iommu-script" => SourceKind::IommuScript,
-        "domain-xml" | "xml" => SourceKind::DomainXml,
-        "qemu-log" => SourceKind::QemuLog,
-        "xorg-log" => SourceKind::XorgLog,
-        "cmdline" => SourceKind::Cmdline,
-        "modprobe" => SourceKind::Modprobe,
-        "grub" | "boot-config" => SourceKind::BootConfig,
-        "dxdiag" => SourceKind::Dxdiag,
-        "pnputil" => SourceKind::Pnputil,
-        "powershell" => SourceKind::Powershell,
-        "rom" => SourceKind::Rom,
-        "text" => SourceKind::Text,
-        // Every other source kind by its bundle name (`net:`, `iomem:`, `module-params:` …).
-        other => return SourceKind::from_name(other).filter(|k| *k != SourceKind::Unknown),
-    })
+    if let Some((_, kind)) = ALIASES.iter().find(|(a, _)| *a == name) {
+        return Some(*kind);
+    }
+    SourceKind::from_name(name).filter(|k| *k != SourceKind::Unknown)
+}
+
+/// Every word `KIND:` accepts, grouped by kind in the kind enum's order: the bundle name first
+/// (when it forces that kind), then its aliases. Generated, so a new kind is listed by itself.
+pub fn kind_words() -> Vec<(SourceKind, Vec<&'static str>)> {
+    SourceKind::ALL
+        .iter()
+        .copied()
+        .filter(|k| *k != SourceKind::Unknown)
+        .map(|k| {
+            let own = (forced_kind(k.name()) == Some(k)).then_some(k.name());
+            let words = own.into_iter().chain(ALIASES.iter().filter(|(_, a)| *a == k).map(|(w, _)| *w)).collect::<Vec<_>>();
+            (k, words)
+        })
+        .filter(|(_, w)| !w.is_empty())
+        .collect()
+}
+
+/// The accepted `KIND:` words as one line: `kernel-log (dmesg, journal), lspci, …`.
+pub fn kind_list() -> String {
+    kind_words()
+        .iter()
+        .map(|(_, w)| match w.split_first() {
+            Some((first, rest)) if !rest.is_empty() => format!("{first} ({})", rest.join(", ")),
+            Some((first, _)) => first.to_string(),
+            None => String::new(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 use super::re;

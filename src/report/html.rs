@@ -20,6 +20,10 @@ struct View<'a> {
     ungrouped: &'a [super::picture::PictureDevice],
     /// One line per GPU: where it sits and whether its group can go to a VM.
     gpus: Vec<GpuLine<'a>>,
+    /// `--all-not-evaluated`: list every rule not evaluated, not the short list.
+    all_not_evaluated: bool,
+    /// How many asks are shown (a root ask counts as one).
+    asks_shown: usize,
 }
 
 #[derive(Serialize)]
@@ -152,6 +156,8 @@ pub fn render(report: &Report) -> String {
     let pic = &shown;
     let view = View {
         report,
+        all_not_evaluated: report.all_not_evaluated,
+        asks_shown: super::asks::SHOWN + report.to_check_more.iter().filter(|a| a.how == "root").count(),
         host,
         findings: report
             .findings

@@ -40,6 +40,11 @@ struct View<'a> {
     summary: String,
     findings: Vec<FindingView>,
     not_evaluated: Vec<NotEvaluatedView>,
+    all_not_evaluated: bool,
+    nothing_checked: String,
+    asks_heading: String,
+    asks: Vec<AskView>,
+    asks_more: usize,
     notes: Vec<String>,
     iommu: String,
     iommu_count: usize,
@@ -70,6 +75,12 @@ struct EvidenceView {
     count: Option<u64>,
     fence: String,
     excerpt: String,
+}
+
+#[derive(Serialize)]
+struct AskView {
+    command: String,
+    about: String,
 }
 
 #[derive(Serialize)]
@@ -268,6 +279,26 @@ fn view(report: &Report, budget: Budget, with_picture: bool) -> View<'_> {
             .not_evaluated
             .iter()
             .map(|n| NotEvaluatedView { code: n.code.clone(), rule: n.rule.clone(), reason: escape(&n.reason) })
+            .collect(),
+        all_not_evaluated: report.all_not_evaluated,
+        nothing_checked: report.nothing_checked.as_deref().map(escape).unwrap_or_default(),
+        asks_heading: if report.pasted_only { "To check more, paste the output of:" } else { "To check more, give vfio-doctor the output of:" }.into(),
+        asks_more: report.to_check_more.iter().filter(|a| a.how != "root").count().saturating_sub(super::asks::SHOWN),
+        asks: report
+            .to_check_more
+            .iter()
+            .filter(|a| a.how == "root")
+            .chain(report.to_check_more.iter().filter(|a| a.how != "root").take(super::asks::SHOWN))
+            .map(|a| AskView {
+                command: code(&a.command),
+                about: escape(&format!(
+                    "{}{}{} · {} rule(s)",
+                    if a.how == "root" { "run as root to read " } else { "" },
+                    a.gives.join(", "),
+                    a.as_kind.as_ref().map(|k| format!(" (give it as {k}:FILE)")).unwrap_or_default(),
+                    a.rules.len()
+                )),
+            })
             .collect(),
         notes: report.notes.iter().map(|n| escape(n)).collect(),
         iommu: if with_picture { picture(&report.host_picture) } else { String::new() },

@@ -1,6 +1,7 @@
 //! Reports: the findings, what was not evaluated, and a summary, rendered as text, Markdown,
 //! HTML or JSON. Reports never decide anything; every fact they show is on the [`Report`].
 
+pub mod asks;
 pub mod html;
 pub mod json;
 pub mod markdown;
@@ -32,6 +33,26 @@ pub struct Report {
     /// The IOMMU groups and their devices, with each group's passthrough verdict.
     #[serde(default)]
     pub host_picture: HostPicture,
+    /// What to ask for next: the commands whose output would let the not-evaluated rules run,
+    /// each once, the most useful first (and, live, whether to run as root).
+    #[serde(default)]
+    pub to_check_more: Vec<asks::Ask>,
+    /// Whether the report is on pasted files alone (nothing collected from a host or a tree).
+    #[serde(default)]
+    pub pasted_only: bool,
+    /// Set when too little was checked for "no problems found" to mean anything: no source had
+    /// any content, or no rule could run (and nothing was found). Says why; `check` exits 2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nothing_checked: Option<String>,
+    /// Whether the text, Markdown and HTML reports list every not-evaluated rule with its reason
+    /// (`--all-not-evaluated`); otherwise they show the short "to check more" list. JSON always
+    /// has both.
+    #[serde(skip)]
+    pub all_not_evaluated: bool,
+    /// How to list the IOMMU groups of what was analysed (`vfio-doctor iommu --root DIR`);
+    /// filled by `check`, which knows the arguments.
+    #[serde(skip)]
+    pub iommu_command: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -68,6 +89,20 @@ impl Report {
             .map(|s| s.reason.clone().unwrap_or_else(|| format!("{}: {}", s.path, s.status)))
             .collect();
         notes.extend(bundle.notes.iter().cloned());
+        let nothing_checked = if !outcome.findings.is_empty() {
+            None
+        } else if !has_content(bundle) {
+            Some(if sys.collected() {
+                "every source was missing or unreadable, so no rule had anything to look at".to_string()
+            } else {
+                "the input holds nothing vfio-doctor could read, so no rule had anything to look at".to_string()
+            })
+        } else if outcome.rules_run == 0 {
+            Some(format!("none of the {} rules could run on what was given", outcome.not_evaluated.len()))
+        } else {
+            None
+        };
+        let to_check_more = asks::derive(sys, &outcome.not_evaluated, &outcome.unconfirmed);
         Report {
             format: FORMAT.into(),
             version: VERSION,
@@ -84,6 +119,11 @@ impl Report {
             notes,
             summary,
             host_picture: HostPicture::from_system(sys),
+            to_check_more,
+            pasted_only: !sys.collected(),
+            nothing_checked,
+            all_not_evaluated: false,
+            iommu_command: None,
         }
     }
 
@@ -91,6 +131,16 @@ impl Report {
     pub fn worst(&self) -> Option<Severity> {
         self.findings.iter().map(|f| f.severity).max()
     }
+}
+
+/// Whether anything was read with content: a source with text (or a ROM), or PCI devices or
+/// IOMMU groups. What "nothing was checked" is measured against.
+fn has_content(bundle: &Bundle) -> bool {
+    !bundle.pci_devices.is_empty()
+        || !bundle.iommu_groups.is_empty()
+        || bundle.sources.iter().any(|s| {
+            s.status == Status::Ok && (s.text.as_deref().is_some_and(|t| !t.trim().is_empty()) || s.base64.as_deref().is_some_and(|b| !b.is_empty()))
+        })
 }
 
 /// The output formats of `check`.

@@ -57,7 +57,10 @@ pub fn render(report: &Report, style: Style) -> String {
     out.push_str(&head["vfio-doctor".len()..]);
     out.push('\n');
 
-    if report.findings.is_empty() {
+    if let Some(why) = &report.nothing_checked {
+        out.push_str(&bold(style, &wrap(&format!("Nothing was checked: {why}. This is not a clean result; see below what to give vfio-doctor."), "", style.width as usize)));
+        out.push('\n');
+    } else if report.findings.is_empty() {
         out.push_str("No problems found by the rules that could run.\n\n");
     } else {
         let mut table = Table::new();
@@ -104,13 +107,15 @@ pub fn render(report: &Report, style: Style) -> String {
             out.push_str(&format!("  more: vfio-doctor explain {}\n\n", f.name));
         }
     }
-    if !report.not_evaluated.is_empty() {
+    if report.all_not_evaluated && !report.not_evaluated.is_empty() {
         out.push_str(&bold(style, "Not evaluated"));
         out.push('\n');
         for n in &report.not_evaluated {
             out.push_str(&wrap(&format!("{} ({}): {}", n.rule, n.code, n.reason), "  ", style.width as usize));
         }
         out.push('\n');
+    } else if !report.not_evaluated.is_empty() {
+        out.push_str(&to_check_more(report, style));
     }
     if !report.notes.is_empty() {
         out.push_str(&bold(style, "Notes"));
@@ -125,7 +130,7 @@ pub fn render(report: &Report, style: Style) -> String {
         out.push('\n');
         let mut line = picture_summary(&report.host_picture);
         if report.host_picture.no_groups.is_none() {
-            line.push_str(" `vfio-doctor iommu` lists them.");
+            line.push_str(&format!(" `{}` lists them.", report.iommu_command.as_deref().unwrap_or("vfio-doctor iommu")));
         }
         out.push_str(&wrap(&line, "  ", style.width as usize));
         out.push('\n');
@@ -140,6 +145,40 @@ pub fn render(report: &Report, style: Style) -> String {
         s.not_evaluated,
         if report.redacted { "; redacted" } else { "" }
     ));
+    out
+}
+
+/// The short list of what to ask for next, instead of every not-evaluated rule.
+fn to_check_more(report: &Report, style: Style) -> String {
+    let width = style.width as usize;
+    let mut out = String::new();
+    let (root, paste): (Vec<_>, Vec<_>) = report.to_check_more.iter().partition(|a| a.how == "root");
+    for a in root {
+        out.push_str(&bold(style, "Run as root to read what was denied"));
+        out.push('\n');
+        out.push_str(&format!("  {}\n", clean(&a.command)));
+        out.push_str(&wrap(&format!("{} · {} rule(s)", a.gives.join(", "), a.rules.len()), "      ", width));
+    }
+    if !paste.is_empty() {
+        let head = if report.pasted_only { "To check more, paste the output of:" } else { "To check more, give vfio-doctor the output of:" };
+        out.push_str(&bold(style, head));
+        out.push('\n');
+        let more = paste.len().saturating_sub(super::asks::SHOWN);
+        for a in paste.into_iter().take(super::asks::SHOWN) {
+            out.push_str(&format!("  {}\n", clean(&a.command)));
+            let kind = a.as_kind.as_ref().map(|k| format!(" (give it as `{k}:FILE`)")).unwrap_or_default();
+            out.push_str(&wrap(&format!("{}{kind} · {} rule(s)", a.gives.join(", "), a.rules.len()), "      ", width));
+        }
+        if more > 0 {
+            out.push_str(&wrap(&format!("…and {more} more that each help fewer rules (`--format json` lists them in `to_check_more`)."), "  ", width));
+        }
+    }
+    out.push_str(&wrap(
+        &format!("{} rule(s) not evaluated; `--all-not-evaluated` lists each with the reason.", report.not_evaluated.len()),
+        "",
+        width,
+    ));
+    out.push('\n');
     out
 }
 

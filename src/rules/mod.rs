@@ -5,6 +5,7 @@
 pub mod catalog;
 mod checks;
 pub mod fix;
+mod known;
 mod pattern;
 
 pub use catalog::{Catalog, Rule};
@@ -99,6 +100,10 @@ pub struct NotEvaluated {
     pub code: String,
     pub rule: String,
     pub reason: String,
+    /// The rule's `needs` that were not met: each inner list is one need, any of whose kinds
+    /// would do. What the report's "to check more" list is derived from.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing: Vec<Vec<crate::bundle::SourceKind>>,
 }
 
 /// What running the catalog produced.
@@ -107,6 +112,9 @@ pub struct Outcome {
     pub findings: Vec<Finding>,
     pub not_evaluated: Vec<NotEvaluated>,
     pub rules_run: usize,
+    /// The codes of the rules whose findings are unconfirmed known messages: the open questions
+    /// the report's "to check more" list answers first.
+    pub unconfirmed: Vec<String>,
 }
 
 /// The sink a check writes findings into; bound to the rule, so code, name, title, severity
@@ -157,9 +165,15 @@ pub fn run(sys: &System, catalog: &Catalog) -> Outcome {
         if rule.retired {
             continue;
         }
-        if let Some(missing) = rule.needs.iter().find(|any_of| !any_of.iter().any(|k| sys.has(*k))) {
-            let reason = missing.iter().map(|k| sys.why_missing(*k)).collect::<Vec<_>>().join(", or ");
-            outcome.not_evaluated.push(NotEvaluated { code: rule.code.clone(), rule: rule.name.clone(), reason });
+        let missing: Vec<Vec<crate::bundle::SourceKind>> = rule.needs.iter().filter(|any_of| !any_of.iter().any(|k| sys.has(*k))).cloned().collect();
+        if !missing.is_empty() {
+            let reason = missing.iter().map(|any_of| sys.why_none(any_of)).collect::<Vec<_>>().join("; ");
+            let n = NotEvaluated { code: rule.code.clone(), rule: rule.name.clone(), reason, missing };
+            // A known failure message in the input is reported even so, unconfirmed.
+            if known::unconfirmed(sys, rule, Some(&n), &mut outcome.findings) {
+                outcome.unconfirmed.push(rule.code.clone());
+            }
+            outcome.not_evaluated.push(n);
             continue;
         }
         outcome.rules_run += 1;
@@ -168,6 +182,9 @@ pub fn run(sys: &System, catalog: &Catalog) -> Outcome {
         if let Some(check) = checks::find(&rule.name) {
             let mut sink = Findings { rule, out: &mut found };
             check(sys, &mut sink);
+        }
+        if found.is_empty() && known::unconfirmed(sys, rule, None, &mut found) {
+            outcome.unconfirmed.push(rule.code.clone());
         }
         outcome.findings.extend(found);
     }
@@ -185,6 +202,7 @@ pub fn signatures(catalog: &Catalog) -> SignatureSet {
     for rule in catalog.rules().iter().filter(|r| !r.retired) {
         patterns.extend(rule.patterns.iter().map(|p| p.regex.as_str()));
         patterns.extend(checks::signatures(&rule.name));
+        patterns.extend(checks::failures(&rule.name));
     }
     patterns.extend(crate::system::vm::LOG_SIGNATURES);
     SignatureSet::new(patterns)

@@ -207,18 +207,58 @@ impl System {
         }
     }
 
-    /// Why a source of `kind` is not usable, phrased for "not evaluated: …".
-    pub fn why_missing(&self, kind: SourceKind) -> String {
-        let reasons: Vec<String> = self
-            .sources
+    /// Whether anything was collected from a host or a `--root` tree (not only pasted files).
+    pub fn collected(&self) -> bool {
+        self.sources.iter().any(|s| s.origin != "input")
+    }
+
+    /// Why the sources of `kind` that were looked for could not be read (empty when none was).
+    fn failures(&self, kind: SourceKind) -> Vec<String> {
+        self.sources
             .iter()
             .filter(|s| s.kind == kind && s.status != Status::Ok)
             .map(|s| s.reason.clone().unwrap_or_else(|| format!("{}: {}", s.path, s.status)))
-            .collect();
-        if reasons.is_empty() {
-            format!("no {} in the input", kind.human())
-        } else {
+            .collect()
+    }
+
+    /// Why a source of `kind` is not usable, phrased for "not evaluated: …".
+    pub fn why_missing(&self, kind: SourceKind) -> String {
+        let reasons = self.failures(kind);
+        if !reasons.is_empty() {
             format!("no {} ({})", kind.human(), reasons.join("; "))
+        } else if self.collected() {
+            // Collection never reads it (a guest report, a ROM dump): only a file given as INPUT.
+            format!("no {} (read only from a file given as INPUT)", kind.human())
+        } else {
+            format!("no {} in the input", kind.human())
+        }
+    }
+
+    /// Why none of `any_of` (one `needs` entry of a rule, any kind of which would do) is usable:
+    /// "needs a kernel log or a QEMU log; none in the input". Unrecognised text, the fallback
+    /// kind of pastes, is left out when other kinds would do.
+    pub fn why_none(&self, any_of: &[SourceKind]) -> String {
+        let kinds: Vec<SourceKind> = any_of.iter().copied().filter(|k| *k != SourceKind::Text || any_of.len() == 1).collect();
+        match kinds.as_slice() {
+            [] => String::new(),
+            [one] => self.why_missing(*one),
+            [init @ .., last] => {
+                let names = format!("{} or {}", init.iter().map(|k| k.human()).collect::<Vec<_>>().join(", "), last.human());
+                let details: Vec<String> = kinds
+                    .iter()
+                    .filter_map(|k| {
+                        let r = self.failures(*k);
+                        (!r.is_empty()).then(|| format!("{}: {}", k.human(), r.join("; ")))
+                    })
+                    .collect();
+                if !details.is_empty() {
+                    format!("needs {names}; none present ({})", details.join("; "))
+                } else if self.collected() {
+                    format!("needs {names}; none present")
+                } else {
+                    format!("needs {names}; none in the input")
+                }
+            }
         }
     }
 

@@ -50,6 +50,10 @@ pub(crate) const LOG_SIGNATURES: &[&str] = &[
     r"Please ensure all devices within the iommu_group are bound to their vfio bus driver",
 ];
 
+/// A line that alone shows this fault, even when the check cannot tell the group's members
+/// (QEMU hw/vfio `vfio_get_group`/`vfio_group_get`: "group %d is not viable").
+pub(crate) const FAILURE_SIGNATURES: &[&str] = &[r"group \d+ is not viable"];
+
 pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
     let mut cases: BTreeMap<String, Case<'_>> = BTreeMap::new();
 

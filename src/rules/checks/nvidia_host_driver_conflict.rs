@@ -57,6 +57,10 @@ const NVIDIA: &str = "nvidia";
 pub(crate) const LOG_SIGNATURES: &[&str] =
     &[NOT_CALLED, LOOP_CONTEXT, VFIO_ADD, NVIDIA_DRM, r"nvidia [0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]: "];
 
+/// A line that alone shows this fault: nvidia.ko finding the card held by vfio-pci
+/// (kernel-open/nvidia/nv-pci.c, 550+: "NVRM: GPU %04x:%02x:%02x.%x is already bound to %s.").
+pub(crate) const FAILURE_SIGNATURES: &[&str] = &[r"NVRM: GPU [0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7] is already bound to vfio-pci\."];
+
 const KINDS: [SourceKind; 3] = [SourceKind::KernelLog, SourceKind::KernelLogPrevious, SourceKind::Text];
 
 pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {

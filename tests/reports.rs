@@ -140,7 +140,10 @@ fn json_report_carries_the_host_picture() {
     let json = report::json::render(&bsod_report());
     let v: serde_json::Value = serde_json::from_str(&json).expect("valid JSON");
     assert_eq!(v["format"], "vfio-doctor-report");
-    assert_eq!(v["findings"][0]["code"], "VD301");
+    // The cause first, the finding it explains after it, citing it.
+    assert_eq!(v["findings"][0]["code"], "VD303");
+    assert_eq!(v["findings"][1]["code"], "VD301");
+    assert_eq!(v["findings"][1]["related"][0], "VD303");
     let groups = v["host_picture"]["groups"].as_array().expect("groups");
     assert_eq!(groups.len(), 22);
     let g16 = groups.iter().find(|g| g["id"] == "16").expect("group 16");

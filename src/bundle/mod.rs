@@ -238,6 +238,17 @@ pub enum SourceKind {
     /// Pasted output of the guides' IOMMU-group shell loop; merged into `pci_devices` and
     /// `iommu_groups`.
     IommuScript,
+    /// Pasted output of rom-parser (awilliam/rom-parser): the image chain of an option ROM
+    /// as text, analysed as if the ROM itself were given.
+    RomParser,
+    /// Pasted `ulimit -a` / `ulimit -l` / `prlimit` output (the memory-lock limit).
+    Limits,
+    /// Pasted `fuser -v`, `lsof` or `ps` output: the processes holding /dev/nvidia*, /dev/dri/*
+    /// or libnvidia-ml.
+    Holders,
+    /// A pasted `set -x` trace of a libvirt hook script (`+ modprobe -r nvidia_drm` and what
+    /// each step printed).
+    HookTrace,
     /// A loose input whose kind could not be told; scanned against every log signature.
     Text,
     /// A kind from a newer vfio-doctor (any other name loads as this one); kept, not analysed.
@@ -272,6 +283,10 @@ impl SourceKind {
             SourceKind::Powershell => "powershell",
             SourceKind::Lspci => "lspci",
             SourceKind::IommuScript => "iommu-script",
+            SourceKind::RomParser => "rom-parser",
+            SourceKind::Limits => "limits",
+            SourceKind::Holders => "holders",
+            SourceKind::HookTrace => "hook-trace",
             SourceKind::Text => "text",
             SourceKind::Unknown => "unknown",
         }
@@ -301,6 +316,10 @@ impl SourceKind {
         SourceKind::Powershell,
         SourceKind::Lspci,
         SourceKind::IommuScript,
+        SourceKind::RomParser,
+        SourceKind::Limits,
+        SourceKind::Holders,
+        SourceKind::HookTrace,
         SourceKind::Text,
     ];
 
@@ -334,13 +353,17 @@ impl SourceKind {
             SourceKind::Modprobe => ("cat /etc/modprobe.d/*.conf", true),
             SourceKind::BootConfig => ("cat /etc/default/grub", true),
             SourceKind::Cpuinfo => ("grep -m2 -E '^(vendor_id|flags)' /proc/cpuinfo", false),
-            SourceKind::Modules => ("cat /proc/modules", false),
+            SourceKind::Modules => ("lsmod", true),
+            SourceKind::Limits => ("ulimit -a", true),
+            SourceKind::Holders => ("sudo fuser -v /dev/nvidia* /dev/dri/*", true),
             SourceKind::Iomem => ("sudo cat /proc/iomem", false),
             SourceKind::Dxdiag => ("dxdiag /t dxdiag.txt", true),
             SourceKind::Pnputil => ("pnputil /enum-devices /class Display", true),
             SourceKind::Powershell => ("Get-PnpDevice -Class Display | Format-List", true),
             SourceKind::OsRelease | SourceKind::KernelVersion | SourceKind::ModuleParams | SourceKind::Net => return None,
-            SourceKind::Rom | SourceKind::Text | SourceKind::Unknown => return None,
+            // A ROM (or rom-parser's report of one) and a hook's trace matter only where a ROM or
+            // a hook is used: not asked for.
+            SourceKind::Rom | SourceKind::RomParser | SourceKind::HookTrace | SourceKind::Text | SourceKind::Unknown => return None,
         })
     }
 
@@ -370,6 +393,10 @@ impl SourceKind {
             SourceKind::Powershell => "PowerShell Get-PnpDevice output",
             SourceKind::Lspci => "lspci output",
             SourceKind::IommuScript => "IOMMU group listing",
+            SourceKind::RomParser => "rom-parser output",
+            SourceKind::Limits => "ulimit/prlimit output",
+            SourceKind::Holders => "fuser/lsof/ps listing of who holds the GPU",
+            SourceKind::HookTrace => "hook script trace (set -x)",
             SourceKind::Text => "unrecognised text",
             SourceKind::Unknown => "unknown source",
         }

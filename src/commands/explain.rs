@@ -18,10 +18,13 @@ pub fn run(code_or_name: &str) -> Result<(), Error> {
         return Err(Error::Usage(format!("no rule is called \"{code_or_name}\"; {hint}")));
     };
     let needs: Vec<String> = rule.needs.iter().map(|any| any.iter().map(|k| k.name()).collect::<Vec<_>>().join(" or ")).collect();
-    let mut text = format!("{} ({}), {}{}\n", rule.name, rule.code, rule.severity, if rule.retired { ", retired" } else { "" });
+    let mut text = format!("{} ({}), {}{}\n", rule.name, rule.code, rule.severity_text(), if rule.retired { ", retired" } else { "" });
     text.push_str(&format!("{}\n", rule.title));
     if !needs.is_empty() {
         text.push_str(&format!("reads: {}\n", needs.join(", ")));
+    }
+    for line in relations(&catalog, rule) {
+        text.push_str(&format!("{line}\n"));
     }
     text.push('\n');
     text.push_str(&rule.body);
@@ -29,4 +32,33 @@ pub fn run(code_or_name: &str) -> Result<(), Error> {
         text.push('\n');
     }
     emit(&text, None)
+}
+
+/// How this rule's findings link to other rules' (`[[relation]]`, declared on either side), one
+/// line each: "explains: bar-reservation-failure (same device)".
+fn relations(catalog: &Catalog, rule: &crate::rules::Rule) -> Vec<String> {
+    use crate::rules::catalog::{RelationKind, RelationScope};
+    let scope = |s: RelationScope| match s {
+        RelationScope::Device => "on the same device",
+        RelationScope::Subject => "about the same subject",
+        RelationScope::Host => "on the same host",
+    };
+    let mut lines = Vec::new();
+    for rel in &rule.relations {
+        let verb = match rel.kind {
+            RelationKind::Supersedes => "explains (and its fix covers)",
+            RelationKind::Related => "see also",
+        };
+        lines.push(format!("{verb}: {} {}", rel.rule, scope(rel.scope)));
+    }
+    for other in catalog.rules() {
+        for rel in other.relations.iter().filter(|r| r.rule == rule.name) {
+            let verb = match rel.kind {
+                RelationKind::Supersedes => "explained by",
+                RelationKind::Related => "see also",
+            };
+            lines.push(format!("{verb}: {} {}", other.name, scope(rel.scope)));
+        }
+    }
+    lines
 }

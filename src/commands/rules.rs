@@ -17,6 +17,7 @@ pub fn run(json: bool) -> Result<(), Error> {
                     "code": r.code, "name": r.name, "severity": r.severity, "title": r.title,
                     "needs": r.needs.iter().map(|any| any.iter().map(|k| k.name()).collect::<Vec<_>>().join("|")).collect::<Vec<_>>(),
                     "kind": if r.patterns.is_empty() { "logic" } else { "pattern" },
+                    "severity_when": r.severity_when.iter().map(|(s, why)| serde_json::json!({"severity": s, "when": why})).collect::<Vec<_>>(),
                     "status": if r.retired { "retired" } else { "stable" },
                 })
             })
@@ -31,7 +32,7 @@ pub fn run(json: bool) -> Result<(), Error> {
         .set_header(vec!["code", "name", "severity", "title"]);
     for r in catalog.rules() {
         let name = if r.retired { format!("{} (retired)", r.name) } else { r.name.clone() };
-        table.add_row(vec![r.code.clone(), name, r.severity.to_string(), r.title.clone()]);
+        table.add_row(vec![r.code.clone(), name, r.severity_text(), r.title.clone()]);
     }
     table.force_no_tty();
     emit(&format!("{table}\n{} rules. `vfio-doctor explain NAME` prints one.\n", catalog.rules().len()), None)

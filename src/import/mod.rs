@@ -308,9 +308,8 @@ fn add_part(bundle: &mut Bundle, name: String, kind: SourceKind, text: &str, com
         SourceKind::DomainXml => {
             text = domain_xml_only(&text);
             // A broken document is reported by System::from_bundle for every domain XML.
-            if let Ok(doc) = roxmltree::Document::parse(&text) {
-                vm = doc.root_element().children().find(|n| n.has_tag_name("name")).and_then(|n| n.text()).map(|t| t.trim().to_string());
-            }
+            // A document cut short still names its domain when the cut comes after <name>.
+            vm = crate::system::vm::parse_domain_noting(&text, &name).ok().map(|(v, _)| v.name).filter(|n| text.contains(&format!("<name>{n}</name>")));
         }
         SourceKind::QemuLog => vm = qemu_vm_name(&text, command),
         _ => {}
@@ -502,6 +501,13 @@ mod tests {
             b"\x55\xaa",
             b"+ \n# \n\xe2\x9e\x9c  \n[user@h ~]$\n",
             b"2023-05-25T06:28:55.270270Z qemu-system-x86_64: -name guest=\n",
+            b"Valid ROM signature found @0h, PCIR offset 370h\n\tPCIR: type 0 (x86 PC-AT), vendor: 1002, device: 743f, class: 030000\nError, ran off the end\n",
+            b"\t\tEFI: Signature Valid, Subsystem: Boot, Machine: X64\n\tLast image\n",
+            b"kvm                  1105920  0\nirqbypass              16384  1 kvm\n",
+            b"max locked memory       (kbytes, -l) 64\nMEMLOCK max locked-in-memory address space 65536 65536 bytes\n",
+            b"/dev/nvidia0:        root       1418 F...m Xorg\nXorg 864 root 12u CHR 195,0 0t0 449 nvidia0\n",
+            b"+ modprobe -r nvidia_drm\nmodprobe: FATAL: Module nvidia_drm is in use.\n++ virsh nodedev-detach pci_0000_01_00_0\n",
+            b"<domain type='kvm'><name>w</name><devices><hostdev mode='subsystem' ty\n...\n",
         ];
         let mut seed: u64 = 0x9e3779b97f4a7c15;
         let mut next = || {
@@ -521,7 +527,8 @@ mod tests {
                 }
             }
             let mut b = Bundle::new();
-            let forced = if next() % 4 == 0 { sniff::forced_kind("lspci") } else { None };
+            const FORCED: &[&str] = &["lspci", "rom-parser", "lsmod", "ulimit", "fuser", "hook", "xml", "iommu-groups"];
+            let forced = if next() % 3 == 0 { sniff::forced_kind(FORCED[(next() % FORCED.len() as u64) as usize]) } else { None };
             let _ = add_bytes(&mut b, "fuzz.txt", forced, &input, &SignatureSet::default());
         }
     }

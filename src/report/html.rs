@@ -38,6 +38,7 @@ struct FindingView<'a> {
     fix: Vec<Block>,
     /// Only https links become `<a href>`; anything else is shown as text.
     links: Vec<Link>,
+    see_also: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -162,7 +163,7 @@ pub fn render(report: &Report) -> String {
         findings: report
             .findings
             .iter()
-            .map(|f| FindingView { f, fix: blocks(&f.remediation), links: f.references.iter().map(|r| link(r)).collect() })
+            .map(|f| FindingView { f, fix: blocks(&f.remediation), links: f.references.iter().map(|r| link(r)).collect(), see_also: report.see_also(f) })
             .collect(),
         groups: {
             // The groups a reader looks for first: those with a GPU or a device taken for a VM.

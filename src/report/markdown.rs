@@ -66,6 +66,7 @@ struct FindingView {
     shortened: bool,
     remediation: String,
     references: Vec<String>,
+    see_also: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -267,6 +268,7 @@ fn view(report: &Report, budget: Budget, with_picture: bool) -> View<'_> {
                 shortened,
                 remediation,
                 references: if keep_fix { f.references.iter().map(|r| r.replace(['<', '>', ' '], "")).collect() } else { Vec::new() },
+                see_also: report.see_also(f).map(|s| escape(&s)),
             }
         })
         .collect();

@@ -128,6 +128,21 @@ impl Report {
     }
 
     /// The most severe finding, if any.
+    /// "VD303 boot-gpu-passed-through (0000:08:00.0 …)" for each finding `f` cites as related,
+    /// joined: what every format shows as "see also".
+    pub fn see_also(&self, f: &crate::rules::Finding) -> Option<String> {
+        let cited: Vec<String> = f
+            .related
+            .iter()
+            .map(|code| match self.findings.iter().find(|o| &o.code == code && o.subject != f.subject).or_else(|| self.findings.iter().find(|o| &o.code == code)) {
+                Some(o) if o.subject == f.subject => format!("{} {}", o.code, o.name),
+                Some(o) => format!("{} {} ({})", o.code, o.name, o.subject),
+                None => code.clone(),
+            })
+            .collect();
+        (!cited.is_empty()).then(|| cited.join("; "))
+    }
+
     pub fn worst(&self) -> Option<Severity> {
         self.findings.iter().map(|f| f.severity).max()
     }

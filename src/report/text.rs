@@ -100,6 +100,9 @@ pub fn render(report: &Report, style: Style) -> String {
                     out.push_str(&format!("      │ {}\n", shorten(&e.excerpt, style.width as usize - 8)));
                 }
             }
+            if let Some(also) = report.see_also(f) {
+                out.push_str(&wrap(&format!("see also: {also}"), "  ", style.width as usize));
+            }
             if !f.remediation.is_empty() {
                 out.push_str("  fix:\n");
                 out.push_str(&wrap_markdown(&f.remediation, "    ", style.width as usize));

@@ -204,26 +204,62 @@ pub fn initramfs_update_command(sys: &System) -> &'static str {
     }
 }
 
-/// The `<hyperv>` element for `vm`: the enlightenments it already turns on, plus `add`, in the
-/// form libvirt's schema takes (`spinlocks` needs `retries`, `vendor_id` a value of ≤ 12 chars).
-pub fn hyperv_element(vm: &crate::system::Vm, add: &[&str]) -> String {
-    let mut names: Vec<&str> = vm.features.hyperv_on.iter().map(String::as_str).collect();
+/// The Hyper-V vendor id every fix proposes (`<vendor_id state='on' value='…'/>`, at most 12
+/// characters): one value, so no two findings disagree (any 12 characters do; this is the one the
+/// passthrough guides print).
+pub const HV_VENDOR_ID: &str = "0123456789ab";
+
+/// The element libvirt's schema takes for a Hyper-V enlightenment or `<kvm>` feature turned on
+/// (`spinlocks` needs `retries`, `vendor_id` a value).
+fn feature_on(name: &str) -> String {
+    match name {
+        "spinlocks" => "<spinlocks state='on' retries='8191'/>".to_string(),
+        "vendor_id" => format!("<vendor_id state='on' value='{HV_VENDOR_ID}'/>"),
+        other => format!("<{other} state='on'/>"),
+    }
+}
+
+/// `<parent attrs>` with the children the VM has (as written), those of `add` it lacks or has
+/// off turned on: a replacement for the VM's element that drops nothing it had.
+fn merged_element(open: &str, close: &str, have: &[(String, String)], add: &[&str]) -> String {
+    let mut out = format!("{open}\n");
+    let is_on = |text: &str| text.contains("state='on'") || text.contains("state=\"on\"");
+    for (name, text) in have {
+        let line = if add.contains(&name.as_str()) && !is_on(text) { feature_on(name) } else { text.clone() };
+        out.push_str(&format!("  {line}\n"));
+    }
     for a in add {
-        if !names.contains(a) {
-            names.push(a);
+        if !have.iter().any(|(n, _)| n == a) {
+            out.push_str(&format!("  {}\n", feature_on(a)));
         }
     }
-    let mut out = String::from("<hyperv mode='custom'>\n");
-    for n in names {
-        let element = match n {
-            "spinlocks" => "<spinlocks state='on' retries='8191'/>".to_string(),
-            "vendor_id" => format!("<vendor_id state='on' value='{}'/>", vm.features.hyperv_vendor_id.as_deref().unwrap_or("1234567890ab")),
-            other => format!("<{other} state='on'/>"),
-        };
-        out.push_str(&format!("  {element}\n"));
-    }
-    out.push_str("</hyperv>");
+    out.push_str(close);
     out
+}
+
+/// The `<hyperv>` element for `vm`: every child it already has, as written, plus `add` turned on.
+/// It replaces the VM's `<hyperv>` inside `<features>` without losing anything.
+pub fn hyperv_element(vm: &crate::system::Vm, add: &[&str]) -> String {
+    let mode = vm.features.hyperv_mode.as_deref().unwrap_or("custom");
+    merged_element(&format!("<hyperv mode='{mode}'>"), "</hyperv>", &vm.features.hyperv_children, add)
+}
+
+/// The `<kvm>` element for `vm`: every child it already has, plus `add` turned on.
+pub fn kvm_element(vm: &crate::system::Vm, add: &[&str]) -> String {
+    merged_element("<kvm>", "</kvm>", &vm.features.kvm_children, add)
+}
+
+/// `<hyperv>` and `<kvm>` elements holding only `hyperv` and `kvm` turned on, for a VM whose
+/// definition is not in the input.
+pub fn bare_feature_elements(hyperv: &[&str], kvm: &[&str]) -> String {
+    let mut parts = Vec::new();
+    if !hyperv.is_empty() {
+        parts.push(merged_element("<hyperv mode='custom'>", "</hyperv>", &[], hyperv));
+    }
+    if !kvm.is_empty() {
+        parts.push(merged_element("<kvm>", "</kvm>", &[], kvm));
+    }
+    parts.join("\n")
 }
 
 /// The VM's own `<topology …/>`, to keep in a replacement `<cpu>` (`None` when it has none).
@@ -252,4 +288,60 @@ pub fn dump_rom_steps(address: Option<&crate::system::PciAddress>, out_file: &st
 /// left blank.
 pub fn in_step(text: &str) -> String {
     text.lines().map(|l| if l.is_empty() { String::new() } else { format!("   {l}") }).collect::<Vec<_>>().join("\n")
+}
+
+/// The safe ways out of an IOMMU group the host shares with a passed card, as numbered Markdown
+/// steps from `first`: a slot whose group the card has to itself (naming the ones this host
+/// has), then the ACS override with its risk. Binding the group's other devices to vfio-pci is
+/// never among them when the host needs those (`isolation::host_needs`).
+pub fn isolation_ways_out(sys: &System, group: &str, first: usize) -> String {
+    let mut r = format!(
+        "{first}. **Move the card to a CPU-attached slot** (the top x16 slot on most boards); chipset slots share one group behind the chipset's bridge."
+    );
+    let own: Vec<String> = sys
+        .groups
+        .iter()
+        .filter(|o| o.id != group)
+        .filter(|o| {
+            let endpoints: Vec<&crate::system::Device> = o.members.iter().filter_map(|a| sys.device_at(a)).filter(|d| !d.is_bridge()).collect();
+            endpoints.iter().any(|d| d.is_gpu()) && endpoints.iter().all(|d| d.address.slot() == endpoints[0].address.slot())
+        })
+        .filter_map(|o| {
+            let gpu = o.members.iter().filter_map(|a| sys.device_at(a)).find(|d| d.is_gpu())?;
+            Some(format!("group {} holds only {} and its functions", o.id, gpu.label()))
+        })
+        .collect();
+    if own.is_empty() {
+        r.push_str(" Check the new slot's group with `find /sys/kernel/iommu_groups/ -type l` before moving things back.\n");
+    } else {
+        r.push_str(&format!(
+            " On this host {}: that slot is isolated, so swapping the cards (and choosing the host's display in the firmware) gives the VM a clean group.\n",
+            own.join("; ")
+        ));
+    }
+    r.push_str(&format!(
+        "{}. **ACS override** (needs a kernel carrying the out-of-tree patch: linux-zen, linux-vfio, the Proxmox kernel): \
+         it makes the kernel pretend the chipset's ports isolate their devices.\n\n",
+        first + 1
+    ));
+    r.push_str(&in_step(&add_kernel_options(sys, &["pcie_acs_override=downstream,multifunction"])));
+    r.push_str(
+        "\n\n   Risk: the isolation is only pretended. The guest's card can still reach the other devices of the \
+         group by peer-to-peer DMA without the IOMMU seeing it, so a malicious or buggy guest driver can read or \
+         corrupt host memory through them. Acceptable on a single-user desktop, not on a shared host.\n",
+    );
+    r
+}
+
+/// "02:00.1 (storage controller, ahci)": devices the host needs, for a sentence that says they
+/// stay with the host.
+pub fn host_needed_list(devices: &[(&crate::system::Device, crate::system::isolation::HostCritical)]) -> String {
+    devices
+        .iter()
+        .map(|(d, why)| match d.driver.as_deref() {
+            Some(drv) if !why.describe().contains(drv) => format!("{} ({}, {drv})", d.label(), why.describe()),
+            _ => format!("{} ({})", d.label(), why.describe()),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -66,6 +66,7 @@ pub(super) fn unconfirmed(sys: &System, rule: &Rule, not_evaluated: Option<&NotE
         evidence: found.into_iter().map(|(e, _)| e).collect(),
         remediation: format!("See `vfio-doctor explain {}` for what this message means and how it is fixed.", rule.name),
         references: rule.references.clone(),
+        related: Vec::new(),
     });
     true
 }

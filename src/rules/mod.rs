@@ -7,6 +7,7 @@ mod checks;
 pub mod fix;
 mod known;
 mod pattern;
+mod relate;
 
 pub use catalog::{Catalog, Rule};
 /// Evidence lives in the System's layer (its parsers attach it to facts); checks name it here.
@@ -92,6 +93,10 @@ pub struct Finding {
     pub evidence: Vec<Evidence>,
     pub remediation: String,
     pub references: Vec<String>,
+    /// Codes of other findings of this report about the same cause (`[[relation]]` in the rules'
+    /// front matter): reports show them as "see also".
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub related: Vec<String>,
 }
 
 /// A rule that could not run, and why ("no kernel log (permission denied: /dev/kmsg; run as root)").
@@ -138,6 +143,7 @@ impl<'a> Findings<'a> {
             evidence,
             remediation: String::new(),
             references: self.rule.references.clone(),
+            related: Vec::new(),
         });
         let last = self.out.len() - 1;
         &mut self.out[last]
@@ -191,6 +197,7 @@ pub fn run(sys: &System, catalog: &Catalog) -> Outcome {
     outcome.findings.sort_by(|a, b| {
         b.severity.cmp(&a.severity).then_with(|| a.code.cmp(&b.code)).then_with(|| a.subject.cmp(&b.subject))
     });
+    relate::link(&mut outcome.findings, catalog);
     outcome
 }
 

@@ -118,6 +118,7 @@ fn record(sys: &System, rule: &Rule, p: &Pattern, caps: &Captures<'_>, line: &Lo
         evidence: Vec::new(),
         remediation: fill(&p.remediation).trim().to_string(),
         references: rule.references.clone(),
+        related: Vec::new(),
     });
     // One evidence entry per source file: its first line, counted.
     let source = line.source.to_string();

@@ -7,17 +7,22 @@ pub mod boot_config;
 pub mod cmdline;
 pub mod evidence;
 pub mod guest;
+pub mod holders;
+pub mod hook_trace;
 pub mod host_keeps;
 pub mod iomem;
 pub mod isolation;
 pub mod kept;
 pub mod kernel_log;
+pub mod limits;
+pub mod modules;
 pub mod modconf;
 pub mod net;
 pub mod pci;
 pub mod rom;
 pub mod vfio_ids;
 pub mod vm;
+pub mod xml_repair;
 pub mod xorg;
 
 pub use cmdline::Cmdline;
@@ -63,6 +68,14 @@ pub struct System {
     pub xorg: Vec<xorg::XorgLog>,
     /// /proc/iomem, when collected with root (addresses are zero otherwise).
     pub iomem: Option<iomem::Iomem>,
+    /// Loaded modules (/proc/modules, a pasted lsmod).
+    pub modules: Vec<modules::LoadedModule>,
+    /// Memory-lock limits from pasted ulimit/prlimit output.
+    pub memlock: Vec<limits::Memlock>,
+    /// Processes holding the GPU's device files (pasted fuser/lsof/ps).
+    pub holders: Vec<holders::Holder>,
+    /// `set -x` traces of hook scripts, one per source.
+    pub hook_traces: Vec<hook_trace::Trace>,
 }
 
 impl System {
@@ -118,8 +131,13 @@ impl System {
                     sys.xorg.push(log);
                     sys.logs.push((s.kind, lines));
                 }
-                SourceKind::DomainXml => match vm::parse_domain(text, &s.path) {
-                    Ok(parsed) => sys.add_vm(parsed),
+                SourceKind::DomainXml => match vm::parse_domain_noting(text, &s.path) {
+                    Ok((parsed, note)) => {
+                        if let Some(note) = note {
+                            sys.notes.push(format!("{}: {note}", s.path));
+                        }
+                        sys.add_vm(parsed)
+                    }
                     Err(problem) => sys.notes.push(format!("{}: {problem}; this domain was not analysed", s.path)),
                 },
                 kind => {
@@ -160,6 +178,14 @@ impl System {
                 memory: vm::Memory { kib: vm::qemu_memory_kib(text), line: 1, ..Default::default() },
                 raw_vfio_args: Vec::new(),
             });
+        }
+        let of = |sys: &System, kind: SourceKind| -> Vec<LogLine> { sys.lines(kind).cloned().collect() };
+        sys.modules = modules::parse(&of(&sys, SourceKind::Modules).iter().collect::<Vec<_>>());
+        sys.memlock = limits::parse(&of(&sys, SourceKind::Limits).iter().collect::<Vec<_>>());
+        sys.holders = holders::parse(&of(&sys, SourceKind::Holders).iter().collect::<Vec<_>>());
+        for s in sys.sources.iter().filter(|s| s.kind == SourceKind::HookTrace) {
+            let lines: Vec<&LogLine> = sys.lines(SourceKind::HookTrace).filter(|l| *l.source == *s.path).collect();
+            sys.hook_traces.push(hook_trace::parse(&s.path, &lines));
         }
         sys.roms = rom::roms(bundle, &sys.devices, &sys.vms, &mut sys.notes);
         sys.boot_configs = boot_config::parse(bundle);

@@ -122,6 +122,10 @@ pub struct Features {
     /// `<hyperv mode='passthrough'>` turns every enlightenment on.
     pub hyperv_mode: Option<String>,
     pub line: usize,
+    /// The child elements of `<hyperv>` and of `<kvm>` as written (`<spinlocks state='on'
+    /// retries='8191'/>`), so a fix that shows a new `<hyperv>`/`<kvm>` keeps every one of them.
+    pub hyperv_children: Vec<(String, String)>,
+    pub kvm_children: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -209,17 +213,51 @@ impl super::System {
 }
 
 /// Parse a domain XML source. `Err` is a one-line problem for a report note.
+/// (tag name, text as written) of each child element of `node`; `xml` is the parsed text.
+fn verbatim_children(xml: &str, node: roxmltree::Node<'_, '_>) -> Vec<(String, String)> {
+    node.children()
+        .filter(|c| c.is_element())
+        .filter_map(|c| Some((c.tag_name().name().to_string(), xml.get(c.range())?.to_string())))
+        .collect()
+}
+
 pub fn parse_domain(text: &str, path: &str) -> Result<Vm, String> {
+    parse_domain_noting(text, path).map(|(vm, _)| vm)
+}
+
+/// [`parse_domain`], reading a document that stops half way (or has `...` where the poster
+/// left something out) as far as it goes: the second value says where it stops.
+pub fn parse_domain_noting(text: &str, path: &str) -> Result<(Vm, Option<String>), String> {
     // Pastes carry a prompt line (`$ sudo virsh dumpxml win10`) or text after the document.
     let start = text.find("<domain").ok_or("no <domain> element")?;
-    let end = text.rfind("</domain>").map(|e| e + "</domain>".len()).ok_or("no closing </domain>")?;
-    if end <= start {
-        return Err("no complete <domain> element".into());
-    }
+    let end = match text.rfind("</domain>").map(|e| e + "</domain>".len()) {
+        Some(e) if e > start => e,
+        _ => text.len(),
+    };
     let line_offset = text[..start].matches('\n').count();
-    let xml = &text[start..end];
-    let doc = roxmltree::Document::parse_with_options(xml, roxmltree::ParsingOptions { allow_dtd: false, nodes_limit: 200_000, ..Default::default() })
-        .map_err(|e| format!("not valid XML: {e}"))?;
+    fn options<'a>() -> roxmltree::ParsingOptions<'a> {
+        roxmltree::ParsingOptions { allow_dtd: false, nodes_limit: 200_000, ..Default::default() }
+    }
+    let mut xml: &str = &text[start..end];
+    let repaired;
+    let mut note = None;
+    if let Err(e) = roxmltree::Document::parse_with_options(xml, options()) {
+        let r = super::xml_repair::repair(xml).filter(|r| roxmltree::Document::parse_with_options(&r.text, options()).is_ok());
+        match r {
+            Some(r) => {
+                let mut r = r;
+                r.stop_line += line_offset;
+                r.last_complete = r.last_complete.map(|(n, l)| (n, l + line_offset));
+                r.elisions.iter_mut().for_each(|l| *l += line_offset);
+                note = Some(r.describe());
+                repaired = r.text;
+                xml = &repaired;
+            }
+            None if !text[start..].contains("</domain>") => return Err("no closing </domain>, and the XML before the cut does not parse".into()),
+            None => return Err(format!("not valid XML: {e}")),
+        }
+    }
+    let doc = roxmltree::Document::parse_with_options(xml, options()).map_err(|e| format!("not valid XML: {e}"))?;
     let line_of = |n: roxmltree::Node<'_, '_>| doc.text_pos_at(n.range().start).row as usize + line_offset;
     let opening = |n: roxmltree::Node<'_, '_>| {
         let r = n.range();
@@ -283,11 +321,13 @@ pub fn parse_domain(text: &str, path: &str) -> Result<Vm, String> {
     if let Some(f) = child(root, "features") {
         vm.features.line = line_of(f);
         if let Some(kvm) = child(f, "kvm") {
+            vm.features.kvm_children = verbatim_children(xml, kvm);
             if let Some(h) = child(kvm, "hidden") {
                 vm.features.kvm_hidden = Some(h.attribute("state") == Some("on"));
             }
         }
         if let Some(hv) = child(f, "hyperv") {
+            vm.features.hyperv_children = verbatim_children(xml, hv);
             vm.features.hyperv_mode = hv.attribute("mode").map(str::to_string);
             for e in hv.children().filter(|c| c.is_element()) {
                 if e.attribute("state") != Some("on") {
@@ -362,7 +402,7 @@ pub fn parse_domain(text: &str, path: &str) -> Result<Vm, String> {
             });
         }
     }
-    Ok(vm)
+    Ok((vm, note))
 }
 
 /// The first child element of `n` called `name`.
@@ -542,7 +582,11 @@ mod tests {
 
     #[test]
     fn broken_xml_is_a_problem_not_a_panic() {
-        assert!(parse_domain("<domain><name>x</name>", "x.xml").is_err());
+        // Cut short: read as far as it goes, and said so.
+        let (vm, note) = parse_domain_noting("<domain><name>x</name>", "x.xml").expect("read as far as it goes");
+        assert_eq!((vm.name.as_str(), note.as_deref()), ("x", Some("the XML stops at line 1, inside <domain>; the last complete element is <name> (line 1); analysed as far as it goes")));
+        assert!(parse_domain("<domain><name>x</name><devices><hostdev", "x.xml").is_ok());
+        assert!(parse_domain("<domain <<<", "x.xml").is_err());
         assert!(parse_domain("hello", "x.xml").is_err());
         let bomb = "<?xml version=\"1.0\"?><!DOCTYPE d [<!ENTITY a \"aaaa\"><!ENTITY b \"&a;&a;&a;\">]><domain>&b;</domain>";
         assert!(parse_domain(bomb, "bomb.xml").is_err());

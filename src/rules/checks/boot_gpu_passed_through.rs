@@ -156,7 +156,7 @@ fn remediation(sys: &System, gpu: &Device, vms: &[&Vm]) -> String {
 
     // 4. Remove and rescan before each start (the seed's workaround).
     r.push_str(&format!(
-        "4. **Remove the card and rescan the bus before each VM start** (drops the framebuffer's claim; the seed host's workaround):\n\n   ```sh\n   echo 1 | sudo tee /sys/bus/pci/devices/{a}/remove\n   echo 1 | sudo tee /sys/bus/pci/rescan\n   virsh start {}\n   ```",
+        "4. **Remove the card and rescan the bus before each VM start** (a stopgap: it drops the framebuffer's claim on the card):\n\n   ```sh\n   echo 1 | sudo tee /sys/bus/pci/devices/{a}/remove\n   echo 1 | sudo tee /sys/bus/pci/rescan\n   virsh start {}\n   ```",
         vm.name
     ));
     r

@@ -38,7 +38,7 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
                 )),
             }
             r.push_str(&format!(
-                "- NAT (reachable from the host only, or with port forwards): `sudo virsh edit {name}` and use libvirt's default network:\n\n\
+                "- NAT (reachable from the host only, or with port forwards): `sudo virsh edit {name}` and use libvirt's default network (keep the `<interface>`'s `<mac address=…/>` line, or the guest sees a new network adapter):\n\n\
                  ```xml\n<interface type='network'>\n  <source network='default'/>\n  <model type='virtio'/>\n</interface>\n```\n\n\
                  - a routed libvirt network (`<forward mode='route' dev='{w}'/>`, its own subnet, plus a route to it on your router) \
                  for access from the LAN.",

@@ -10,6 +10,7 @@ use regex::Regex;
 use crate::bundle::SourceKind;
 use crate::rules::{fix, FoldedEvidence, Findings};
 use crate::system::vm::qemu_line_device;
+use crate::system::limits::{Limit, Memlock};
 use crate::system::{LogLine, PciAddress, System, Vm};
 
 /// QEMU hw/vfio (signatures.md §3.7): 2.8 `VFIO_MAP_DMA: -12`; 8.1 `VFIO_MAP_DMA failed: Cannot
@@ -78,13 +79,22 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
             }
         }
     }
-    if by_vm.is_empty() && kernel.is_empty() {
+    // A pasted ulimit/prlimit reading below the guest's RAM (1 GiB when no guest is known):
+    // evidence with a failure, and a finding of its own without one.
+    let vm_bytes = sys.vms.iter().filter_map(|v| v.memory.kib).max().map(|k| k.saturating_mul(1024));
+    let low: Vec<&Memlock> = sys
+        .memlock
+        .iter()
+        .filter(|m| matches!(m.soft, Limit::Bytes(b) if b < vm_bytes.unwrap_or(1 << 30)))
+        .collect();
+    let from_limit_only = by_vm.is_empty() && kernel.is_empty();
+    if from_limit_only && low.is_empty() {
         return;
     }
     let out_of_mappings = [SourceKind::QemuLog, SourceKind::Text, SourceKind::KernelLog]
         .into_iter()
         .any(|k| sys.lines(k).any(|l| l.message.contains(OUT_OF_MAPPINGS)));
-    if out_of_mappings && kernel.is_empty() {
+    if out_of_mappings && kernel.is_empty() && low.is_empty() {
         return;
     }
     if by_vm.is_empty() {
@@ -104,6 +114,7 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
         };
         let mut evidence = hit.evidence.into_vec();
         evidence.extend(kernel_evidence.iter().cloned());
+        evidence.extend(low.iter().map(|m| crate::rules::Evidence::from(&m.line)));
         let memory_kib = vm.and_then(|v| v.memory.kib);
         if let Some(v) = vm.filter(|v| v.from_xml) {
             if let Some(k) = v.memory.kib {
@@ -124,9 +135,26 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
             },
             None => "QEMU".to_string(),
         };
-        let mut message = format!(
-            "{who} could not pin its memory for VFIO DMA: QEMU's mapping failed with -12 (Cannot allocate memory), the memory-lock limit (RLIMIT_MEMLOCK) of the QEMU process is smaller than the guest's RAM"
-        );
+        let mut message = if from_limit_only {
+            let m = low[0];
+            format!(
+                "The memory-lock limit (RLIMIT_MEMLOCK) that {} shows is {}, smaller than {}: a QEMU started under it cannot pin the guest's memory for VFIO DMA (`VFIO_MAP_DMA … Cannot allocate memory`). libvirt raises the limit for the QEMU it starts; a QEMU run by hand, by a script or by a service keeps this one",
+                m.line.source,
+                m.soft.human(),
+                match (vm_bytes, &vm_name) {
+                    (Some(b), Some(n)) => format!("the {} of VM {n}", Limit::Bytes(b).human()),
+                    (Some(b), None) => format!("the guest's {}", Limit::Bytes(b).human()),
+                    _ => "any guest's RAM".to_string(),
+                }
+            )
+        } else {
+            format!(
+                "{who} could not pin its memory for VFIO DMA: QEMU's mapping failed with -12 (Cannot allocate memory), the memory-lock limit (RLIMIT_MEMLOCK) of the QEMU process is smaller than the guest's RAM"
+            )
+        };
+        if let (false, Some(m)) = (from_limit_only, low.first()) {
+            message.push_str(&format!("; {} shows the limit as {}", m.line.source, m.soft.human()));
+        }
         if let Some(l) = limit {
             message.push_str(&format!("; the kernel reports the limit as {l} bytes ({})", bytes(l)));
         }

@@ -51,7 +51,7 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
             ));
         }
         r.push_str(&format!(
-            "Then `sudo virsh edit {name}` and replace the `<interface>` with:\n\n\
+            "Then `sudo virsh edit {name}` and replace the `<interface>` with this — keep its `<mac address=…/>` line, or the guest sees a new network adapter:\n\n\
              ```xml\n<interface type='bridge'>\n  <source bridge='{bridge}'/>\n  <model type='virtio'/>\n</interface>\n```",
             name = vm.name
         ));

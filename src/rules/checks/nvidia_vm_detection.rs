@@ -52,12 +52,14 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
             f.remediation = format!(
                 "Since driver R465 (April 2021) NVIDIA allows GeForce cards in a VM, so updating the guest driver (≥ 465) \
                  fixes Code 43 by itself. For older drivers, or to be safe, hide KVM and give Hyper-V a vendor id: \
-                 `sudo virsh edit {name}` and put these inside `<features>` (replacing an existing `<hyperv>`/`<kvm>`):\n\n\
-                 ```xml\n{hyperv}\n```\n\n```xml\n<kvm>\n  <hidden state='on'/>\n</kvm>\n```\n\n\
+                 `sudo virsh edit {name}` and put these inside `<features>`, in place of the `<hyperv>` and `<kvm>` it has \
+                 (they keep every setting the VM's own have, and add what is missing):\n\n\
+                 ```xml\n{hyperv}\n```\n\n```xml\n{kvm}\n```\n\n\
                  Then shut the VM down completely (`sudo virsh shutdown {name}`) and start it again; a reboot from inside \
                  the guest does not apply a changed definition.{kvm_note}",
                 name = vm.name,
                 hyperv = fix::hyperv_element(vm, &["vendor_id"]),
+                kvm = fix::kvm_element(vm, &["hidden"]),
             );
         }
     }

@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 use regex::Regex;
 
 use crate::bundle::{SourceKind, Status};
-use crate::rules::{Evidence, Findings, Severity};
+use crate::rules::{fix, Evidence, Findings, Severity};
 use crate::system::{Hostdev, LogLine, PciAddress, System, Vm};
 
 /// QEMU hw/pci/pci.c pci_add_option_rom(): `failed to find romfile "%s"` (missing, or unreadable
@@ -158,22 +158,13 @@ fn remediation(vm: Option<&str>, hostdev: Option<&Hostdev>, path: &str, cause: C
     let edit = format!("sudo virsh edit {}", vm.unwrap_or("NAME"));
     match hostdev {
         Some(h) => {
-            let (d, b, s, f) = hostdev_address_parts(&h.address);
-            r.push_str(&format!(
-                "Then `{edit}` and point the device's `<rom>` at it:\n\n\
-                 ```xml\n<hostdev mode='subsystem' type='pci' managed='yes'>\n  <source>\n    \
-                 <address domain='0x{d}' bus='0x{b}' slot='0x{s}' function='0x{f}'/>\n  </source>\n  \
-                 <rom file='{target}'/>\n</hostdev>\n```\n\n(keep its guest `<address>` line)."
-            ));
+            // The whole element, with the guest-side address it has, so pasting it over the old one keeps that.
+            let xml = fix::hostdev_xml(&h.address, h.guest_address.as_deref(), Some(&format!("<rom file='{target}'/>")));
+            r.push_str(&format!("Then `{edit}` and point the device's `<rom>` at it:\n\n```xml\n{xml}\n```"));
         }
         None => r.push_str(&format!("Then `{edit}` and set `<rom file='{target}'/>` in the GPU's `<hostdev>`.")),
     }
     r
-}
-
-fn hostdev_address_parts(a: &PciAddress) -> (String, String, String, String) {
-    let s = a.as_str();
-    (s[0..4].to_string(), s[5..7].to_string(), s[8..10].to_string(), s[11..12].to_string())
 }
 
 /// Evidence that `path`, given to `vm`, could not be used; and whether it is missing (not just denied).

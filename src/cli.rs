@@ -57,6 +57,8 @@ pub enum Command {
         /// Output format
         #[arg(long, value_enum, default_value = "text")]
         format: crate::commands::iommu::IommuFormat,
+        #[command(flatten)]
+        view: IommuView,
     },
     /// List the rules
     Rules {
@@ -74,11 +76,33 @@ pub enum Command {
     Explain {
         /// A code (VD301) or name (bar-reservation-failure)
         code_or_name: String,
+        /// Print the rule's Markdown document as written (default: rendered for the terminal)
+        #[arg(long)]
+        markdown: bool,
     },
     /// Print shell completions
     Completions {
         shell: clap_complete::Shell,
     },
+}
+
+/// What `iommu` shows, and how.
+#[derive(Debug, Clone, Default, Args)]
+pub struct IommuView {
+    /// One line per device, as the guides' IOMMU-group loop prints it (`IOMMU Group 16 08:00.0
+    /// VGA compatible controller [0300]: … [10de:1c02] Driver: vfio-pci`), for grep [default
+    /// when stdout is not a terminal]
+    #[arg(long, conflicts_with = "long")]
+    pub compact: bool,
+    /// Each group with its verdict and a table of its devices [default on a terminal]
+    #[arg(long)]
+    pub long: bool,
+    /// Only the groups that hold a GPU
+    #[arg(long)]
+    pub gpu: bool,
+    /// Only IOMMU group N
+    #[arg(long, value_name = "N")]
+    pub group: Option<String>,
 }
 
 /// Where the material comes from. With none of these, the live host is collected.
@@ -95,7 +119,7 @@ pub struct SourceArgs {
     /// Read a tree that looks like a host's / (a mounted disk, a fixture) instead of this host
     #[arg(long, value_name = "DIR")]
     pub root: Option<PathBuf>,
-    /// Only this libvirt domain
+    /// Only this libvirt domain, or this Proxmox VE VMID
     #[arg(long, value_name = "NAME")]
     pub vm: Option<String>,
     /// Keep host names, user names, addresses and serials (default: replaced by placeholders)

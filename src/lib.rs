@@ -99,8 +99,8 @@ pub fn run(cli: Cli) -> Result<Exit, Error> {
             let opts = commands::rom::RomOptions { file: args.file, device: args.device, format: args.format };
             Ok(if commands::rom::run(&opts)? { Exit::Findings } else { Exit::Clean })
         }
-        Some(Command::Iommu { source, format }) => {
-            commands::iommu::run(&origin(&source), format)?;
+        Some(Command::Iommu { source, format, view }) => {
+            commands::iommu::run(&origin(&source), format, &view)?;
             Ok(Exit::Clean)
         }
         Some(Command::Rules { json, patterns, literals }) => {
@@ -111,8 +111,8 @@ pub fn run(cli: Cli) -> Result<Exit, Error> {
             commands::rules::run(json)?;
             Ok(Exit::Clean)
         }
-        Some(Command::Explain { code_or_name }) => {
-            commands::explain::run(&code_or_name)?;
+        Some(Command::Explain { code_or_name, markdown }) => {
+            commands::explain::run(&code_or_name, markdown)?;
             Ok(Exit::Clean)
         }
         Some(Command::Completions { shell }) => {

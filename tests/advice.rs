@@ -284,7 +284,8 @@ fn rules_list_shows_severity_changes() {
     let vd303 = json.as_array().expect("list").iter().find(|r| r["code"] == "VD303").expect("VD303").clone();
     assert_eq!(vd303["severity"], "warning");
     assert_eq!(vd303["severity_when"][0]["severity"], "error");
-    let out = support::binary().args(["rules"]).output().expect("run");
+    // Wide enough that the severity cell is one line (a pipe is 80 columns otherwise).
+    let out = support::binary().args(["rules"]).env("COLUMNS", "200").output().expect("run");
     let table = String::from_utf8_lossy(&out.stdout).split_whitespace().collect::<Vec<_>>().join(" ");
     assert!(table.contains("warning (error when"), "{table}");
     let out = support::binary().args(["explain", "VD402"]).output().expect("run");

@@ -33,20 +33,18 @@ fn bsod_report() -> Report {
 
 #[test]
 fn text_report_of_the_broken_host_fits_80_columns() {
-    let text = report::text::render(&bsod_report(), report::text::Style::plain());
-    // Code blocks (the copyable commands, kept intact) are exempt; everything else must fit.
-    let mut in_fence = false;
+    let report = bsod_report();
+    let text = report::text::render(&report, report::text::Style::plain());
+    // Lines of the fixes' code blocks (the copyable commands, kept intact) are exempt;
+    // everything else must fit.
+    let code: Vec<&str> = report.findings.iter().flat_map(|f| f.remediation.lines().map(str::trim)).filter(|l| l.len() > 20).collect();
     for line in text.lines() {
-        if line.trim_start().starts_with("```") {
-            in_fence = !in_fence;
-            continue;
-        }
-        if in_fence {
+        if code.contains(&line.trim()) {
             continue;
         }
         assert!(line.chars().count() <= 80, "wider than 80 columns: {line:?}");
     }
-    assert!(!in_fence, "unbalanced code fence in the text report");
+    assert!(!text.contains("```"), "no Markdown fences in the text report");
     assert!(!text.contains('\x1b'), "plain style must not colour");
     insta::assert_snapshot!("text-seed-b550-bsod", support::normalise(text, None));
 }
@@ -376,4 +374,38 @@ fn colour_only_on_a_terminal_and_never_with_no_color() {
     assert!(plain.contains("error[VD301]") && !plain.contains("\x1b["), "{plain}");
     let piped = binary().args(["--root"]).arg(host("seed-b550-bsod")).env_remove("NO_COLOR").output().expect("run");
     assert!(!String::from_utf8_lossy(&piped.stdout).contains('\x1b'));
+}
+
+/// A domain XML and a dmesg excerpt, no sysfs: the NVIDIA finding is `likely`, and every format
+/// says so and says what was assumed; the same rule on the full seed host is `confirmed`.
+#[test]
+fn a_finding_from_a_paste_is_likely_in_every_format() {
+    let case = fixtures().join("rules/nvidia-vm-detection/fires-paste-dmesg");
+    let inputs = [format!("domain-xml:{}", case.join("win10.xml").display()), format!("kernel-log:{}", case.join("dmesg.txt").display())];
+    let run = |format: &str| {
+        let out = binary().args(["check", "--format", format]).args(&inputs).output().expect("run");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let json: serde_json::Value = serde_json::from_str(&run("json")).expect("json report");
+    let f = json["findings"].as_array().expect("findings").iter().find(|f| f["name"] == "nvidia-vm-detection").expect("finding");
+    assert_eq!(f["confidence"], "likely");
+    let assumed = f["assumed"][0].as_str().expect("assumed");
+    assert!(assumed.contains("0000:01:00.0") && assumed.contains("kernel log line that enumerated it"), "{assumed}");
+    // What would confirm it is asked for first.
+    let first = &json["to_check_more"][0];
+    assert_eq!(first["command"], "lspci -nnk", "{}", json["to_check_more"]);
+    assert!(first["rules"].as_array().expect("rules").iter().any(|r| r == "VD402"), "{first}");
+    let text = run("text");
+    assert!(text.contains("Likely, assuming: no sysfs or lspci for 0000:01:00.0"), "{text}");
+    let markdown = run("markdown");
+    assert!(markdown.contains("\nLikely, assuming: no sysfs or lspci for 0000:01:00.0"), "{markdown}");
+    let html = run("html");
+    assert!(html.contains("<p class=\"likely\"><b>Likely</b>, assuming: no sysfs or lspci for 0000:01:00.0"), "{html}");
+
+    let seed = report::json::render(&bsod_report());
+    let seed: serde_json::Value = serde_json::from_str(&seed).expect("json");
+    for f in seed["findings"].as_array().expect("findings") {
+        assert_eq!(f["confidence"], "confirmed", "{} on the full seed host", f["name"]);
+        assert!(f.get("assumed").is_none());
+    }
 }

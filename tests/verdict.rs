@@ -62,10 +62,19 @@ fn unknown_vm_is_an_error_naming_the_vms_there_are() {
     assert_eq!(err.trim(), "vfio-doctor: --vm win11: no such VM; the VMs here: win10");
     let (code, _, _) = run(&["check", "--root", &host("seed-b550"), "--vm", "win10"]);
     assert_eq!(code, 0);
+    // Proxmox VE: VMIDs.
+    let (code, _, _) = run(&["check", "--root", &host("pve-broken"), "--vm", "100", "--fail-on", "never"]);
+    assert_eq!(code, 0);
+    let (code, _, err) = run(&["check", "--root", &host("pve-broken"), "--vm", "999"]);
+    assert_eq!((code, err.trim()), (2, "vfio-doctor: --vm 999: no such VM; the VMs here: 100, 101, 102, 103"));
+    for sub in ["collect", "iommu"] {
+        let (code, _, err) = run(&[sub, "--root", &host("seed-b550"), "--vm", "win11"]);
+        assert_eq!((code, err.trim()), (2, "vfio-doctor: --vm win11: no such VM; the VMs here: win10"), "{sub}");
+    }
     let empty = tempfile::tempdir().expect("tmp");
     let (code, _, err) = run(&["check", "--root", &empty.path().display().to_string(), "--vm", "win10"]);
     assert_eq!(code, 2);
-    assert_eq!(err.trim(), "vfio-doctor: --vm win10: no such VM; no libvirt domain is defined here");
+    assert_eq!(err.trim(), "vfio-doctor: --vm win10: no such VM; no VM is defined here");
     // Pastes: the VMs their XML and QEMU logs name.
     let (code, _, err) = run(&["check", &paste("seed-virsh-start.txt"), "--vm", "win11"]);
     assert_eq!(code, 2);
@@ -158,7 +167,8 @@ fn not_evaluated_reasons_read_right() {
     assert!(reasons.iter().all(|(_, r)| !r.contains(", or no ")), "{reasons:?}");
     let reason = |rule: &str| reasons.iter().find(|(n, _)| n == rule).map(|(_, r)| r.clone()).unwrap_or_default();
     assert_eq!(reason("group-member-not-bound"), "needs IOMMU groups or QEMU log; none in the input");
-    assert_eq!(reason("boot-gpu-passed-through"), "no PCI devices (sysfs) in the input; needs libvirt domain XML or QEMU log; none in the input");
+    // The kernel log stands in for sysfs (the VGA arbiter's boot GPU): only the VM is missing.
+    assert_eq!(reason("boot-gpu-passed-through"), "needs libvirt domain XML or QEMU log; none in the input");
 
     let empty = tempfile::tempdir().expect("tmp");
     let (_, out, _) = run(&["check", "--root", &empty.path().display().to_string(), "--format", "json", "--all-not-evaluated"]);
@@ -201,4 +211,17 @@ fn a_known_failure_message_never_reads_no_problems_found() {
     let (_, out, _) = run(&["check", &paste("one-line-bar-reserve-cut.txt"), "--format", "json"]);
     let msg = json(&out)["findings"][0]["message"].as_str().unwrap_or_default().to_string();
     assert!(msg.contains("the rule could not run (needs kernel log"), "{msg}");
+}
+
+/// A live check never speaks of "the input": what it could not read is named as read (or not
+/// collected at all: a guest report, a ROM dump, given only as a file).
+#[test]
+fn live_check_reasons_do_not_speak_of_an_input() {
+    let (code, out, err) = run(&["check", "--format", "json"]);
+    assert!(code == 0 || code == 1, "{err}");
+    let v = json(&out);
+    for n in v["not_evaluated"].as_array().expect("list") {
+        let reason = n["reason"].as_str().unwrap_or_default();
+        assert!(!reason.contains("in the input") && !reason.contains("unrecognised text"), "{reason}");
+    }
 }

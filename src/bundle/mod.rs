@@ -224,6 +224,18 @@ pub enum SourceKind {
     /// Network interfaces (sys/class/net), one `NAME type=bridge|wireless|ether|tun master=BR` a
     /// line.
     Net,
+    /// A Proxmox VE VM configuration (etc/pve/qemu-server/VMID.conf, `qm config VMID` pasted);
+    /// `vm` is the VMID.
+    QmConfig,
+    /// Proxmox VE's PCI resource mappings (etc/pve/mapping/pci.cfg), which `hostpciN: mapping=NAME`
+    /// refers to.
+    PveMapping,
+    /// A Proxmox VE task log of a failed `qm start` (var/log/pve/tasks/*/UPID:…:qmstart:VMID:…):
+    /// QEMU's errors prefixed `kvm:`, then `TASK ERROR: …`; `vm` is the VMID. Read as a QEMU log.
+    PveTaskLog,
+    /// Pasted `qm showcmd VMID [--pretty]` output: the QEMU command line Proxmox VE would run.
+    /// Read as a QEMU log.
+    QmShowcmd,
     /// An option ROM / vBIOS dump (a loose input), in `base64`.
     Rom,
     /// A Windows guest's DxDiag text report (`dxdiag /t`; UTF-16 or UTF-8).
@@ -277,6 +289,10 @@ impl SourceKind {
             SourceKind::Iomem => "iomem",
             SourceKind::ModuleParams => "module-params",
             SourceKind::Net => "net",
+            SourceKind::QmConfig => "qm-config",
+            SourceKind::PveMapping => "pve-mapping",
+            SourceKind::PveTaskLog => "pve-task-log",
+            SourceKind::QmShowcmd => "qm-showcmd",
             SourceKind::Rom => "rom",
             SourceKind::Dxdiag => "dxdiag",
             SourceKind::Pnputil => "pnputil",
@@ -310,6 +326,10 @@ impl SourceKind {
         SourceKind::Iomem,
         SourceKind::ModuleParams,
         SourceKind::Net,
+        SourceKind::QmConfig,
+        SourceKind::PveMapping,
+        SourceKind::PveTaskLog,
+        SourceKind::QmShowcmd,
         SourceKind::Rom,
         SourceKind::Dxdiag,
         SourceKind::Pnputil,
@@ -323,13 +343,24 @@ impl SourceKind {
         SourceKind::Text,
     ];
 
+    /// The kind whose rules also read this one: a Proxmox VM configuration is a VM definition
+    /// like a libvirt domain, and a task log or `qm showcmd` output carries QEMU's own lines like
+    /// libvirt's QEMU log. A rule that needs `domain-xml` or `qemu-log` runs on these too.
+    pub fn reads_as(self) -> SourceKind {
+        match self {
+            SourceKind::QmConfig => SourceKind::DomainXml,
+            SourceKind::PveTaskLog | SourceKind::QmShowcmd => SourceKind::QemuLog,
+            other => other,
+        }
+    }
+
     pub fn from_name(name: &str) -> Option<SourceKind> {
         SourceKind::ALL.iter().copied().find(|k| k.name() == name)
     }
 
     /// Whether sources of this kind are logs (long ones keep their signature lines, folded).
     pub fn is_log(self) -> bool {
-        matches!(self, SourceKind::KernelLog | SourceKind::KernelLogPrevious | SourceKind::QemuLog | SourceKind::XorgLog | SourceKind::Text)
+        matches!(self, SourceKind::KernelLog | SourceKind::KernelLogPrevious | SourceKind::QemuLog | SourceKind::PveTaskLog | SourceKind::XorgLog | SourceKind::Text)
     }
 
     /// How a helper gets this source from someone else's host: the command whose output, pasted,
@@ -360,6 +391,10 @@ impl SourceKind {
             SourceKind::Dxdiag => ("dxdiag /t dxdiag.txt", true),
             SourceKind::Pnputil => ("pnputil /enum-devices /class Display", true),
             SourceKind::Powershell => ("Get-PnpDevice -Class Display | Format-List", true),
+            SourceKind::QmConfig => ("qm config {vm}", true),
+            SourceKind::PveMapping => ("cat /etc/pve/mapping/pci.cfg", true),
+            SourceKind::PveTaskLog => ("qm start {vm}", true),
+            SourceKind::QmShowcmd => ("qm showcmd {vm} --pretty", true),
             SourceKind::OsRelease | SourceKind::KernelVersion | SourceKind::ModuleParams | SourceKind::Net => return None,
             // A ROM (or rom-parser's report of one) and a hook's trace matter only where a ROM or
             // a hook is used: not asked for.
@@ -387,6 +422,10 @@ impl SourceKind {
             SourceKind::Iomem => "/proc/iomem",
             SourceKind::ModuleParams => "module parameters",
             SourceKind::Net => "network interfaces",
+            SourceKind::QmConfig => "Proxmox VE VM configuration",
+            SourceKind::PveMapping => "Proxmox VE PCI mappings",
+            SourceKind::PveTaskLog => "Proxmox VE task log",
+            SourceKind::QmShowcmd => "qm showcmd output",
             SourceKind::Rom => "option ROM",
             SourceKind::Dxdiag => "DxDiag report",
             SourceKind::Pnputil => "pnputil output",

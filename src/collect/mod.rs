@@ -16,6 +16,7 @@ mod modprobe;
 mod module_params;
 mod net;
 mod pci;
+pub mod pve;
 pub mod qemu_log;
 mod xorg_log;
 
@@ -57,6 +58,9 @@ pub const COLLECTORS: &[Collector] = &[
     kernel_log_previous::COLLECTOR,
     libvirt::COLLECTOR,
     qemu_log::COLLECTOR,
+    pve::VM_CONFIGS,
+    pve::MAPPINGS,
+    pve::TASK_LOGS,
     xorg_log::COLLECTOR,
     modprobe::COLLECTOR,
     boot_config::COLLECTOR,

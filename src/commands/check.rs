@@ -90,6 +90,7 @@ pub fn run(opts: &CheckOptions) -> Result<crate::Exit, Error> {
             report::text::render(&report, style)
         }
         Format::Markdown => report::markdown::render(&report),
+        Format::MarkdownCompact => report::markdown::render_compact(&report),
         Format::Html => report::html::render(&report),
     };
     emit(&text, opts.output.as_deref())?;

@@ -4,7 +4,9 @@ use super::emit;
 use crate::rules::Catalog;
 use crate::Error;
 
-pub fn run(code_or_name: &str) -> Result<(), Error> {
+/// `markdown`: the document as written; otherwise rendered for the terminal (headings and
+/// emphasis bold with colour on, plain words without; code kept line for line).
+pub fn run(code_or_name: &str, markdown: bool) -> Result<(), Error> {
     let catalog = Catalog::builtin()?;
     let Some(rule) = catalog.find(code_or_name) else {
         let mut close: Vec<&str> = catalog
@@ -23,11 +25,21 @@ pub fn run(code_or_name: &str) -> Result<(), Error> {
     if !needs.is_empty() {
         text.push_str(&format!("reads: {}\n", needs.join(", ")));
     }
+    let uses: Vec<String> = rule.uses.iter().map(|any| any.iter().map(|k| k.name()).collect::<Vec<_>>().join(" or ")).collect();
+    if !uses.is_empty() {
+        text.push_str(&format!("corroborates with: {} (without it, findings are likely)\n", uses.join(", ")));
+    }
     for line in relations(&catalog, rule) {
         text.push_str(&format!("{line}\n"));
     }
     text.push('\n');
-    text.push_str(&rule.body);
+    if markdown {
+        text.push_str(&rule.body);
+    } else {
+        let style = crate::report::text::Style::detect();
+        let term = crate::report::prose::Term { color: style.color, width: style.width as usize };
+        text.push_str(&crate::report::prose::to_terminal(&rule.body, "", term));
+    }
     if !text.ends_with('\n') {
         text.push('\n');
     }

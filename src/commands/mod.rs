@@ -61,12 +61,7 @@ pub fn obtain_bundle(origin: &Origin) -> Result<Bundle, Error> {
             None => Root::live(),
         };
         let mut b = collector::collect(&root, &Options { vm: origin.vm.clone(), keep: keep.clone() });
-        if let Some(vm) = &origin.vm {
-            // Unreadable (libvirt's directories need root): nobody can tell, the sources say why.
-            if let Ok(known) = collector::libvirt::domains(&root) {
-                check_vm(vm, &known)?;
-            }
-        }
+        vm_exists(&root, origin.vm.as_deref())?;
         import::add_inputs(&mut b, &inputs, &keep)?;
         b
     };
@@ -80,13 +75,22 @@ pub fn obtain_bundle(origin: &Origin) -> Result<Bundle, Error> {
     Ok(bundle)
 }
 
+/// `--vm NAME` on a host or tree must name a domain it has. When libvirt's directories cannot be
+/// listed (they need root) nobody can tell, and the sources say why.
+pub(crate) fn vm_exists(root: &Root, vm: Option<&str>) -> Result<(), Error> {
+    match (vm, collector::libvirt::domains(root)) {
+        (Some(vm), Ok(known)) => check_vm(vm, &known),
+        _ => Ok(()),
+    }
+}
+
 /// `--vm NAME` must name a VM there is: an error naming the ones there are.
 fn check_vm(vm: &str, known: &[String]) -> Result<(), Error> {
     if known.iter().any(|k| k == vm) {
         return Ok(());
     }
     Err(Error::Usage(if known.is_empty() {
-        format!("--vm {vm}: no such VM; no libvirt domain is defined here")
+        format!("--vm {vm}: no such VM; no VM is defined here")
     } else {
         format!("--vm {vm}: no such VM; the VMs here: {}", known.join(", "))
     }))

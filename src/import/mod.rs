@@ -312,6 +312,7 @@ fn add_part(bundle: &mut Bundle, name: String, kind: SourceKind, text: &str, com
             vm = crate::system::vm::parse_domain_noting(&text, &name).ok().map(|(v, _)| v.name).filter(|n| text.contains(&format!("<name>{n}</name>")));
         }
         SourceKind::QemuLog => vm = qemu_vm_name(&text, command),
+        SourceKind::QmConfig | SourceKind::QmShowcmd | SourceKind::PveTaskLog => vm = pve_vmid(&text, command, &name),
         _ => {}
     }
     let (kept, cut) = match kept {
@@ -366,6 +367,41 @@ fn qemu_vm_name(text: &str, command: Option<&str>) -> Option<String> {
         .find_map(|w| w.strip_prefix("/var/log/libvirt/qemu/"))
         .map(|f| f.split('.').next().unwrap_or(f).to_string())
         .filter(|n| !n.is_empty() && !n.contains('*'))
+}
+
+/// The VMID a pasted Proxmox text belongs to: from its command (`qm config 100`,
+/// `cat /etc/pve/qemu-server/100.conf`, a task file `UPID:…:qmstart:100:…`), from `qm showcmd`'s
+/// `-id 100`, or from the input's file name (`100.conf`).
+fn pve_vmid(text: &str, command: Option<&str>, name: &str) -> Option<String> {
+    let number = |s: &str| (!s.is_empty() && s.len() <= 9 && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.to_string());
+    let from_word = |w: &str| -> Option<String> {
+        let file = w.rsplit('/').next().unwrap_or(w);
+        if let Some(stem) = file.strip_suffix(".conf") {
+            return number(stem);
+        }
+        let parts: Vec<&str> = file.split(':').collect();
+        (parts.len() >= 8 && parts[0] == "UPID").then(|| number(parts[6])).flatten()
+    };
+    if let Some(cmd) = command {
+        let words: Vec<&str> = cmd.split_whitespace().collect();
+        if let Some(p) = words.iter().position(|w| *w == "qm") {
+            if let Some(id) = words[p + 1..].iter().filter(|w| !w.starts_with('-')).nth(1).and_then(|w| number(w)) {
+                return Some(id);
+            }
+        }
+        if let Some(id) = words.iter().find_map(|w| from_word(w)) {
+            return Some(id);
+        }
+    }
+    // `qm showcmd`: `/usr/bin/kvm -id 100 …`, or with --pretty `  -id 100 \` on its own line.
+    // A task log quotes the command that failed: `TASK ERROR: start failed: command '/usr/bin/kvm -id 100 …`.
+    if let Some(i) = text.find("/usr/bin/kvm") {
+        let words = text[i..].split_whitespace().take(8).collect::<Vec<_>>();
+        if let Some(id) = words.windows(2).find(|w| w[0] == "-id").and_then(|w| number(w[1])) {
+            return Some(id);
+        }
+    }
+    from_word(name.split('#').next().unwrap_or(name))
 }
 
 /// A device from output that never shows drivers: its `driver: None` means "not known",

@@ -212,6 +212,9 @@ pub fn sniff(text: &str) -> SourceKind {
     {
         return SourceKind::RomParser;
     }
+    if let Some(kind) = proxmox(&lines) {
+        return kind;
+    }
     if let Some(kind) = command_output_kind(&lines) {
         return kind;
     }
@@ -270,6 +273,44 @@ pub fn sniff(text: &str) -> SourceKind {
     kind
 }
 
+/// The keys of a Proxmox VE VM configuration (qemu-server's `$confdesc`, pve-docs qm.adoc) that
+/// nearly every VM has, or that a passthrough VM has.
+const QM_KEYS: &[&str] = &[
+    "agent", "args", "balloon", "bios", "boot", "bootdisk", "cores", "cpu", "efidisk0", "hookscript", "machine", "memory", "meta",
+    "name", "numa", "onboot", "ostype", "scsihw", "smbios1", "sockets", "tpmstate0", "vga", "vmgenid", "digest",
+];
+
+/// `hostpci0: …`, `net0: virtio=…`, `scsi0: local-lvm:vm-100-disk-0,…`, `memory: 8192`.
+fn qm_config_line(line: &str) -> bool {
+    let Some((key, value)) = line.split_once(": ") else { return false };
+    if value.is_empty() {
+        return false;
+    }
+    let numbered = ["hostpci", "net", "scsi", "sata", "ide", "virtio", "usb", "unused", "serial", "efidisk", "tpmstate"];
+    QM_KEYS.contains(&key)
+        || numbered.iter().any(|n| key.strip_prefix(n).is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit())))
+}
+
+/// Proxmox VE's own texts: a VM configuration (`qm config`), a task log (QEMU's `kvm:` lines
+/// and `TASK ERROR: …`), `qm showcmd` output (`/usr/bin/kvm -id 100 …`), a pci.cfg mapping.
+fn proxmox(lines: &[&str]) -> Option<SourceKind> {
+    // `qm showcmd` prints one line; `--pretty` one option a line (`/usr/bin/kvm \`, `  -id 100 \`).
+    let first = lines.first().map(|l| l.trim_start()).unwrap_or("");
+    if first.starts_with("/usr/bin/kvm -id ") || first.trim_end_matches(['\\', ' ']) == "/usr/bin/kvm" && lines.get(1).is_some_and(|l| l.trim_start().starts_with("-id ")) {
+        return Some(SourceKind::QmShowcmd);
+    }
+    if lines.iter().any(|l| l.starts_with("TASK ERROR: ") || l.trim_end() == "TASK OK") {
+        return Some(SourceKind::PveTaskLog);
+    }
+    // The main section only; `[snapshot]` sections repeat it.
+    let main: Vec<&str> = lines.iter().copied().take_while(|l| !l.starts_with('[')).filter(|l| !l.starts_with('#')).collect();
+    let config = main.iter().filter(|l| qm_config_line(l)).count();
+    if config >= 3 && config * 10 >= main.len() * 8 {
+        return Some(SourceKind::QmConfig);
+    }
+    let mapping = lines.iter().filter(|l| l.trim_start().starts_with("map ") && l.contains("path=") && l.contains("node=")).count();
+    (mapping > 0).then_some(SourceKind::PveMapping)
+}
 
 /// A limit line of `ulimit -a` (bash: `max locked memory (kbytes, -l) 8192`; zsh/dash:
 /// `-l: locked-in-memory size (kbytes) 8192`), prlimit (`MEMLOCK  max locked-in-memory …`)
@@ -438,6 +479,13 @@ pub fn kind_from_command(command: &str) -> Option<SourceKind> {
     match program {
         "dmesg" | "journalctl" => Some(SourceKind::KernelLog),
         "lspci" => Some(SourceKind::Lspci),
+        "qm" => match args.iter().find(|a| !a.starts_with('-')) {
+            Some(&"config") => Some(SourceKind::QmConfig),
+            Some(&"showcmd") => Some(SourceKind::QmShowcmd),
+            // What `qm start` prints is its task log.
+            Some(&"start") => Some(SourceKind::PveTaskLog),
+            _ => None,
+        },
         "lsmod" => Some(SourceKind::Modules),
         "ulimit" | "prlimit" => Some(SourceKind::Limits),
         "fuser" | "lsof" => Some(SourceKind::Holders),
@@ -481,6 +529,12 @@ pub fn kind_of_path(path: &str) -> Option<SourceKind> {
         || p.starts_with("/etc/dracut.conf")
     {
         SourceKind::Modprobe
+    } else if p.contains("/pve/") && p.contains("/qemu-server/") && p.ends_with(".conf") {
+        SourceKind::QmConfig
+    } else if p.ends_with("/pve/mapping/pci.cfg") {
+        SourceKind::PveMapping
+    } else if p.starts_with("/var/log/pve/tasks/") {
+        SourceKind::PveTaskLog
     } else if p.starts_with("/var/log/libvirt/qemu/") {
         SourceKind::QemuLog
     } else if p.contains("Xorg.") && p.contains(".log") {

@@ -6,6 +6,7 @@ pub mod html;
 pub mod json;
 pub mod markdown;
 pub mod picture;
+pub mod prose;
 pub mod text;
 
 pub use picture::HostPicture;
@@ -53,6 +54,48 @@ pub struct Report {
     /// filled by `check`, which knows the arguments.
     #[serde(skip)]
     pub iommu_command: Option<String>,
+    /// The VMs the input defines (libvirt domains, Proxmox VE VMs by VMID and name), with what
+    /// they pass through.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vms: Vec<VmSummary>,
+}
+
+/// One VM as the report lists it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct VmSummary {
+    /// `win10`; a Proxmox VE VM `100 (win11)`.
+    pub name: String,
+    /// `libvirt`, `proxmox` or `qemu` (known only from a QEMU command line).
+    pub manager: String,
+    /// The definition it was read from.
+    pub source: String,
+    /// `uefi` or `bios`, when the definition says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub firmware: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine: Option<String>,
+    /// Host PCI addresses it passes through.
+    pub passes: Vec<String>,
+}
+
+impl VmSummary {
+    fn of(vm: &crate::system::Vm) -> VmSummary {
+        let manager = if vm.pve.is_some() {
+            "proxmox"
+        } else if vm.from_xml {
+            "libvirt"
+        } else {
+            "qemu"
+        };
+        VmSummary {
+            name: vm.name.clone(),
+            manager: manager.into(),
+            source: vm.source.to_string(),
+            firmware: vm.from_xml.then(|| if vm.firmware.is_uefi() { "uefi".to_string() } else { "bios".to_string() }),
+            machine: vm.firmware.machine.clone(),
+            passes: vm.hostdevs.iter().map(|h| h.address.to_string()).collect(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -102,7 +145,10 @@ impl Report {
         } else {
             None
         };
-        let to_check_more = asks::derive(sys, &outcome.not_evaluated, &outcome.unconfirmed);
+        // A likely finding is an open question too: ask first for what would confirm it.
+        let open: Vec<NotEvaluated> = outcome.not_evaluated.iter().chain(&outcome.to_confirm).cloned().collect();
+        let first: Vec<String> = outcome.unconfirmed.iter().chain(outcome.to_confirm.iter().map(|n| &n.code)).cloned().collect();
+        let to_check_more = asks::derive(sys, &open, &first);
         Report {
             format: FORMAT.into(),
             version: VERSION,
@@ -119,6 +165,7 @@ impl Report {
             notes,
             summary,
             host_picture: HostPicture::from_system(sys),
+            vms: sys.vms.iter().map(VmSummary::of).collect(),
             to_check_more,
             pasted_only: !sys.collected(),
             nothing_checked,
@@ -162,7 +209,11 @@ fn has_content(bundle: &Bundle) -> bool {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
     Text,
+    /// For GitHub issues and comments (and forums that take Markdown): under 65,536 characters
     Markdown,
+    /// For Reddit: no HTML, indented code, short evidence, under 10,000 characters
+    #[value(name = "markdown-compact", alias = "reddit")]
+    MarkdownCompact,
     Html,
     Json,
 }

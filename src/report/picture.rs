@@ -31,6 +31,23 @@ pub struct PictureGroup {
     pub taken: bool,
 }
 
+impl PictureGroup {
+    pub fn has_gpu(&self) -> bool {
+        self.devices.iter().any(|d| d.role == "gpu")
+    }
+
+    /// 0: a GPU or a device taken for a VM; 1: other endpoints; 2: bridges only.
+    fn rank(&self) -> u8 {
+        if self.taken || self.has_gpu() {
+            0
+        } else if self.verdict.kind == "bridges-only" {
+            2
+        } else {
+            1
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct GroupVerdict {
     /// `alone`, `together`, `host-critical`, `bridges-only`.
@@ -194,6 +211,23 @@ impl HostPicture {
             Vec::new()
         };
         HostPicture { groups, no_groups: isolation::why_no_groups(sys), ungrouped }
+    }
+
+    /// The groups in the order every format shows them: those with a GPU or a device taken for
+    /// a VM first, then the other groups with endpoints, then those holding only bridges; by
+    /// group number within each.
+    pub fn ordered(&self) -> Vec<&PictureGroup> {
+        let mut g: Vec<&PictureGroup> = self.groups.iter().collect();
+        g.sort_by_key(|g| (g.rank(), g.id.parse::<u64>().unwrap_or(u64::MAX)));
+        g
+    }
+
+    /// Only the groups that hold a GPU (`iommu --gpu`), or only group `id` (`--group N`).
+    pub fn filter(&mut self, gpu_only: bool, group: Option<&str>) {
+        self.groups.retain(|g| (!gpu_only || g.has_gpu()) && group.is_none_or(|id| g.id == id));
+        if gpu_only {
+            self.ungrouped.retain(|d| d.role == "gpu");
+        }
     }
 
     /// Every device of the picture, grouped or not.

@@ -25,6 +25,9 @@ pub struct Rule {
     pub title: String,
     /// Each entry is satisfied by any one of its kinds (`"kernel-log|qemu-log"`).
     pub needs: Vec<Vec<SourceKind>>,
+    /// Sources that corroborate but are not essential (front matter `uses`, same syntax as
+    /// `needs`): without one the rule still runs, and its findings are `likely`.
+    pub uses: Vec<Vec<SourceKind>>,
     pub since: String,
     pub retired: bool,
     pub patterns: Vec<Pattern>,
@@ -115,6 +118,8 @@ struct FrontMatter {
     title: String,
     #[serde(default)]
     needs: Vec<String>,
+    #[serde(default)]
+    uses: Vec<String>,
     #[serde(default = "default_since")]
     since: String,
     #[serde(default)]
@@ -176,6 +181,12 @@ impl Catalog {
         let catalog = Catalog { rules };
         catalog.check_relations()?;
         Ok(catalog)
+    }
+
+    /// A catalog of exactly these rules (tests, a command that builds its own).
+    pub fn from_rules(mut rules: Vec<Rule>) -> Catalog {
+        rules.sort_by(|a, b| a.code.cmp(&b.code));
+        Catalog { rules }
     }
 
     /// Add the rule documents of a user's `--rules DIR`. A name or code that is already taken
@@ -248,14 +259,20 @@ pub fn parse_rule(file: &str, text: &str) -> Result<Rule, String> {
         Some("retired") => true,
         Some(other) => return Err(format!("status \"{other}\" is not stable or retired")),
     };
-    let mut needs = Vec::new();
-    for need in &fm.needs {
-        let mut any = Vec::new();
-        for k in need.split('|') {
-            any.push(SourceKind::from_name(k.trim()).ok_or_else(|| format!("needs: unknown source kind \"{k}\""))?);
+    let kinds = |key: &str, entries: &[String]| -> Result<Vec<Vec<SourceKind>>, String> {
+        let mut out = Vec::new();
+        for entry in entries {
+            let mut any = Vec::new();
+            for k in entry.split('|') {
+                any.push(SourceKind::from_name(k.trim()).ok_or_else(|| format!("{key}: unknown source kind \"{k}\""))?);
+            }
+            out.push(any);
         }
-        needs.push(any);
-    }
+        Ok(out)
+    };
+    let needs = kinds("needs", &fm.needs)?;
+    let uses = kinds("uses", &fm.uses)?;
+
     let mut patterns = Vec::new();
     for (i, m) in fm.matches.into_iter().enumerate() {
         let names = match m.source {
@@ -308,6 +325,7 @@ pub fn parse_rule(file: &str, text: &str) -> Result<Rule, String> {
         severity,
         title: fm.title,
         needs,
+        uses,
         since: fm.since,
         retired,
         patterns,

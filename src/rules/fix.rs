@@ -72,8 +72,10 @@ pub fn add_kernel_options(sys: &System, options: &[&str]) -> String {
     format!("{steps}\n\nReboot, then check that `cat /proc/cmdline` shows `{opts}`.")
 }
 
+/// A Proxmox VE host: its kernel (`6.8.12-4-pve`), proxmox-boot-tool's ESP list, or its VM configurations.
 fn is_proxmox(sys: &System) -> bool {
     sys.host.kernel.as_deref().is_some_and(|k| k.contains("-pve"))
+        || sys.sources.iter().any(|s| s.status == crate::bundle::Status::Ok && (s.kind == SourceKind::QmConfig || s.path.ends_with("proxmox-boot-uuids")))
 }
 
 /// Markdown steps that make an edited boot loader configuration take effect on this host
@@ -344,4 +346,191 @@ pub fn host_needed_list(devices: &[(&crate::system::Device, crate::system::isola
         })
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+// ---- VM definitions: libvirt or Proxmox VE ----------------------------------------------
+
+/// One setting of a Proxmox VE VM configuration to write (`key: value`), or to remove.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QmSet {
+    pub key: String,
+    /// `None` removes the key (`qm set VMID --delete KEY`).
+    pub value: Option<String>,
+}
+
+impl QmSet {
+    pub fn set(key: impl Into<String>, value: impl Into<String>) -> QmSet {
+        QmSet { key: key.into(), value: Some(value.into()) }
+    }
+    pub fn delete(key: impl Into<String>) -> QmSet {
+        QmSet { key: key.into(), value: None }
+    }
+}
+
+/// What a rule wants changed in a Proxmox VE VM: the settings, with Markdown before them
+/// (`lead`, e.g. copying a ROM into /usr/share/kvm) and after them (`note`).
+#[derive(Debug, Clone, Default)]
+pub struct PveFix {
+    pub lead: String,
+    pub set: Vec<QmSet>,
+    pub note: String,
+}
+
+/// The remediation of a change to a VM's definition, in the terms of what manages the VM: on
+/// Proxmox VE `qm set` (never `virsh edit`: Proxmox does not use libvirt), elsewhere libvirt's
+/// domain XML. A rule states both once; the VM's origin picks.
+pub fn vm_remediation(vm: &crate::system::Vm, libvirt: impl FnOnce() -> String, pve: impl FnOnce(&crate::system::pve::PveVm) -> PveFix) -> String {
+    match &vm.pve {
+        Some(p) => render_pve(p, &pve(p)),
+        None => libvirt(),
+    }
+}
+
+/// A value as one shell word: single-quoted when it holds anything a shell would act on.
+fn shell_word(v: &str) -> String {
+    if !v.is_empty() && v.chars().all(|c| c.is_ascii_alphanumeric() || "-_.,:=/+@%".contains(c)) {
+        v.to_string()
+    } else {
+        format!("'{}'", v.replace('\'', r"'\''"))
+    }
+}
+
+/// The `qm set` command that makes `set`, then how to apply it.
+pub fn render_pve(p: &crate::system::pve::PveVm, fix: &PveFix) -> String {
+    if fix.set.is_empty() {
+        // Nothing to change in the configuration (the fix is on the host).
+        return [fix.lead.as_str(), fix.note.as_str()].iter().filter(|t| !t.is_empty()).copied().collect::<Vec<_>>().join("\n\n");
+    }
+    let id = p.id();
+    let mut cmd = format!("qm set {id}");
+    let deleted: Vec<&str> = fix.set.iter().filter(|s| s.value.is_none()).map(|s| s.key.as_str()).collect();
+    for s in &fix.set {
+        if let Some(v) = &s.value {
+            cmd.push_str(&format!(" --{} {}", s.key, shell_word(v)));
+        }
+    }
+    if !deleted.is_empty() {
+        cmd.push_str(&format!(" --delete {}", deleted.join(",")));
+    }
+    let mut out = String::new();
+    if !fix.lead.is_empty() {
+        out.push_str(&fix.lead);
+        out.push_str("\n\n");
+    }
+    let file = match &p.vmid {
+        Some(v) => format!("`/etc/pve/qemu-server/{v}.conf`"),
+        None => "the VM's configuration".to_string(),
+    };
+    out.push_str(&format!(
+        "On the Proxmox VE host (as root):\n\n```sh\n{cmd}\n```\n\n`qm set` writes {file}; then shut the VM down and start it again \
+         (`qm shutdown {id} && qm start {id}`): a reboot from inside the guest keeps the running QEMU and its old settings."
+    ));
+    if !fix.note.is_empty() {
+        out.push_str("\n\n");
+        out.push_str(&fix.note);
+    }
+    out
+}
+
+/// Proxmox: new `hostpciN` entries that pass `addresses`, one per card (every function of a
+/// card in one entry, by its address without a function, as the GUI's "All Functions" does).
+pub fn pve_pass_devices(p: &crate::system::pve::PveVm, addresses: &[&crate::system::PciAddress], lead: &str) -> PveFix {
+    let mut set = Vec::new();
+    let mut next = p.free_hostpci();
+    let mut slots: Vec<&str> = Vec::new();
+    for a in addresses {
+        if slots.contains(&a.slot()) {
+            continue;
+        }
+        slots.push(a.slot());
+        let whole = addresses.iter().filter(|x| x.slot() == a.slot()).count() > 1;
+        let host = if whole { a.slot().to_string() } else { a.to_string() };
+        set.push(QmSet::set(format!("hostpci{next}"), format!("{host}{}", if p.is_q35() { ",pcie=1" } else { "" })));
+        next = (next + 1..16).find(|i| p.get(&format!("hostpci{i}")).is_none()).unwrap_or(15);
+    }
+    PveFix { lead: lead.to_string(), set, note: String::new() }
+}
+
+/// Proxmox `args:` with `key=value` set in the `-device vfio-pci,…` option that passes `address`
+/// (the option replaced when present, appended otherwise); `None` when no such device is there.
+pub fn pve_args_device_option(args: &str, address: &crate::system::PciAddress, key: &str, value: &str) -> Option<String> {
+    let mut found = false;
+    let words: Vec<String> = args
+        .split(' ')
+        .map(|w| {
+            let bare = w.trim_matches(['\'', '"']);
+            let passes = bare.starts_with("vfio-pci,")
+                && bare.split(',').filter_map(|o| o.strip_prefix("host=")).any(|h| crate::system::PciAddress::parse(h).as_ref() == Some(address));
+            if !passes || found {
+                return w.to_string();
+            }
+            found = true;
+            let mut opts: Vec<String> = bare.split(',').map(str::to_string).collect();
+            match opts.iter().position(|o| o.starts_with(&format!("{key}="))) {
+                Some(i) => opts[i] = format!("{key}={value}"),
+                None => opts.push(format!("{key}={value}")),
+            }
+            w.replace(bare, &opts.join(","))
+        })
+        .collect();
+    found.then(|| words.join(" "))
+}
+
+/// A Proxmox property string (`host,hidden=1,flags=+pcid`) with `default` as its first, keyless
+/// value and `set` options replaced, added or (`None`) removed, others kept in order.
+pub fn property_string(value: Option<&str>, default: &str, set: &[(&str, Option<&str>)]) -> String {
+    let mut parts: Vec<(String, String)> = Vec::new();
+    for (n, part) in value.unwrap_or("").split(',').filter(|p| !p.trim().is_empty()).enumerate() {
+        match part.split_once('=') {
+            Some((k, v)) if !(n == 0 && matches!(k, "cputype" | "type")) => parts.push((k.trim().into(), v.trim().into())),
+            _ => {}
+        }
+    }
+    for (k, v) in set {
+        match (parts.iter().position(|(pk, _)| pk == k), v) {
+            (Some(i), Some(v)) => parts[i].1 = v.to_string(),
+            (Some(i), None) => {
+                parts.remove(i);
+            }
+            (None, Some(v)) => parts.push((k.to_string(), v.to_string())),
+            (None, None) => {}
+        }
+    }
+    let mut out = default.to_string();
+    for (k, v) in parts {
+        out.push_str(&format!(",{k}={v}"));
+    }
+    out
+}
+
+/// The storage of the VM's first disk (`local-lvm` of `scsi0: local-lvm:vm-100-disk-0,…`), where
+/// a new EFI disk would go; `STORAGE` when it has none.
+pub fn pve_storage(p: &crate::system::pve::PveVm) -> String {
+    let disk = ["scsi", "virtio", "sata", "ide"].iter().find_map(|bus| {
+        p.settings.iter().find(|s| {
+            s.key.strip_prefix(bus).is_some_and(|n| n.parse::<u32>().is_ok()) && !s.value.contains("media=cdrom") && !s.value.starts_with("none")
+        })
+    });
+    disk.and_then(|s| s.value.split_once(':').map(|(st, _)| st.to_string())).filter(|s| !s.contains(',') && !s.starts_with('/')).unwrap_or_else(|| "STORAGE".into())
+}
+
+#[cfg(test)]
+mod pve_tests {
+    use super::*;
+
+    #[test]
+    fn property_strings_keep_what_they_do_not_change() {
+        assert_eq!(property_string(Some("kvm64,flags=+pcid"), "host", &[]), "host,flags=+pcid");
+        assert_eq!(property_string(Some("cputype=host,hidden=0"), "host", &[("hidden", Some("1")), ("hv-vendor-id", Some("proxmox"))]), "host,hidden=1,hv-vendor-id=proxmox");
+        assert_eq!(property_string(None, "host", &[]), "host");
+        assert_eq!(shell_word("host,flags=+pcid;+topoext"), "'host,flags=+pcid;+topoext'");
+        assert_eq!(shell_word("0000:01:00,pcie=1,x-vga=1"), "0000:01:00,pcie=1,x-vga=1");
+        let igd = crate::system::PciAddress::parse("00:02.0").unwrap();
+        assert_eq!(
+            pve_args_device_option("-device vfio-pci,host=00:02.0,addr=0x02,romfile=old.bin -uuid x", &igd, "romfile", "new.rom").as_deref(),
+            Some("-device vfio-pci,host=00:02.0,addr=0x02,romfile=new.rom -uuid x")
+        );
+        assert_eq!(pve_args_device_option("-device 'vfio-pci,host=0000:00:02.0'", &igd, "romfile", "a.rom").as_deref(), Some("-device 'vfio-pci,host=0000:00:02.0,romfile=a.rom'"));
+        assert_eq!(pve_args_device_option("-cpu host", &igd, "romfile", "a.rom"), None);
+    }
 }

@@ -57,6 +57,9 @@ pub(super) fn unconfirmed(sys: &System, rule: &Rule, not_evaluated: Option<&NotE
         code: rule.code.clone(),
         name: rule.name.clone(),
         severity: if failed { super::Severity::Error } else { rule.severity },
+        // Unconfirmed is likely: the message is taken as the sign of the fault.
+        confidence: super::Confidence::Likely,
+        assumed: vec![format!("the known message is taken as the sign of this fault, but {reason}")],
         title: rule.title.clone(),
         message: format!(
             "Not confirmed: the input holds a message known as a sign of this fault (evidence below), but {reason}. \

@@ -82,11 +82,39 @@ impl FoldedEvidence {
     }
 }
 
+/// How sure a finding is. `confirmed`: every fact it rests on is in the input. `likely`: a
+/// piece the rule would corroborate with is missing (a paste without sysfs, a log excerpt) and
+/// was assumed; the finding's `assumed` says which.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Confidence {
+    #[default]
+    Confirmed,
+    Likely,
+}
+
+impl Confidence {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Confidence::Confirmed => "confirmed",
+            Confidence::Likely => "likely",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Finding {
     pub code: String,
     pub name: String,
     pub severity: Severity,
+    /// `confirmed`, or `likely` when [`Finding::assumed`] names what was taken on trust.
+    #[serde(default)]
+    pub confidence: Confidence,
+    /// What a `likely` finding assumed, one sentence each: the missing source, and what stood
+    /// in for it ("no sysfs or lspci for 0000:01:00.0: its vendor (NVIDIA) is taken from the
+    /// kernel log line that enumerated it").
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub assumed: Vec<String>,
     pub title: String,
     pub message: String,
     pub subject: String,
@@ -97,6 +125,27 @@ pub struct Finding {
     /// front matter): reports show them as "see also".
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub related: Vec<String>,
+}
+
+impl Finding {
+    /// Mark the finding `likely`, recording what it took on trust. Repeating an assumption
+    /// records it once.
+    pub fn assume(&mut self, what: impl Into<String>) -> &mut Finding {
+        let what = what.into();
+        self.confidence = Confidence::Likely;
+        if !self.assumed.contains(&what) {
+            self.assumed.push(what);
+        }
+        self
+    }
+
+    /// The line the reports print under a `likely` finding: "Likely, assuming: …; …".
+    pub fn confidence_note(&self) -> Option<String> {
+        (self.confidence == Confidence::Likely).then(|| match self.assumed.as_slice() {
+            [] => "Likely (some evidence was missing).".to_string(),
+            a => format!("Likely, assuming: {}.", a.join("; ").trim_end_matches('.')),
+        })
+    }
 }
 
 /// A rule that could not run, and why ("no kernel log (permission denied: /dev/kmsg; run as root)").
@@ -120,6 +169,9 @@ pub struct Outcome {
     /// The codes of the rules whose findings are unconfirmed known messages: the open questions
     /// the report's "to check more" list answers first.
     pub unconfirmed: Vec<String>,
+    /// Rules that ran without a `uses` source and made `likely` findings: the sources that would
+    /// confirm them (in `missing`), so the report can ask for those too.
+    pub to_confirm: Vec<NotEvaluated>,
 }
 
 /// The sink a check writes findings into; bound to the rule, so code, name, title, severity
@@ -127,6 +179,8 @@ pub struct Outcome {
 pub struct Findings<'a> {
     rule: &'a Rule,
     out: &'a mut Vec<Finding>,
+    /// Indices in `out` of findings whose own evidence is complete without the rule's `uses`.
+    standalone: Vec<usize>,
 }
 
 impl<'a> Findings<'a> {
@@ -138,6 +192,8 @@ impl<'a> Findings<'a> {
             name: self.rule.name.clone(),
             severity: self.rule.severity,
             title: self.rule.title.clone(),
+            confidence: Confidence::Confirmed,
+            assumed: Vec::new(),
             message: message.into(),
             subject: subject.into(),
             evidence,
@@ -147,6 +203,14 @@ impl<'a> Findings<'a> {
         });
         let last = self.out.len() - 1;
         &mut self.out[last]
+    }
+
+    /// Emit a finding whose own evidence settles it, whatever of the rule's `uses` is missing
+    /// (a QEMU warning that is itself the fault): it stays `confirmed` unless the check calls
+    /// `assume`.
+    pub fn emit_on_own_evidence(&mut self, subject: impl Into<String>, message: impl Into<String>, evidence: Vec<Evidence>) -> &mut Finding {
+        self.standalone.push(self.out.len());
+        self.emit(subject, message, evidence)
     }
 
     pub fn rule(&self) -> &Rule {
@@ -163,7 +227,17 @@ impl<'a> Findings<'a> {
 /// The signature every logic rule's `check` has.
 pub type CheckFn = fn(&System, &mut Findings<'_>);
 
-/// Run every rule of the catalog. A rule whose `needs` are not met is recorded as not evaluated.
+/// What a rule reasons without: each `uses` entry of its front matter that no source of the
+/// input meets.
+fn missing_uses(sys: &System, rule: &Rule) -> Vec<Vec<crate::bundle::SourceKind>> {
+    rule.uses.iter().filter(|any_of| !any_of.iter().any(|k| sys.has(*k))).cloned().collect()
+}
+
+/// Run every rule of the catalog. A rule whose `needs` are not met is recorded as not evaluated;
+/// one whose `uses` (corroborating sources) are missing runs, and every finding it makes without
+/// them is `likely`: the check names the specific assumption (`Finding::assume`), and a finding
+/// it left `confirmed` gets the missing sources as its assumption, so no finding claims more
+/// than its input shows.
 pub fn run(sys: &System, catalog: &Catalog) -> Outcome {
     let mut outcome = Outcome::default();
     let scanner = pattern::Scanner::new(catalog);
@@ -185,9 +259,26 @@ pub fn run(sys: &System, catalog: &Catalog) -> Outcome {
         outcome.rules_run += 1;
         let mut found = Vec::new();
         scanner.run(sys, rule, &mut found);
+        let mut standalone = Vec::new();
         if let Some(check) = checks::find(&rule.name) {
-            let mut sink = Findings { rule, out: &mut found };
+            let mut sink = Findings { rule, out: &mut found, standalone: Vec::new() };
             check(sys, &mut sink);
+            standalone = sink.standalone;
+        }
+        let missing = missing_uses(sys, rule);
+        if !missing.is_empty() {
+            // Phrased as an assumption: "no PCI devices (sysfs) in the input".
+            let phrases: Vec<String> = missing.iter().map(|any_of| sys.why_none(any_of)).collect();
+            let unsettled = found.iter_mut().enumerate().filter(|(i, f)| f.assumed.is_empty() && !standalone.contains(i));
+            for (_, f) in unsettled {
+                for m in &phrases {
+                    f.assume(m.clone());
+                }
+            }
+            if found.iter().any(|f| f.confidence == Confidence::Likely) {
+                let reason = format!("would confirm its likely finding(s): {}", phrases.join("; "));
+                outcome.to_confirm.push(NotEvaluated { code: rule.code.clone(), rule: rule.name.clone(), reason, missing });
+            }
         }
         if found.is_empty() && known::unconfirmed(sys, rule, None, &mut found) {
             outcome.unconfirmed.push(rule.code.clone());
@@ -212,6 +303,7 @@ pub fn signatures(catalog: &Catalog) -> SignatureSet {
         patterns.extend(checks::failures(&rule.name));
     }
     patterns.extend(crate::system::vm::LOG_SIGNATURES);
+    patterns.extend(crate::system::inferred::LOG_SIGNATURES);
     SignatureSet::new(patterns)
 }
 
@@ -235,6 +327,32 @@ mod tests {
                 assert!(!checks::signatures(name).is_empty(), "{} reads log lines but declares no LOG_SIGNATURES", file.display());
             }
         }
+    }
+
+    /// A rule runs without its `uses` sources, and what it finds then is `likely`, naming
+    /// what was missing; with them, the same finding is `confirmed`.
+    #[test]
+    fn a_missing_corroborating_source_makes_findings_likely() {
+        use crate::bundle::{Bundle, Source, SourceKind};
+        let doc = "+++\ncode = \"VD999\"\nname = \"test-uses\"\nseverity = \"error\"\ntitle = \"t\"\n\
+                   needs = [\"text\"]\nuses = [\"pci\"]\n\n[[match]]\nsource = \"text\"\nregex = \"BAR 3: can't reserve\"\nmessage = \"m\"\n+++\n\
+                   ## What it means\n\n## Why it breaks passthrough\n\n## How to fix\n\n## References\n\n- https://example.org\n";
+        let rule = catalog::parse_rule("test-uses.md", doc).expect("rule");
+        assert_eq!(rule.uses, vec![vec![SourceKind::Pci]]);
+        let catalog = Catalog::from_rules(vec![rule]);
+        let mut b = Bundle::new();
+        b.sources.push(Source::ok(SourceKind::Text, "paste.txt", "input", "vfio-pci 0000:01:00.0: BAR 3: can't reserve [mem]\n".into()));
+        let out = run(&System::from_bundle(&b), &catalog);
+        assert_eq!(out.findings.len(), 1, "{:?}", out.not_evaluated);
+        assert_eq!(out.findings[0].confidence, Confidence::Likely);
+        assert_eq!(out.findings[0].assumed, ["no PCI devices (sysfs) in the input"]);
+        assert_eq!(out.findings[0].confidence_note().as_deref(), Some("Likely, assuming: no PCI devices (sysfs) in the input."));
+        let json = serde_json::to_value(&out.findings[0]).expect("json");
+        assert_eq!((json["confidence"].as_str(), json["assumed"][0].as_str()), (Some("likely"), Some("no PCI devices (sysfs) in the input")));
+        b.pci_devices.push(crate::bundle::PciDevice { address: "0000:01:00.0".into(), ..Default::default() });
+        let out = run(&System::from_bundle(&b), &catalog);
+        assert_eq!((out.findings[0].confidence, out.findings[0].assumed.len()), (Confidence::Confirmed, 0));
+        assert!(serde_json::to_value(&out.findings[0]).expect("json").get("assumed").is_none());
     }
 
     /// Every signature has a literal for the prefilter, so long logs are scanned at memory speed.

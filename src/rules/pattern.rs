@@ -112,6 +112,8 @@ fn record(sys: &System, rule: &Rule, p: &Pattern, caps: &Captures<'_>, line: &Lo
         code: rule.code.clone(),
         name: rule.name.clone(),
         severity: rule.severity,
+            confidence: super::Confidence::Confirmed,
+            assumed: Vec::new(),
         title: rule.title.clone(),
         message: fill(&p.message),
         subject,

@@ -78,6 +78,8 @@ mod tests {
             code: code.into(),
             name: name.into(),
             severity: super::super::Severity::Error,
+            confidence: Default::default(),
+            assumed: Vec::new(),
             title: String::new(),
             message: String::new(),
             subject: subject.into(),
@@ -88,22 +90,34 @@ mod tests {
         }
     }
 
-    /// boot-gpu-passed-through supersedes bar-reservation-failure on the same device only.
+    /// Two rules of a `--rules` directory: `cause-rule` supersedes `effect-rule` on the same device.
+    fn catalog() -> Catalog {
+        let body = "## What it means\n\nx\n\n## Why it breaks passthrough\n\nx\n\n## How to fix\n\nx\n\n## References\n\n- https://docs.kernel.org/\n";
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cause = "code = \"VD991\"\nname = \"cause-rule\"\nseverity = \"error\"\ntitle = \"t\"\n[[relation]]\nrule = \"effect-rule\"\nkind = \"supersedes\"\nscope = \"device\"\n";
+        let effect = "code = \"VD992\"\nname = \"effect-rule\"\nseverity = \"error\"\ntitle = \"t\"\n";
+        std::fs::write(dir.path().join("cause-rule.md"), format!("+++\n{cause}+++\n{body}")).expect("write");
+        std::fs::write(dir.path().join("effect-rule.md"), format!("+++\n{effect}+++\n{body}")).expect("write");
+        let mut c = Catalog::default();
+        c.add_dir(dir.path()).expect("rules parse");
+        c
+    }
+
     #[test]
     fn a_cause_takes_over_the_fix_of_what_it_explains_on_the_same_device() {
-        let catalog = Catalog::builtin().expect("catalog");
+        let catalog = catalog();
         let mut findings = vec![
-            finding("VD301", "bar-reservation-failure", "0000:08:00.0 NVIDIA GP106"),
-            finding("VD301", "bar-reservation-failure", "0000:0b:00.0 another card"),
-            finding("VD303", "boot-gpu-passed-through", "0000:08:00.0 NVIDIA GP106"),
+            finding("VD992", "effect-rule", "0000:08:00.0 NVIDIA GP106"),
+            finding("VD992", "effect-rule", "0000:0b:00.0 another card"),
+            finding("VD991", "cause-rule", "0000:08:00.0 NVIDIA GP106"),
         ];
         link(&mut findings, &catalog);
         let order: Vec<(&str, &str)> = findings.iter().map(|f| (f.code.as_str(), &f.subject[..12])).collect();
-        assert_eq!(order, [("VD301", "0000:0b:00.0"), ("VD303", "0000:08:00.0"), ("VD301", "0000:08:00.0")]);
-        assert_eq!(findings[1].related, ["VD301"]);
-        assert_eq!(findings[2].related, ["VD303"]);
-        assert!(findings[2].remediation.starts_with("Same cause as VD303 boot-gpu-passed-through"), "{}", findings[2].remediation);
-        assert_eq!(findings[0].remediation, "bar-reservation-failure's own steps");
+        assert_eq!(order, [("VD992", "0000:0b:00.0"), ("VD991", "0000:08:00.0"), ("VD992", "0000:08:00.0")]);
+        assert_eq!(findings[1].related, ["VD992"]);
+        assert_eq!(findings[2].related, ["VD991"]);
+        assert!(findings[2].remediation.starts_with("Same cause as VD991 cause-rule"), "{}", findings[2].remediation);
+        assert_eq!(findings[0].remediation, "effect-rule's own steps");
         assert!(findings[0].related.is_empty());
     }
 

@@ -15,7 +15,8 @@ pub struct Vm {
     pub name: String,
     /// The source this VM was read from (a domain XML, or a QEMU log when there is no XML).
     pub source: Arc<str>,
-    /// Whether the definition came from domain XML (false: only from a QEMU command line).
+    /// Whether the VM's whole definition was read — a libvirt domain XML or a Proxmox VE VM
+    /// configuration (`pve` says which) — rather than only a QEMU command line.
     pub from_xml: bool,
     /// `kvm`, `qemu`, …
     pub domain_type: Option<String>,
@@ -33,6 +34,9 @@ pub struct Vm {
     /// `<qemu:arg value='…'/>` values of `<qemu:commandline>` that pass a device to vfio-pci
     /// behind libvirt's back (line, value).
     pub raw_vfio_args: Vec<(usize, String)>,
+    /// The Proxmox VE configuration this VM was read from (`None`: libvirt or a QEMU log). The
+    /// remediation speaks `qm set` for these (`rules::fix::VmFix`).
+    pub pve: Option<super::pve::PveVm>,
 }
 
 /// The guest's memory as the domain defines it, in KiB.
@@ -139,6 +143,8 @@ pub struct Cpu {
     /// `<feature policy='require' name='topoext'/>` → ("require", "topoext").
     pub features: Vec<(String, String)>,
     pub line: usize,
+    /// `<model>EPYC-Rome</model>` (a named CPU model: custom or host-model's expansion), with its line.
+    pub model: Option<(String, usize)>,
 }
 
 #[derive(Debug, Clone)]
@@ -162,12 +168,20 @@ impl Vm {
         self.evidence(h.line, h.excerpt.clone())
     }
 
+    /// Whether `name` names this VM: its name, or for a Proxmox VM its VMID or `name:`.
+    pub fn is_named(&self, name: &str) -> bool {
+        self.name == name || self.pve.as_ref().is_some_and(|p| p.vmid.as_deref() == Some(name) || p.name.as_deref() == Some(name))
+    }
+
     pub fn takes(&self, address: &PciAddress) -> bool {
         self.hostdevs.iter().any(|h| &h.address == address)
     }
 
-    /// Windows guest, judging by libosinfo metadata, or failing that, the name.
+    /// Windows guest, judging by libosinfo metadata or Proxmox's `ostype:`, or failing that, the name.
     pub fn looks_windows(&self) -> bool {
+        if let Some(ostype) = self.pve.as_ref().and_then(|p| p.get("ostype")) {
+            return ostype.value.trim().starts_with('w');
+        }
         match &self.os_id {
             Some(id) => id.contains("microsoft.com/win"),
             None => self.name.to_ascii_lowercase().contains("win"),
@@ -175,23 +189,63 @@ impl Vm {
     }
 }
 
-/// A device a VM passes through that is a GPU (class 0x03 in sysfs) or, with no PCI data for it
-/// (a pasted XML), is taken to be one: function 0 passed with its function 1 (the HDMI audio),
-/// or given a `<rom file>`.
-#[derive(Debug, Clone, Copy)]
+/// A device a VM passes through that is a GPU (class 0x03 in sysfs or lspci) or, with no PCI
+/// data for it (a pasted XML), is taken to be one: the kernel log enumerated it with class 0x03
+/// (or a GPU driver bound it), or failing that, function 0 is passed with its function 1 (the
+/// HDMI audio), or given a `<rom file>`. The last two are guesses; [`PassedGpu::assumption`]
+/// says which one was made, for a finding's `assumed`.
+#[derive(Debug, Clone)]
 pub struct PassedGpu<'a> {
     pub hostdev: &'a Hostdev,
     /// The host's view of the device; `None` when the input has no PCI data for it.
     pub device: Option<&'a super::Device>,
+    /// Without PCI data: what a log line says sits at the address.
+    pub seen: Option<super::inferred::SeenIds>,
 }
 
 impl PassedGpu<'_> {
     /// `0000:08:00.0 NVIDIA Corporation GP106 [GeForce GTX 1060 3GB] [10de:1c02]`, or the address.
     pub fn label(&self) -> String {
-        match self.device {
-            Some(d) => d.label(),
-            None => format!("{} (no PCI data; taken to be the GPU)", self.hostdev.address),
+        match (self.device, &self.seen) {
+            (Some(d), _) => d.label(),
+            (None, Some(s)) => {
+                let (vendor, device) = super::pci::names(Some(s.vendor), s.device);
+                let name = match (vendor, device) {
+                    (Some(v), Some(d)) => format!("{v} {d} "),
+                    (Some(v), None) => format!("{v} "),
+                    _ => String::new(),
+                };
+                match s.device {
+                    Some(dev) => format!("{} {name}[{:04x}:{dev:04x}]", self.hostdev.address, s.vendor),
+                    None => format!("{} {name}(vendor {:04x})", self.hostdev.address, s.vendor),
+                }
+            }
+            (None, None) => format!("{} (no PCI data; taken to be the GPU)", self.hostdev.address),
         }
+    }
+
+    /// The PCI vendor id, from sysfs/lspci or a log line.
+    pub fn vendor(&self) -> Option<u16> {
+        self.device.and_then(|d| d.vendor_id).or(self.seen.as_ref().map(|s| s.vendor))
+    }
+
+    /// What was taken on trust to call this device a GPU, when PCI data for it is missing.
+    pub fn assumption(&self) -> Option<String> {
+        if self.device.is_some() {
+            return None;
+        }
+        let a = &self.hostdev.address;
+        Some(match &self.seen {
+            Some(s) => format!("no sysfs or lspci for {a}: what it is comes from {}", s.how),
+            None if self.hostdev.rom_file.is_some() => format!("no PCI data for {a}: taken to be the GPU because its <hostdev> has a <rom file>"),
+            None if self.hostdev.excerpt.contains("x-vga=1") => format!("no PCI data for {a}: taken to be the GPU because its hostpci line has x-vga=1"),
+            None => format!("no PCI data for {a}: taken to be the GPU because its function 1 (the HDMI audio) is passed with it"),
+        })
+    }
+
+    /// The log line that stood in for PCI data, to cite with the finding.
+    pub fn seen_evidence(&self) -> Option<Evidence> {
+        self.seen.as_ref().filter(|_| self.device.is_none()).map(|s| s.evidence.clone())
     }
 }
 
@@ -201,12 +255,18 @@ impl super::System {
         vm.hostdevs
             .iter()
             .filter_map(|h| match self.devices.iter().find(|d| d.address == h.address) {
-                Some(d) => d.is_gpu().then_some(PassedGpu { hostdev: h, device: Some(d) }),
-                None => {
-                    let is_fn0 = h.address.as_str().ends_with(".0");
-                    let with_audio = vm.hostdevs.iter().any(|o| o.address.slot() == h.address.slot() && o.address.as_str().ends_with(".1"));
-                    (is_fn0 && (with_audio || h.rom_file.is_some())).then_some(PassedGpu { hostdev: h, device: None })
-                }
+                Some(d) => d.is_gpu().then_some(PassedGpu { hostdev: h, device: Some(d), seen: None }),
+                None => match self.ids_in_logs(&h.address) {
+                    // A GPU driver's line names no class; the driver binds only GPUs.
+                    Some(seen) => seen.class.is_none_or(|c| c >> 16 == 0x03).then_some(PassedGpu { hostdev: h, device: None, seen: Some(seen) }),
+                    None => {
+                        let is_fn0 = h.address.as_str().ends_with(".0");
+                        let with_audio = vm.hostdevs.iter().any(|o| o.address.slot() == h.address.slot() && o.address.as_str().ends_with(".1"));
+                        // Proxmox's x-vga=1 is only ever set on a GPU.
+                        let x_vga = vm.pve.as_ref().and_then(|p| p.hostpci_of(&h.address)).is_some_and(|p| p.x_vga);
+                        (is_fn0 && (with_audio || h.rom_file.is_some() || x_vga)).then_some(PassedGpu { hostdev: h, device: None, seen: None })
+                    }
+                },
             })
             .collect()
     }
@@ -287,6 +347,7 @@ pub fn parse_domain_noting(text: &str, path: &str) -> Result<(Vm, Option<String>
         line: line_of(root),
         memory: Memory { line: line_of(root), ..Memory::default() },
         raw_vfio_args: Vec::new(),
+        pve: None,
     };
 
     if let Some(m) = child(root, "memory") {
@@ -343,6 +404,9 @@ pub fn parse_domain_noting(text: &str, path: &str) -> Result<(Vm, Option<String>
     if let Some(c) = child(root, "cpu") {
         vm.cpu.line = line_of(c);
         vm.cpu.mode = Some(c.attribute("mode").unwrap_or("custom").to_string());
+        if let Some(m) = child(c, "model").and_then(|m| m.text().map(|t| (t.trim().to_string(), line_of(m)))).filter(|(t, _)| !t.is_empty()) {
+            vm.cpu.model = Some(m);
+        }
         if let Some(t) = child(c, "topology") {
             let n = |a: &str| t.attribute(a).and_then(|v| v.parse().ok());
             vm.cpu.sockets = n("sockets");
@@ -438,6 +502,15 @@ pub fn qemu_line_device(message: &str) -> Option<PciAddress> {
         .as_ref()?;
     let c = re.captures(message)?;
     c.name("a").or_else(|| c.name("b")).or_else(|| c.name("c")).and_then(|m| PciAddress::parse(m.as_str()))
+}
+
+/// The VM name of a QEMU command line without libvirt's `guest=`: Proxmox's
+/// `-name 'win11,debug-threads=on'`.
+pub fn qemu_plain_name(text: &str) -> Option<String> {
+    let i = text.find("-name ")?;
+    let rest = text[i + "-name ".len()..].trim_start().trim_start_matches(['\'', '"']);
+    let name: String = rest.chars().take_while(|c| *c != ',' && *c != '\'' && *c != '"' && !c.is_whitespace()).collect();
+    (!name.is_empty() && !name.starts_with("guest=")).then_some(name)
 }
 
 /// The guest memory of a QEMU command line, in KiB: `-m 16384` (MiB), `-m 16G`, `-m size=16777216k`.

@@ -5,7 +5,8 @@ use crate::system::System;
 
 pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
     let nets = sys.net_interfaces();
-    for vm in sys.vms.iter().filter(|v| v.from_xml) {
+    // Proxmox VMs join the host's vmbr bridges, set up in /etc/network/interfaces: not libvirt's networks.
+    for vm in sys.vms.iter().filter(|v| v.from_xml && v.pve.is_none()) {
         for i in vm.interfaces.iter().filter(|i| i.kind == "bridge") {
             let Some(bridge) = i.bridge.as_deref() else { continue };
             let wireless: Vec<_> = nets.iter().filter(|n| n.master.as_deref() == Some(bridge) && n.is_wireless()).collect();

@@ -236,7 +236,13 @@ fn emit(sys: &System, out: &mut Findings<'_>, group: &str, mut case: Case<'_>) {
             v
         };
         let mut n = 1;
-        if let Some(vm) = case.vm {
+        if let Some((vm, p)) = case.vm.and_then(|vm| vm.pve.as_ref().map(|p| (vm, p))) {
+            let addrs: Vec<&crate::system::PciAddress> = case.unbound.iter().map(|d| &d.address).collect();
+            r.push_str(&format!("{n}. Pass the rest of the card to {} too; qemu-server binds it to vfio-pci when the VM starts:\n\n", vm.name));
+            r.push_str(&fix::in_step(&fix::render_pve(p, &fix::pve_pass_devices(p, &addrs, ""))));
+            r.push_str("\n\n");
+            n += 1;
+        } else if let Some(vm) = case.vm {
             r.push_str(&format!(
                 "{n}. Pass the rest of the card to {} too (`virsh edit {}`, inside `<devices>`); with `managed='yes'` libvirt moves it to vfio-pci when the VM starts:\n\n   ```xml\n",
                 vm.name, vm.name

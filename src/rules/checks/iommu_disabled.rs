@@ -34,7 +34,9 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
     let groups_source = sys.sources.iter().find(|s| s.kind == SourceKind::IommuGroups && s.status == crate::bundle::Status::Ok);
     let Some(groups_source) = groups_source else { return };
     let mut evidence = vec![Evidence::new(format!("/{}", groups_source.path), "entries", "empty: no IOMMU groups")];
-    if sys.has(SourceKind::KernelLog) {
+    // An absence in the log means something only when the log starts at boot; an excerpt lacking
+    // these lines proves nothing.
+    if sys.kernel_log_from_boot() {
         evidence.push(Evidence::new(
             sys.sources.iter().find(|s| s.kind == SourceKind::KernelLog).map(|s| s.origin.clone()).unwrap_or_default(),
             "whole log",

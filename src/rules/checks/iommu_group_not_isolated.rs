@@ -107,15 +107,25 @@ fn report(sys: &System, out: &mut Findings<'_>, g: &Group, passed: &[&PciAddress
     let needed: Vec<(&Device, HostCritical)> = culprits.iter().filter_map(|d| isolation::host_needs(sys, d).map(|n| (*d, n))).collect();
     if needed.is_empty() {
         r.push_str("3. **Pass the whole group** to the VM");
-        if let Some(v) = vm {
-            r.push_str(&format!(" (`virsh edit {}`, inside `<devices>`)", v.name));
+        match vm.and_then(|v| v.pve.as_ref()) {
+            Some(p) => {
+                let addrs: Vec<&crate::system::PciAddress> = culprits.iter().map(|d| &d.address).collect();
+                r.push_str(":\n\n");
+                r.push_str(&fix::in_step(&fix::render_pve(p, &fix::pve_pass_devices(p, &addrs, ""))));
+                r.push_str("\n\n   The host then loses these devices while the VM runs.");
+            }
+            None => {
+                if let Some(v) = vm {
+                    r.push_str(&format!(" (`virsh edit {}`, inside `<devices>`)", v.name));
+                }
+                r.push_str(":\n\n   ```xml\n");
+                for d in &culprits {
+                    r.push_str(&fix::in_step(&fix::hostdev_xml(&d.address, None, None)));
+                    r.push('\n');
+                }
+                r.push_str("   ```\n\n   The host then loses these devices while the VM runs.");
+            }
         }
-        r.push_str(":\n\n   ```xml\n");
-        for d in &culprits {
-            r.push_str(&fix::in_step(&fix::hostdev_xml(&d.address, None, None)));
-            r.push('\n');
-        }
-        r.push_str("   ```\n\n   The host then loses these devices while the VM runs.");
     } else {
         r.push_str(&format!(
             "\nDo not bind the rest of the group to vfio-pci or pass it to the VM: the host needs {} — its disks, network or keyboard would go with the card.",

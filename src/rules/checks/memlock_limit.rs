@@ -116,7 +116,9 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
         evidence.extend(kernel_evidence.iter().cloned());
         evidence.extend(low.iter().map(|m| crate::rules::Evidence::from(&m.line)));
         let memory_kib = vm.and_then(|v| v.memory.kib);
-        if let Some(v) = vm.filter(|v| v.from_xml) {
+        if let Some((v, p)) = vm.and_then(|v| v.pve.as_ref().map(|p| (v, p))) {
+            evidence.extend(["memory", "balloon"].iter().filter_map(|k| p.get(k)).map(|s| v.evidence(s.line, s.text())));
+        } else if let Some(v) = vm.filter(|v| v.from_xml) {
             if let Some(k) = v.memory.kib {
                 evidence.push(v.evidence(v.memory.line, format!("<memory unit='KiB'>{k}</memory>")));
             }
@@ -183,8 +185,25 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
             unknown: unknown_to_libvirt,
             hard_limit_low: hard_limit_low.is_some(),
         };
+        if vm.is_some_and(|v| v.pve.is_some()) {
+            message = format!(
+                "{who} could not pin its memory for VFIO DMA: QEMU's mapping failed with -12 (Cannot allocate memory). Proxmox VE runs QEMU as root, \
+                 which may lock any amount, so the host did not have the guest's RAM free to pin"
+            );
+        }
         let f = out.emit(subject, message, evidence);
-        f.remediation = remediation(&situation);
+        if kernel_evidence.is_empty() && low.is_empty() {
+            // -12 is ENOMEM; the kernel's line (or a limit reading) is what names the lock limit
+            // as its cause.
+            f.assume(
+                "the kernel's `vfio_pin_pages_remote: RLIMIT_MEMLOCK (…) exceeded` line is not in the input: QEMU's -12 is taken \
+                 to come from the memory-lock limit, its usual cause",
+            );
+        }
+        f.remediation = match vm {
+            Some(v) => fix::vm_remediation(v, || remediation(&situation), |p| pve_fix(p, memory_kib)),
+            None => remediation(&situation),
+        };
     }
 }
 
@@ -235,6 +254,29 @@ fn gib(kib: u64) -> String {
         format!("{} GiB", g.round() as u64)
     } else {
         format!("{g:.1} GiB")
+    }
+}
+
+/// Proxmox: every page of a VM with PCI devices is pinned, so ballooning cannot give memory back,
+/// and the guest's RAM must fit in what the host has free.
+fn pve_fix(p: &crate::system::pve::PveVm, memory_kib: Option<u64>) -> fix::PveFix {
+    let mib = memory_kib.map(|k| k / 1024).unwrap_or(0);
+    let mut set = Vec::new();
+    if p.get("balloon").is_none_or(|b| b.value.trim() != "0") {
+        set.push(fix::QmSet::set("balloon", "0"));
+    }
+    let smaller = (mib / 2).max(1024);
+    if set.is_empty() || mib > 4096 {
+        set.push(fix::QmSet::set("memory", smaller.to_string()));
+    }
+    fix::PveFix {
+        lead: format!(
+            "All of the guest's RAM ({mib} MiB) is pinned when a PCI device is passed, so the host must have that much free when the VM starts. \
+             Check with `free -m` and `arc_summary | head -20` (ZFS's ARC takes up to half the RAM by default). Turn ballooning off \
+             (it cannot return pinned memory) and give the guest what fits:"
+        ),
+        set,
+        note: "Or free host memory: other VMs, or a smaller ARC (`options zfs zfs_arc_max=BYTES` in `/etc/modprobe.d/zfs.conf`, then `update-initramfs -u -k all` and reboot).".into(),
     }
 }
 

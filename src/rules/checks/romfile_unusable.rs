@@ -167,6 +167,32 @@ fn remediation(vm: Option<&str>, hostdev: Option<&Hostdev>, path: &str, cause: C
     r
 }
 
+/// Proxmox: qemu-server hands QEMU `romfile=NAME` as `/usr/share/kvm/NAME`; QEMU runs as root
+/// there, so the file only has to exist in that directory and be a good ROM.
+fn pve_fix(p: &crate::system::pve::PveVm, hostdev: Option<&Hostdev>, path: &str, cause: Cause) -> fix::PveFix {
+    let file = path.rsplit('/').next().filter(|f| !f.is_empty()).unwrap_or("vbios.rom").to_string();
+    let addr = hostdev.map(|h| h.address.to_string()).unwrap_or_else(|| "ADDRESS".into());
+    let get = match cause {
+        Cause::Missing | Cause::Unreadable if path == format!("/usr/share/kvm/{file}") => format!(
+            "`{path}` is missing or empty. Dump the card's ROM while no driver uses it (or download the one for this exact card), check it, \
+             and put it there:\n\n```sh\necho 1 > /sys/bus/pci/devices/{addr}/rom\ncat /sys/bus/pci/devices/{addr}/rom > /usr/share/kvm/{file}\n\
+             echo 0 > /sys/bus/pci/devices/{addr}/rom\nvfio-doctor rom /usr/share/kvm/{file}\n```"
+        ),
+        _ => format!(
+            "qemu-server reads `romfile=` from `/usr/share/kvm/` only, by file name. Copy the ROM there and check it:\n\n\
+             ```sh\ncp {path} /usr/share/kvm/{file}\nvfio-doctor rom /usr/share/kvm/{file}\n```"
+        ),
+    };
+    let set = match hostdev.and_then(|h| p.hostpci_of(&h.address)) {
+        // Already named by file name: putting the file in place is the whole fix.
+        Some(entry) if entry.romfile.as_deref() == Some(file.as_str()) => Vec::new(),
+        Some(entry) => vec![fix::QmSet::set(entry.key(), entry.value_with(&[("romfile", Some(&file))]))],
+        None => Vec::new(),
+    };
+    let lead = if set.is_empty() { format!("{get}\n\nThen start the VM again (`qm start {}`).", p.id()) } else { format!("{get}\n\nThen name it by file name only:") };
+    fix::PveFix { lead, set, note: String::new() }
+}
+
 /// Evidence that `path`, given to `vm`, could not be used; and whether it is missing (not just denied).
 fn failures(sys: &System, vm: &Vm, path: &str) -> (Vec<Evidence>, bool) {
     let mut evidence = Vec::new();
@@ -226,7 +252,8 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
             if !failed {
                 f.severity = Severity::Warning;
             }
-            f.remediation = remediation(Some(&vm.name), Some(h), path, cause_of(path, missing));
+            let cause = cause_of(path, missing);
+            f.remediation = fix::vm_remediation(vm, || remediation(Some(&vm.name), Some(h), path, cause), |p| pve_fix(p, Some(h), path, cause));
         }
     }
     // ROM paths seen only in logs (a pasted QEMU error without the XML).
@@ -248,7 +275,11 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
             format!("QEMU cannot use the ROM file {path} of {}: the VM does not start", vm_words(name, l)),
             evidence,
         );
-        f.remediation = remediation(name, hostdev, &path, cause_of(&path, l.message.contains("is empty")));
+        let cause = cause_of(&path, l.message.contains("is empty"));
+        f.remediation = match vm {
+            Some(v) => fix::vm_remediation(v, || remediation(name, hostdev, &path, cause), |p| pve_fix(p, hostdev, &path, cause)),
+            None => remediation(name, hostdev, &path, cause),
+        };
     }
     // No romfile, and the card's own ROM (the BAR) cannot be read.
     let mut seen_devices: Vec<String> = Vec::new();

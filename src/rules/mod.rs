@@ -181,24 +181,48 @@ pub fn run(sys: &System, catalog: &Catalog) -> Outcome {
         if rule.retired {
             continue;
         }
-        if let Some(missing) = rule.needs.iter().find(|any_of| !any_of.iter().any(|k| sys.has(*k))) {
-            let reason = missing.iter().map(|k| sys.why_missing(*k)).collect::<Vec<_>>().join(", or ");
-            outcome.not_evaluated.push(NotEvaluated { code: rule.code.clone(), rule: rule.name.clone(), reason });
-            continue;
-        }
-        outcome.rules_run += 1;
+        // A line that matches a rule's signature is evidence enough on its own: a pasted
+        // `virsh start` error names its fault whatever else the paste lacks.
         let mut found = Vec::new();
         scanner.run(sys, rule, &mut found);
-        if let Some(check) = checks::find(&rule.name) {
+        if let Some(missing) = rule.needs.iter().find(|any_of| !any_of.iter().any(|k| sys.has(*k))) {
+            if found.is_empty() {
+                let reason = missing.iter().map(|k| sys.why_missing(*k)).collect::<Vec<_>>().join(", or ");
+                outcome.not_evaluated.push(NotEvaluated { code: rule.code.clone(), rule: rule.name.clone(), reason });
+                continue;
+            }
+        } else if let Some(check) = checks::find(&rule.name) {
             let mut sink = Findings { rule, out: &mut found };
             check(sys, &mut sink);
         }
-        outcome.findings.extend(found);
+        outcome.rules_run += 1;
+        outcome.findings.extend(fold_same_subject(found));
     }
     outcome.findings.sort_by(|a, b| {
         b.severity.cmp(&a.severity).then_with(|| a.code.cmp(&b.code)).then_with(|| a.subject.cmp(&b.subject))
     });
     outcome
+}
+
+/// One finding per subject and rule: when a pattern and the rule's check both speak about the
+/// same subject, the check's finding (made last, with the wider view) stays and takes the
+/// pattern's evidence.
+fn fold_same_subject(found: Vec<Finding>) -> Vec<Finding> {
+    let mut out: Vec<Finding> = Vec::with_capacity(found.len());
+    for f in found {
+        match out.iter().position(|o| o.subject == f.subject) {
+            Some(i) => {
+                let earlier = std::mem::replace(&mut out[i], f);
+                let merged = &mut out[i];
+                let mut evidence = earlier.evidence;
+                evidence.retain(|e| !merged.evidence.iter().any(|m| m.source == e.source && m.excerpt == e.excerpt));
+                evidence.append(&mut merged.evidence);
+                merged.evidence = evidence;
+            }
+            None => out.push(f),
+        }
+    }
+    out
 }
 
 /// Every log signature the catalog needs kept from long logs: the `[[match]]` regexes, the

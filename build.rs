@@ -36,6 +36,9 @@ fn main() {
     let mut table = String::from("pub(crate) const CHECKS: &[(&str, super::CheckFn)] = &[\n");
     // A check that reads log lines declares them as `LOG_SIGNATURES`, so long logs keep them.
     let mut signatures = String::from("pub(crate) const SIGNATURES: &[(&str, &[&str])] = &[\n");
+    // Messages that by themselves are a sign of the rule's fault (`FAILURE_SIGNATURES`, optional):
+    // a report never says "no problems" over one of them, even when the check cannot confirm it.
+    let mut failures = String::from("pub(crate) const FAILURES: &[(&str, &[&str])] = &[\n");
     for path in sorted_files(&manifest.join("src/rules/checks"), "rs") {
         let stem = path.file_stem().and_then(|n| n.to_str()).unwrap_or_default().to_string();
         if stem == "mod" {
@@ -48,10 +51,15 @@ fn main() {
         if source.contains("pub(crate) const LOG_SIGNATURES") {
             writeln!(signatures, "    ({:?}, {stem}::LOG_SIGNATURES),", stem.replace('_', "-")).ok();
         }
+        if source.contains("pub(crate) const FAILURE_SIGNATURES") {
+            writeln!(failures, "    ({:?}, {stem}::FAILURE_SIGNATURES),", stem.replace('_', "-")).ok();
+        }
     }
     table.push_str("];\n");
     signatures.push_str("];\n");
+    failures.push_str("];\n");
     checks.push_str(&table);
     checks.push_str(&signatures);
+    checks.push_str(&failures);
     std::fs::write(Path::new(&out).join("checks.rs"), checks).expect("write checks.rs");
 }

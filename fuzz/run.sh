@@ -11,7 +11,7 @@ secs="${1:-60}"
 seed() { mkdir -p "fuzz/corpus/$1"; shift; for f in "$@"; do [ -f "$f" ] && cp "$f" "fuzz/corpus/${TARGET}/$(basename "$(dirname "$f")")-$(basename "$f")"; done; true; }
 
 TARGET=paste_import; seed $TARGET fixtures/inputs/pastes/* fixtures/inputs/guest/* fixtures/rules/*/*/*.txt fixtures/rules/*/*/*.log
-TARGET=domain_xml;   seed $TARGET fixtures/rules/*/*/*.xml fixtures/hosts/*/etc/libvirt/qemu/*.xml
+TARGET=domain_xml;   seed $TARGET fixtures/rules/*/*/*.xml fixtures/hosts/*/etc/libvirt/qemu/*.xml fixtures/inputs/pastes/domain-xml-*.txt
 TARGET=rom_parse;    seed $TARGET fixtures/roms/*.rom
 TARGET=bundle_load;  mkdir -p fuzz/corpus/bundle_load
 for h in fixtures/hosts/*/; do

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use crate::commands::check::FailOn;
 use crate::report::Format;
@@ -22,6 +22,25 @@ pub struct Cli {
     pub check: CheckArgs,
 }
 
+/// The subcommands, as typed (for "did you mean" when a word is taken for a file).
+pub const SUBCOMMANDS: &[&str] = &["check", "collect", "rom", "iommu", "rules", "explain", "completions"];
+
+/// The command line with the help that is generated from the code: the `KIND:` words of
+/// INPUT come from the source kind enum, so a kind added there is documented here by itself.
+pub fn command() -> clap::Command {
+    let help = format!(
+        "Loose files to analyse (dmesg, domain XML, lspci -nnk, QEMU/Xorg logs, …, or a terminal \
+         transcript mixing them); `-` is stdin; `KIND:PATH` forces the kind, one of: {}",
+        crate::import::sniff::kind_list()
+    );
+    let with_kinds = |c: clap::Command| c.mut_arg("inputs", |a| a.help(help.clone()));
+    let mut cmd = with_kinds(Cli::command());
+    for sub in ["check", "collect", "iommu"] {
+        cmd = cmd.mut_subcommand(sub, with_kinds);
+    }
+    cmd
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Collect (or load a bundle, or read pasted files), diagnose, and report [default]
@@ -38,6 +57,8 @@ pub enum Command {
         /// Output format
         #[arg(long, value_enum, default_value = "text")]
         format: crate::commands::iommu::IommuFormat,
+        #[command(flatten)]
+        view: IommuView,
     },
     /// List the rules
     Rules {
@@ -45,16 +66,19 @@ pub enum Command {
         #[arg(long)]
         json: bool,
         /// Print the log signatures long logs keep, one regex a line (for `rg -f`, bench/compare.sh)
-        #[arg(long, hide = true, conflicts_with = "json")]
+        #[arg(long, conflicts_with = "json")]
         patterns: bool,
         /// Print the literals of the signatures' prefilter, one a line
-        #[arg(long, hide = true, conflicts_with_all = ["json", "patterns"])]
+        #[arg(long, conflicts_with_all = ["json", "patterns"])]
         literals: bool,
     },
     /// Print one rule's documentation
     Explain {
         /// A code (VD301) or name (bar-reservation-failure)
         code_or_name: String,
+        /// Print the rule's Markdown document as written (default: rendered for the terminal)
+        #[arg(long)]
+        markdown: bool,
     },
     /// Print shell completions
     Completions {
@@ -62,13 +86,31 @@ pub enum Command {
     },
 }
 
+/// What `iommu` shows, and how.
+#[derive(Debug, Clone, Default, Args)]
+pub struct IommuView {
+    /// One line per device, as the guides' IOMMU-group loop prints it (`IOMMU Group 16 08:00.0
+    /// VGA compatible controller [0300]: … [10de:1c02] Driver: vfio-pci`), for grep [default
+    /// when stdout is not a terminal]
+    #[arg(long, conflicts_with = "long")]
+    pub compact: bool,
+    /// Each group with its verdict and a table of its devices [default on a terminal]
+    #[arg(long)]
+    pub long: bool,
+    /// Only the groups that hold a GPU
+    #[arg(long)]
+    pub gpu: bool,
+    /// Only IOMMU group N
+    #[arg(long, value_name = "N")]
+    pub group: Option<String>,
+}
+
 /// Where the material comes from. With none of these, the live host is collected.
 #[derive(Debug, Clone, Args)]
 pub struct SourceArgs {
     /// Loose files to analyse (dmesg, domain XML, lspci -nnk, QEMU/Xorg logs, …, or a terminal
-    /// transcript mixing them); `-` is stdin; `KIND:PATH` forces the kind: dmesg, lspci,
-    /// iommu-groups, domain-xml, qemu-log, xorg-log, cmdline, modprobe, grub, dxdiag, pnputil,
-    /// powershell, rom, text
+    /// transcript mixing them); `-` is stdin; `KIND:PATH` forces the kind (the list of kinds is
+    /// generated into the help by [`command`])
     #[arg(value_name = "INPUT")]
     pub inputs: Vec<String>,
     /// A bundle written by `vfio-doctor collect`
@@ -77,7 +119,7 @@ pub struct SourceArgs {
     /// Read a tree that looks like a host's / (a mounted disk, a fixture) instead of this host
     #[arg(long, value_name = "DIR")]
     pub root: Option<PathBuf>,
-    /// Only this libvirt domain
+    /// Only this libvirt domain, or this Proxmox VE VMID
     #[arg(long, value_name = "NAME")]
     pub vm: Option<String>,
     /// Keep host names, user names, addresses and serials (default: replaced by placeholders)
@@ -101,6 +143,10 @@ pub struct CheckArgs {
     /// Also load the rule documents in DIR
     #[arg(long, value_name = "DIR")]
     pub rules: Option<PathBuf>,
+    /// List every rule that could not run, with the reason, instead of the short "to check
+    /// more" list of what to give next (JSON always has both)
+    #[arg(long, visible_alias = "verbose")]
+    pub all_not_evaluated: bool,
 }
 
 #[derive(Debug, Clone, Args)]

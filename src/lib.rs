@@ -32,8 +32,6 @@ pub mod untrusted;
 
 pub use error::Error;
 
-use clap::CommandFactory;
-
 use cli::{Cli, Command};
 use commands::{check::CheckOptions, Origin};
 
@@ -44,6 +42,8 @@ pub enum Exit {
     Clean,
     /// Findings at or above `--fail-on`.
     Findings,
+    /// Too little was checked for the report to mean anything (the report says why): exit 2.
+    NothingChecked,
 }
 
 fn origin(s: &cli::SourceArgs) -> Origin {
@@ -57,13 +57,39 @@ fn check(args: &cli::CheckArgs) -> Result<Exit, Error> {
         output: args.output.clone(),
         fail_on: args.fail_on,
         rules_dir: args.rules.clone(),
+        all_not_evaluated: args.all_not_evaluated,
     };
-    Ok(if commands::check::run(&opts)? { Exit::Findings } else { Exit::Clean })
+    commands::check::run(&opts)
+}
+
+/// `vfio-doctor chekc`: without a subcommand the first word is an INPUT; when no such file exists
+/// and the word is a subcommand mistyped, say so instead of "no such file".
+fn mistyped_subcommand(args: &cli::CheckArgs) -> Result<(), Error> {
+    let Some(word) = args.source.inputs.first() else { return Ok(()) };
+    let bare = word.starts_with(|c: char| c.is_ascii_alphabetic()) && word.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !bare || std::path::Path::new(word).exists() {
+        return Ok(());
+    }
+    let nearest = cli::SUBCOMMANDS
+        .iter()
+        .map(|s| (strsim::damerau_levenshtein(&word.to_ascii_lowercase(), s), *s))
+        .min()
+        .filter(|(d, s)| *d <= 2.min(s.len() / 2));
+    Err(match nearest {
+        Some((_, sub)) => Error::Usage(format!("no such file '{word}'; did you mean `vfio-doctor {sub}`?")),
+        None => Error::Usage(format!(
+            "no such file '{word}', and no subcommand is called that (subcommands: {})",
+            cli::SUBCOMMANDS.join(", ")
+        )),
+    })
 }
 
 pub fn run(cli: Cli) -> Result<Exit, Error> {
     match cli.command {
-        None => check(&cli.check),
+        None => {
+            mistyped_subcommand(&cli.check)?;
+            check(&cli.check)
+        }
         Some(Command::Check(args)) => check(&args),
         Some(Command::Collect(args)) => {
             commands::collect::run(&origin(&args.source), args.output.as_ref())?;
@@ -73,8 +99,8 @@ pub fn run(cli: Cli) -> Result<Exit, Error> {
             let opts = commands::rom::RomOptions { file: args.file, device: args.device, format: args.format };
             Ok(if commands::rom::run(&opts)? { Exit::Findings } else { Exit::Clean })
         }
-        Some(Command::Iommu { source, format }) => {
-            commands::iommu::run(&origin(&source), format)?;
+        Some(Command::Iommu { source, format, view }) => {
+            commands::iommu::run(&origin(&source), format, &view)?;
             Ok(Exit::Clean)
         }
         Some(Command::Rules { json, patterns, literals }) => {
@@ -85,14 +111,14 @@ pub fn run(cli: Cli) -> Result<Exit, Error> {
             commands::rules::run(json)?;
             Ok(Exit::Clean)
         }
-        Some(Command::Explain { code_or_name }) => {
-            commands::explain::run(&code_or_name)?;
+        Some(Command::Explain { code_or_name, markdown }) => {
+            commands::explain::run(&code_or_name, markdown)?;
             Ok(Exit::Clean)
         }
         Some(Command::Completions { shell }) => {
             // Generated into memory first: clap_complete panics when its writer fails (`| head`).
             let mut script = Vec::new();
-            clap_complete::generate(shell, &mut Cli::command(), "vfio-doctor", &mut script);
+            clap_complete::generate(shell, &mut cli::command(), "vfio-doctor", &mut script);
             commands::emit(&String::from_utf8_lossy(&script), None)?;
             Ok(Exit::Clean)
         }

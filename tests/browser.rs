@@ -108,9 +108,8 @@ fn out_dir() -> PathBuf {
 
 #[test]
 fn html_report_renders_in_headless_chromium() {
-    if !Path::new(CHROMIUM).exists() {
-        println!("SKIPPED html_report_renders_in_headless_chromium: {CHROMIUM} is not installed (apt-get install chromium; .ci/run does)");
-        eprintln!("SKIPPED html_report_renders_in_headless_chromium: {CHROMIUM} is not installed");
+    let missing: Vec<&str> = [CHROMIUM].into_iter().filter(|c| !Path::new(c).exists()).collect();
+    if !support::tools_present("html_report_renders_in_headless_chromium", &missing, "apt-get install chromium; .ci/run does") {
         return;
     }
     let tmp = tempfile::tempdir().expect("tempdir");

@@ -25,12 +25,8 @@ const TRACED: &str = "trace=open,openat,openat2,creat,truncate,mkdir,mkdirat,rmd
 const ALLOWED_PROGRAMS: &[&str] = &["journalctl", "virsh", "dmesg"];
 
 fn strace_available() -> bool {
-    if Path::new(STRACE).exists() {
-        return true;
-    }
-    assert!(std::env::var_os("CI").is_none(), "{STRACE} is missing: .ci/run must install strace");
-    eprintln!("skipped: {STRACE} is not installed (apt-get install strace)");
-    false
+    let missing: Vec<&str> = [STRACE].into_iter().filter(|s| !Path::new(s).exists()).collect();
+    support::tools_present("guarantees (strace)", &missing, "apt-get install strace; .ci/run does")
 }
 
 /// One traced syscall of the vfio-doctor process (or one of its threads).
@@ -139,6 +135,27 @@ fn live_collection_and_check_write_only_the_output_file() {
 }
 
 /// Paths a process opens before `main` runs or to size its thread pool: not the analysis's.
+/// A Proxmox VE node: its VM configurations, mappings and task logs are read (proof the trace saw
+/// the Proxmox collectors work) and nothing is run — no `qm` verb, not even `qm showcmd`, which
+/// runs kvm and rewrites /var/run/pve-reserved-pciids under a lock.
+#[test]
+fn a_proxmox_node_is_read_without_running_qm() {
+    if !strace_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tmp");
+    let root = fixtures().join("hosts/pve-broken");
+    let (code, calls) = traced(&["check", "--root", root.to_str().expect("utf-8 path")], dir.path());
+    assert_eq!(code, 1);
+    let bad = violations(&calls, Path::new("/nonexistent-output"));
+    assert!(bad.is_empty(), "check --root on a Proxmox node is not read-only:\n{}", bad.join("\n"));
+    let runs: Vec<&str> = calls.iter().filter(|c| c.name.starts_with("execve")).map(|c| c.path.as_str()).collect();
+    assert!(runs.iter().all(|p| !["qm", "pvesh", "pvesm", "proxmox-boot-tool"].contains(&p.rsplit('/').next().unwrap_or(""))), "{runs:?}");
+    for read in ["etc/pve/qemu-server/100.conf", "etc/pve/mapping/pci.cfg", "var/log/pve/tasks/C/UPID:pve:00002B11"] {
+        assert!(calls.iter().any(|c| c.name.starts_with("open") && c.path.contains(read) && !opens_for_writing(c)), "the trace never saw {read} read");
+    }
+}
+
 fn loader_or_runtime(path: &str) -> bool {
     path == "/etc/ld.so.cache"
         || path == "/etc/ld.so.preload"

@@ -78,7 +78,11 @@ fn empty_file_is_reported_as_empty() {
     let dir = tempfile::tempdir().expect("tmp");
     write(dir.path(), "empty.txt", b"");
     let o = run_within(dir.path(), &["check", "empty.txt", "--format", "json"], LIMIT);
-    assert_reported(&o, "empty.txt: empty");
+    // Nothing else to look at: the report says so (its notes name the file), and exit 2.
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    assert_eq!(o.stderr.trim(), "vfio-doctor: nothing was checked: the input holds nothing vfio-doctor could read, so no rule had anything to look at");
+    let v: serde_json::Value = serde_json::from_str(&o.stdout).expect("a JSON report");
+    assert!(v["notes"].as_array().is_some_and(|n| n.iter().any(|n| n.as_str().is_some_and(|n| n.contains("empty.txt: empty")))), "{v}");
     let o = run_within(dir.path(), &["check", "--bundle", "empty.txt"], LIMIT);
     assert_refused(&o, "empty.txt", "not a vfio-doctor bundle");
 }
@@ -240,4 +244,34 @@ fn a_closed_stdout_is_not_a_panic() {
         assert!(!err.contains("panicked"), "{args:?}: {err}");
         assert!(matches!(out.status.code(), Some(0 | 1)), "{args:?}: {:?} {err}", out.status);
     }
+}
+
+/// Each new paste kind cut at every line and forced onto the others' parsers: read, never a
+/// panic; a domain XML cut in a tag is analysed as far as it goes, with a note saying where.
+#[test]
+fn cut_pastes_of_the_new_kinds_are_read_not_refused() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let pastes = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/inputs/pastes");
+    let mut args: Vec<String> = vec!["check".into(), "--format".into(), "json".into()];
+    for (i, name) in ["seed-rom-parser-complete.txt", "lsmod-kvm-only.txt", "ulimit-a-memlock-64.txt", "hook-trace-start-sh.txt", "lsof-nvidia0.txt"]
+        .iter()
+        .enumerate()
+    {
+        let text = std::fs::read_to_string(pastes.join(name)).expect("fixture");
+        // Cut in the middle of a line, as a paste limit cuts.
+        let cut = &text[..text.len() * 2 / 3];
+        write(dir.path(), &format!("cut{i}.txt"), cut.as_bytes());
+        args.push(format!("cut{i}.txt"));
+        for kind in ["rom-parser", "lsmod", "ulimit", "fuser", "hook", "xml"] {
+            write(dir.path(), &format!("{kind}{i}.txt"), cut.as_bytes());
+            args.push(format!("{kind}:{kind}{i}.txt"));
+        }
+    }
+    let xml = std::fs::read_to_string(pastes.join("domain-xml-cut-host-model.txt")).expect("fixture");
+    write(dir.path(), "win10.xml", xml.as_bytes());
+    args.push("win10.xml".into());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = run_within(dir.path(), &args, LIMIT);
+    let v = assert_reported(&o, "win10.xml: the XML stops at line 43, inside <domain> <devices>");
+    assert!(v["notes"].to_string().contains("last complete element is <emulator> (line 42)"), "{}", v["notes"]);
 }

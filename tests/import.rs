@@ -293,7 +293,9 @@ fn cli_empty_file_is_a_note_not_a_crash() {
     let empty = dir.path().join("empty.txt");
     std::fs::write(&empty, "\n  \n").expect("write");
     let (code, out, err) = run(&["check", "--format", "json", &empty.display().to_string()], None);
-    assert_eq!(code, 0, "{err}");
+    // Nothing else was given, so nothing was checked: a report that says so, and exit 2.
+    assert_eq!(code, 2, "{err}");
+    assert!(err.starts_with("vfio-doctor: nothing was checked: "), "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).expect("json");
     let notes = v.to_string();
     assert!(notes.contains("empty.txt: empty, nothing to analyse"), "{out}");
@@ -368,4 +370,71 @@ fn the_whole_seed_article_is_diagnosed_from_what_it_quotes() {
     let v: serde_json::Value = serde_json::from_str(&out).expect("json");
     let bar = v["findings"].as_array().and_then(|f| f.iter().find(|f| f["name"] == "bar-reservation-failure")).expect("bar finding");
     assert!(bar["message"].as_str().unwrap_or("").contains("0000:08:00.0"), "{bar}");
+}
+
+/// Acceptance of issue 10: the seed's two rom-parser reports, its `virsh start` error and its
+/// IOMMU listing are each diagnosed from the paste alone.
+#[test]
+fn the_seeds_pastes_are_each_diagnosed_alone() {
+    let findings = |name: &str| -> (Vec<String>, String) {
+        let (code, out, err) = run(&["check", "--format", "json", &paste(name).display().to_string()], None);
+        assert!(code == 0 || code == 1, "{name}: exit {code}: {err}");
+        let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+        let names = v["findings"].as_array().expect("findings").iter().map(|f| f["name"].as_str().unwrap_or("").to_string()).collect();
+        (names, v["notes"].to_string())
+    };
+    // The truncated dump: rom-parser ran off the end after the legacy image.
+    let (names, _) = findings("seed-rom-parser-truncated.txt");
+    assert_eq!(names, vec!["rom-invalid", "rom-no-uefi-image"]);
+    // The complete one: nothing wrong, and the report says what the ROM is.
+    let (names, notes) = findings("seed-rom-parser-complete.txt");
+    assert!(names.is_empty(), "{names:?}");
+    assert!(notes.contains("1002:743f") && notes.contains("the chain is complete, with the x86-64 UEFI image OVMF runs"), "{notes}");
+    // The `virsh start` error: QEMU cannot find the ROM file.
+    let (names, _) = findings("seed-virsh-start.txt");
+    assert!(names.contains(&"romfile-unusable".to_string()), "{names:?}");
+    // The group listing: the GTX 1060 (group 16) can be passed, the RX 550's group 15 cannot.
+    let (code, out, err) = run(&["iommu", "--format", "json", &paste("seed-iommu-groups.txt").display().to_string()], None);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let verdict = |id: &str| v["groups"].as_array().expect("groups").iter().find(|g| g["id"] == id).map(|g| g["verdict"]["passable"].clone());
+    assert_eq!(verdict("16"), Some(serde_json::Value::Bool(true)));
+    assert_eq!(verdict("15"), Some(serde_json::Value::Bool(false)));
+}
+
+/// /proc/PID/limits, with and without the `cat` above it, is a limits paste; its memlock
+/// reading (64 MiB, soft and hard) is what memlock-limit cites.
+#[test]
+fn proc_limits_is_read_as_limits() {
+    assert_eq!(kinds(&import_paste("proc-limits-pid1.txt")), vec![SourceKind::Limits]);
+    let text = std::fs::read_to_string(paste("proc-limits-pid1.txt")).expect("fixture");
+    let body = text.split_once('\n').expect("prompt").1;
+    assert_eq!(vfio_doctor::import::sniff(body), SourceKind::Limits);
+    let b = import_paste("proc-limits-pid1.txt");
+    let sys = vfio_doctor::system::System::from_bundle(&b);
+    let m = &sys.memlock[0];
+    assert_eq!((m.soft, m.hard), (vfio_doctor::system::limits::Limit::Bytes(64 << 20), Some(vfio_doctor::system::limits::Limit::Bytes(64 << 20))));
+}
+
+/// Plain `lspci` (names only): the IDs come back from pci.ids where the names are unambiguous
+/// (else the device stays without IDs), and the drivers are marked as not known.
+#[test]
+fn plain_lspci_gets_ids_from_names() {
+    let b = import_paste("lspci-plain-gtx770.txt");
+    assert_eq!(kinds(&b), vec![SourceKind::Lspci]);
+    let ids: Vec<String> = b
+        .pci_devices
+        .iter()
+        .map(|d| format!("{} {:?} {:?} {:?}", d.address, d.vendor, d.device, d.class))
+        .collect();
+    assert_eq!(
+        ids,
+        vec![
+            // pci.ids gives this Intel name to several device IDs: kept without IDs.
+            r#"0000:00:02.0 None None Some("0x030000")"#,
+            r#"0000:01:00.0 Some("0x10de") Some("0x1184") Some("0x030000")"#,
+            r#"0000:01:00.1 Some("0x10de") Some("0x0e0a") Some("0x040300")"#,
+        ]
+    );
+    assert!(b.notes.iter().any(|n| n.contains("run without -k")), "{:?}", b.notes);
 }

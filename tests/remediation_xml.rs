@@ -6,6 +6,10 @@
 //! (../shared/reference/real-tools-here.md §2.2–2.3): the RNG schema (`virt-xml-validate FILE
 //! domain`, from libvirt-clients + libxml2-utils) and libvirt's own parser without a daemon
 //! (`virsh -c test:///default define FILE`).
+//!
+//! Snippets also merge rather than replace: each one, put into the domain of the case it came
+//! from the way a user pasting it would (over the element of the same name), must leave every
+//! element that domain had (`snippets_keep_what_the_domain_had`, no validator needed).
 
 mod support;
 
@@ -77,13 +81,18 @@ fn insert_one(domain: &str, element: roxmltree::Node<'_, '_>, text: &str) -> Res
                 format!("{}{text}\n  {}", &domain[..at], &domain[at..])
             }
         },
-        "kvm" | "hyperv" => {
-            let features = named("features").ok_or("domain has no <features>")?;
-            match child_range(features, name) {
+        "kvm" | "hyperv" => match named("features") {
+            Some(features) => match child_range(features, name) {
                 Some(r) => splice(r),
                 None => append_to(features),
+            },
+            // A domain without <features>: the user creates it, before <devices>.
+            None => {
+                let devices = named("devices").ok_or("domain has no <devices>")?;
+                let at = devices.range().start;
+                format!("{}<features>\n{text}\n</features>\n  {}", &domain[..at], &domain[at..])
             }
-        }
+        },
         "hostdev" => {
             let devices = named("devices").ok_or("domain has no <devices>")?;
             let want = host_address(element);
@@ -155,20 +164,12 @@ fn validate(xml: &str) -> Result<(), String> {
 /// Whether the validators are installed. Missing is a failure under CI (.ci/run installs them)
 /// and a skip elsewhere, with the command that installs them.
 fn validators_present() -> bool {
-    let on_path = |name: &str| std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()));
-    let missing: Vec<&str> = ["virt-xml-validate", "xmllint", "virsh"].into_iter().filter(|t| !on_path(t)).collect();
-    if missing.is_empty() {
-        return true;
-    }
-    let msg = format!(
-        "{} not installed: `apt-get install -y --no-install-recommends libvirt-clients libxml2-utils`",
-        missing.join(", ")
-    );
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{msg}");
-    }
-    eprintln!("skipping the XML validity checks: {msg}");
-    false
+    let missing: Vec<&str> = ["virt-xml-validate", "xmllint", "virsh"].into_iter().filter(|t| !support::on_path(t)).collect();
+    support::tools_present(
+        "remediation_xml (XML validity checks)",
+        &missing,
+        "apt-get install -y --no-install-recommends libvirt-clients libxml2-utils; .ci/run does",
+    )
 }
 
 /// (rule/case, snippet) for every ```xml block of every finding of every `fires*` case.
@@ -239,4 +240,102 @@ fn snippets_go_where_they_belong() {
     let with_hostdev = insert(&domain, hostdev).expect("hostdev");
     assert_eq!(with_hostdev.matches("<hostdev ").count(), 2, "a hostdev for a passed address replaces it");
     assert!(insert(&domain, "<bogus/>").is_err());
+}
+
+/// Each element of `xml` as `domain/features/hyperv/relaxed` (with `[name=…]` when it has a name
+/// attribute, as `<feature>`s and `<timer>`s do), counted.
+fn element_keys(xml: &str) -> Result<std::collections::BTreeMap<String, usize>, String> {
+    let doc = roxmltree::Document::parse(xml).map_err(|e| e.to_string())?;
+    let mut keys = std::collections::BTreeMap::new();
+    for n in doc.descendants().filter(|n| n.is_element()) {
+        let mut path: Vec<String> = n
+            .ancestors()
+            .filter(|a| a.is_element())
+            .map(|a| match a.attribute("name") {
+                Some(name) => format!("{}[name={name}]", a.tag_name().name()),
+                None => a.tag_name().name().to_string(),
+            })
+            .collect();
+        path.reverse();
+        *keys.entry(path.join("/")).or_insert(0) += 1;
+    }
+    Ok(keys)
+}
+
+/// What a snippet may take away on purpose: `host-passthrough` has no `<model>`/`<vendor>`.
+const DROPPED_ON_PURPOSE: &[&str] = &["domain/cpu/model", "domain/cpu/vendor"];
+
+#[test]
+fn snippets_keep_what_the_domain_had() {
+    let mut cases: Vec<_> = std::fs::read_dir(support::fixtures().join("rules"))
+        .expect("fixtures/rules")
+        .filter_map(|e| e.ok())
+        .flat_map(|rule| std::fs::read_dir(rule.path()).into_iter().flatten().filter_map(|e| e.ok()).map(|e| e.path()))
+        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("fires")) && p.join("case.toml").is_file())
+        .collect();
+    cases.sort();
+    let mut checked = 0;
+    let mut failures = Vec::new();
+    for dir in cases {
+        let built = support::build_case(&dir);
+        // The user's own domains: (name, text as the bundle holds it).
+        let domains: Vec<(String, String)> = built
+            .bundle
+            .sources
+            .iter()
+            .filter(|s| s.kind == vfio_doctor::bundle::SourceKind::DomainXml && s.is_ok())
+            .filter_map(|s| {
+                let text = s.text.as_deref()?;
+                let (start, end) = (text.find("<domain")?, text.rfind("</domain>")? + "</domain>".len());
+                let xml = text.get(start..end)?.to_string();
+                let name = roxmltree::Document::parse(&xml).ok()?.descendants().find(|n| n.has_tag_name("name"))?.text()?.trim().to_string();
+                Some((name, xml))
+            })
+            .collect();
+        if domains.is_empty() {
+            continue;
+        }
+        let report = support::diagnose(&built.bundle);
+        let case = dir.strip_prefix(support::fixtures().join("rules")).unwrap_or(&dir).display().to_string();
+        for f in &report.findings {
+            let named = |n: &str| f.subject.contains(&format!("VM {n}")) || f.message.contains(&format!("VM {n}")) || f.remediation.contains(&format!("virsh edit {n}"));
+            let Some((_, domain)) = domains.iter().find(|(n, _)| named(n)).or(if domains.len() == 1 { domains.first() } else { None }) else { continue };
+            let before = element_keys(domain).expect("the case's domain parses");
+            for block in xml_blocks(&f.remediation) {
+                checked += 1;
+                let after = match insert(domain, &block).and_then(|x| element_keys(&x)) {
+                    Ok(a) => a,
+                    Err(e) => {
+                        failures.push(format!("── {} in {case}: cannot put the snippet into the domain: {e}\n{block}", f.name));
+                        continue;
+                    }
+                };
+                // A line the text tells the user to keep ("keep its `<mac address=…/>` line") is kept.
+                let told_to_keep = |k: &str| {
+                    let tag = k.rsplit('/').next().unwrap_or(k);
+                    f.remediation.contains(&format!("keep its `<{tag}")) || f.remediation.contains(&format!("`<{tag} address=…/>` line"))
+                };
+                let lost: Vec<String> = before
+                    .iter()
+                    .filter(|(k, n)| after.get(*k).copied().unwrap_or(0) < **n && !DROPPED_ON_PURPOSE.contains(&k.as_str()) && !told_to_keep(k))
+                    .map(|(k, _)| k.clone())
+                    .collect();
+                if !lost.is_empty() {
+                    failures.push(format!("── {} in {case}: pasting this drops {}\n{block}", f.name, lost.join(", ")));
+                }
+            }
+        }
+    }
+    assert!(checked >= 8, "expected snippets from cases with a domain, checked {checked}");
+    assert!(failures.is_empty(), "{} remediation snippet(s) drop what the user's domain had:\n{}", failures.len(), failures.join("\n"));
+}
+
+/// The check can fail: the `<features>` block guest-code43 used to show drops `<acpi/>`.
+#[test]
+fn a_replacing_features_block_is_caught() {
+    let domain = healthy_domain();
+    let before = element_keys(&domain).expect("domain");
+    let old = "<features>\n  <hyperv mode='custom'>\n    <vendor_id state='on' value='0123456789ab'/>\n  </hyperv>\n  <kvm>\n    <hidden state='on'/>\n  </kvm>\n</features>";
+    let after = element_keys(&insert(&domain, old).expect("insertable")).expect("parses");
+    assert!(before.keys().any(|k| k == "domain/features/acpi") && !after.contains_key("domain/features/acpi"));
 }

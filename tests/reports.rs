@@ -33,20 +33,18 @@ fn bsod_report() -> Report {
 
 #[test]
 fn text_report_of_the_broken_host_fits_80_columns() {
-    let text = report::text::render(&bsod_report(), report::text::Style::plain());
-    // Code blocks (the copyable commands, kept intact) are exempt; everything else must fit.
-    let mut in_fence = false;
+    let report = bsod_report();
+    let text = report::text::render(&report, report::text::Style::plain());
+    // Lines of the fixes' code blocks (the copyable commands, kept intact) are exempt;
+    // everything else must fit.
+    let code: Vec<&str> = report.findings.iter().flat_map(|f| f.remediation.lines().map(str::trim)).filter(|l| l.len() > 20).collect();
     for line in text.lines() {
-        if line.trim_start().starts_with("```") {
-            in_fence = !in_fence;
-            continue;
-        }
-        if in_fence {
+        if code.contains(&line.trim()) {
             continue;
         }
         assert!(line.chars().count() <= 80, "wider than 80 columns: {line:?}");
     }
-    assert!(!in_fence, "unbalanced code fence in the text report");
+    assert!(!text.contains("```"), "no Markdown fences in the text report");
     assert!(!text.contains('\x1b'), "plain style must not colour");
     insta::assert_snapshot!("text-seed-b550-bsod", support::normalise(text, None));
 }
@@ -140,12 +138,15 @@ fn json_report_carries_the_host_picture() {
     let json = report::json::render(&bsod_report());
     let v: serde_json::Value = serde_json::from_str(&json).expect("valid JSON");
     assert_eq!(v["format"], "vfio-doctor-report");
-    assert_eq!(v["findings"][0]["code"], "VD301");
+    // The cause first, the finding it explains after it, citing it.
+    assert_eq!(v["findings"][0]["code"], "VD303");
+    assert_eq!(v["findings"][1]["code"], "VD301");
+    assert_eq!(v["findings"][1]["related"][0], "VD303");
     let groups = v["host_picture"]["groups"].as_array().expect("groups");
     assert_eq!(groups.len(), 22);
     let g16 = groups.iter().find(|g| g["id"] == "16").expect("group 16");
     assert_eq!(g16["verdict"]["kind"], "together");
-    assert_eq!(g16["devices"][0]["address"], "08:00.0");
+    assert_eq!(g16["devices"][0]["address"], "0000:08:00.0");
     assert_eq!(g16["devices"][0]["taken_for_vm"]["how"], "hostdev of win10, bound to vfio-pci");
     assert_eq!(g16["devices"][0]["taken_for_vm"]["vms"][0], "win10");
     assert_eq!(g16["devices"][0]["boot_vga"], true);
@@ -282,9 +283,48 @@ fn iommu_of_the_seed_host() {
     assert_eq!(g15["verdict"]["passable"], false);
     let critical: Vec<&str> = g15["verdict"]["devices"].as_array().expect("devices").iter().filter_map(|d| d.as_str()).collect();
     // The RX 550 is the host's boot display while the GTX 1060 is taken for the VM.
-    assert_eq!(critical, ["02:00.0", "02:00.1", "04:00.0", "05:00.0", "06:00.0", "07:00.0"]);
+    assert_eq!(critical, ["0000:02:00.0", "0000:02:00.1", "0000:04:00.0", "0000:05:00.0", "0000:06:00.0", "0000:07:00.0"]);
     assert_eq!(json["groups"][16]["verdict"]["kind"], "together");
     assert_eq!(json["groups"][16]["verdict"]["passable"], true);
+}
+
+/// Every string of `iommu --format json` on every fixture host names devices by full
+/// `DDDD:BB:DD.F` address (what sysfs, libvirt, QEMU and the bundle use), prose included.
+#[test]
+fn iommu_json_speaks_full_addresses_on_every_fixture_host() {
+    let full = regex::Regex::new(r"^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$").expect("regex");
+    // A bus:slot.function not preceded by a domain.
+    let short = regex::Regex::new(r"(?:^|[^0-9a-f:])([0-9a-f]{2}:[0-9a-f]{2}\.[0-7])\b").expect("regex");
+    fn strings<'a>(v: &'a serde_json::Value, key: &str, out: &mut Vec<(String, &'a str)>) {
+        match v {
+            serde_json::Value::String(s) => out.push((key.to_string(), s)),
+            serde_json::Value::Array(a) => a.iter().for_each(|x| strings(x, key, out)),
+            serde_json::Value::Object(o) => o.iter().for_each(|(k, x)| strings(x, k, out)),
+            _ => {}
+        }
+    }
+    let mut hosts = 0;
+    for entry in std::fs::read_dir(fixtures().join("hosts")).expect("fixtures/hosts") {
+        let dir = entry.expect("entry").path();
+        if !dir.join("sys").is_dir() {
+            continue;
+        }
+        hosts += 1;
+        let out = binary().args(["iommu", "--format", "json", "--root"]).arg(&dir).output().expect("run");
+        assert_eq!(out.status.code(), Some(0), "{}: {}", dir.display(), String::from_utf8_lossy(&out.stderr));
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("iommu JSON");
+        let mut all = Vec::new();
+        strings(&json, "", &mut all);
+        let addresses: Vec<&str> = all.iter().filter(|(k, _)| matches!(k.as_str(), "address" | "devices" | "breaks_isolation")).map(|(_, s)| *s).collect();
+        assert!(!addresses.is_empty(), "{}: no device in the picture", dir.display());
+        for a in addresses {
+            assert!(full.is_match(a), "{}: {a:?} is not a full DDDD:BB:DD.F address", dir.display());
+        }
+        for (key, s) in &all {
+            assert!(!short.is_match(s), "{}: {key} holds a short address: {s:?}", dir.display());
+        }
+    }
+    assert!(hosts >= 4, "only {hosts} fixture hosts found");
 }
 
 #[test]
@@ -315,8 +355,8 @@ fn output_format_follows_the_file_extension() {
 #[test]
 fn colour_only_on_a_terminal_and_never_with_no_color() {
     // `script` gives the child a pseudo-terminal; without it this cannot be tested.
-    if std::process::Command::new("script").arg("--version").output().is_err() {
-        eprintln!("SKIPPED colour_only_on_a_terminal: `script` (util-linux) is not installed");
+    let missing: Vec<&str> = ["script"].into_iter().filter(|t| !support::on_path(t)).collect();
+    if !support::tools_present("colour_only_on_a_terminal_and_never_with_no_color", &missing, "`script` is in Debian's bsdutils; .ci/run installs it") {
         return;
     }
     let cmd = format!("{} --root {}", env!("CARGO_BIN_EXE_vfio-doctor"), host("seed-b550-bsod").display());
@@ -334,4 +374,38 @@ fn colour_only_on_a_terminal_and_never_with_no_color() {
     assert!(plain.contains("error[VD301]") && !plain.contains("\x1b["), "{plain}");
     let piped = binary().args(["--root"]).arg(host("seed-b550-bsod")).env_remove("NO_COLOR").output().expect("run");
     assert!(!String::from_utf8_lossy(&piped.stdout).contains('\x1b'));
+}
+
+/// A domain XML and a dmesg excerpt, no sysfs: the NVIDIA finding is `likely`, and every format
+/// says so and says what was assumed; the same rule on the full seed host is `confirmed`.
+#[test]
+fn a_finding_from_a_paste_is_likely_in_every_format() {
+    let case = fixtures().join("rules/nvidia-vm-detection/fires-paste-dmesg");
+    let inputs = [format!("domain-xml:{}", case.join("win10.xml").display()), format!("kernel-log:{}", case.join("dmesg.txt").display())];
+    let run = |format: &str| {
+        let out = binary().args(["check", "--format", format]).args(&inputs).output().expect("run");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let json: serde_json::Value = serde_json::from_str(&run("json")).expect("json report");
+    let f = json["findings"].as_array().expect("findings").iter().find(|f| f["name"] == "nvidia-vm-detection").expect("finding");
+    assert_eq!(f["confidence"], "likely");
+    let assumed = f["assumed"][0].as_str().expect("assumed");
+    assert!(assumed.contains("0000:01:00.0") && assumed.contains("kernel log line that enumerated it"), "{assumed}");
+    // What would confirm it is asked for first.
+    let first = &json["to_check_more"][0];
+    assert_eq!(first["command"], "lspci -nnk", "{}", json["to_check_more"]);
+    assert!(first["rules"].as_array().expect("rules").iter().any(|r| r == "VD402"), "{first}");
+    let text = run("text");
+    assert!(text.contains("Likely, assuming: no sysfs or lspci for 0000:01:00.0"), "{text}");
+    let markdown = run("markdown");
+    assert!(markdown.contains("\nLikely, assuming: no sysfs or lspci for 0000:01:00.0"), "{markdown}");
+    let html = run("html");
+    assert!(html.contains("<p class=\"likely\"><b>Likely</b>, assuming: no sysfs or lspci for 0000:01:00.0"), "{html}");
+
+    let seed = report::json::render(&bsod_report());
+    let seed: serde_json::Value = serde_json::from_str(&seed).expect("json");
+    for f in seed["findings"].as_array().expect("findings") {
+        assert_eq!(f["confidence"], "confirmed", "{} on the full seed host", f["name"]);
+        assert!(f.get("assumed").is_none());
+    }
 }

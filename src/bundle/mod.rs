@@ -224,6 +224,18 @@ pub enum SourceKind {
     /// Network interfaces (sys/class/net), one `NAME type=bridge|wireless|ether|tun master=BR` a
     /// line.
     Net,
+    /// A Proxmox VE VM configuration (etc/pve/qemu-server/VMID.conf, `qm config VMID` pasted);
+    /// `vm` is the VMID.
+    QmConfig,
+    /// Proxmox VE's PCI resource mappings (etc/pve/mapping/pci.cfg), which `hostpciN: mapping=NAME`
+    /// refers to.
+    PveMapping,
+    /// A Proxmox VE task log of a failed `qm start` (var/log/pve/tasks/*/UPID:…:qmstart:VMID:…):
+    /// QEMU's errors prefixed `kvm:`, then `TASK ERROR: …`; `vm` is the VMID. Read as a QEMU log.
+    PveTaskLog,
+    /// Pasted `qm showcmd VMID [--pretty]` output: the QEMU command line Proxmox VE would run.
+    /// Read as a QEMU log.
+    QmShowcmd,
     /// An option ROM / vBIOS dump (a loose input), in `base64`.
     Rom,
     /// A Windows guest's DxDiag text report (`dxdiag /t`; UTF-16 or UTF-8).
@@ -238,6 +250,17 @@ pub enum SourceKind {
     /// Pasted output of the guides' IOMMU-group shell loop; merged into `pci_devices` and
     /// `iommu_groups`.
     IommuScript,
+    /// Pasted output of rom-parser (awilliam/rom-parser): the image chain of an option ROM
+    /// as text, analysed as if the ROM itself were given.
+    RomParser,
+    /// Pasted `ulimit -a` / `ulimit -l` / `prlimit` output (the memory-lock limit).
+    Limits,
+    /// Pasted `fuser -v`, `lsof` or `ps` output: the processes holding /dev/nvidia*, /dev/dri/*
+    /// or libnvidia-ml.
+    Holders,
+    /// A pasted `set -x` trace of a libvirt hook script (`+ modprobe -r nvidia_drm` and what
+    /// each step printed).
+    HookTrace,
     /// A loose input whose kind could not be told; scanned against every log signature.
     Text,
     /// A kind from a newer vfio-doctor (any other name loads as this one); kept, not analysed.
@@ -266,12 +289,20 @@ impl SourceKind {
             SourceKind::Iomem => "iomem",
             SourceKind::ModuleParams => "module-params",
             SourceKind::Net => "net",
+            SourceKind::QmConfig => "qm-config",
+            SourceKind::PveMapping => "pve-mapping",
+            SourceKind::PveTaskLog => "pve-task-log",
+            SourceKind::QmShowcmd => "qm-showcmd",
             SourceKind::Rom => "rom",
             SourceKind::Dxdiag => "dxdiag",
             SourceKind::Pnputil => "pnputil",
             SourceKind::Powershell => "powershell",
             SourceKind::Lspci => "lspci",
             SourceKind::IommuScript => "iommu-script",
+            SourceKind::RomParser => "rom-parser",
+            SourceKind::Limits => "limits",
+            SourceKind::Holders => "holders",
+            SourceKind::HookTrace => "hook-trace",
             SourceKind::Text => "text",
             SourceKind::Unknown => "unknown",
         }
@@ -295,17 +326,80 @@ impl SourceKind {
         SourceKind::Iomem,
         SourceKind::ModuleParams,
         SourceKind::Net,
+        SourceKind::QmConfig,
+        SourceKind::PveMapping,
+        SourceKind::PveTaskLog,
+        SourceKind::QmShowcmd,
         SourceKind::Rom,
         SourceKind::Dxdiag,
         SourceKind::Pnputil,
         SourceKind::Powershell,
         SourceKind::Lspci,
         SourceKind::IommuScript,
+        SourceKind::RomParser,
+        SourceKind::Limits,
+        SourceKind::Holders,
+        SourceKind::HookTrace,
         SourceKind::Text,
     ];
 
+    /// The kind whose rules also read this one: a Proxmox VM configuration is a VM definition
+    /// like a libvirt domain, and a task log or `qm showcmd` output carries QEMU's own lines like
+    /// libvirt's QEMU log. A rule that needs `domain-xml` or `qemu-log` runs on these too.
+    pub fn reads_as(self) -> SourceKind {
+        match self {
+            SourceKind::QmConfig => SourceKind::DomainXml,
+            SourceKind::PveTaskLog | SourceKind::QmShowcmd => SourceKind::QemuLog,
+            other => other,
+        }
+    }
+
     pub fn from_name(name: &str) -> Option<SourceKind> {
         SourceKind::ALL.iter().copied().find(|k| k.name() == name)
+    }
+
+    /// Whether sources of this kind are logs (long ones keep their signature lines, folded).
+    pub fn is_log(self) -> bool {
+        matches!(self, SourceKind::KernelLog | SourceKind::KernelLogPrevious | SourceKind::QemuLog | SourceKind::PveTaskLog | SourceKind::XorgLog | SourceKind::Text)
+    }
+
+    /// How a helper gets this source from someone else's host: the command whose output, pasted,
+    /// vfio-doctor reads as this kind, and whether it is told by its content (else it must be
+    /// given as `KIND:FILE`). `{vm}` is the domain and `[ -s {addr}]` an optional part with the
+    /// device's address, both filled in by the report when it knows them. `None`: nothing a
+    /// user would paste (a structured view, a ROM dump, unrecognised text).
+    pub fn paste_command(self) -> Option<(&'static str, bool)> {
+        Some(match self {
+            SourceKind::Pci | SourceKind::Lspci => ("lspci -nnk[ -s {addr}]", true),
+            SourceKind::IommuGroups | SourceKind::IommuScript => (
+                r#"for g in /sys/kernel/iommu_groups/*; do echo "IOMMU Group ${g##*/}:"; for d in $g/devices/*; do echo -e "\t$(lspci -nnks ${d##*/})"; done; done"#,
+                true,
+            ),
+            SourceKind::Cmdline => ("cat /proc/cmdline", true),
+            SourceKind::KernelLog => ("sudo dmesg", true),
+            SourceKind::KernelLogPrevious => ("journalctl -k -b -1 --no-pager", false),
+            SourceKind::DomainXml => ("virsh dumpxml {vm}", true),
+            SourceKind::QemuLog => ("sudo tail -n 200 /var/log/libvirt/qemu/{vm}.log", true),
+            SourceKind::XorgLog => ("cat /var/log/Xorg.0.log", true),
+            SourceKind::Modprobe => ("cat /etc/modprobe.d/*.conf", true),
+            SourceKind::BootConfig => ("cat /etc/default/grub", true),
+            SourceKind::Cpuinfo => ("grep -m2 -E '^(vendor_id|flags)' /proc/cpuinfo", false),
+            SourceKind::Modules => ("lsmod", true),
+            SourceKind::Limits => ("ulimit -a", true),
+            SourceKind::Holders => ("sudo fuser -v /dev/nvidia* /dev/dri/*", true),
+            SourceKind::Iomem => ("sudo cat /proc/iomem", false),
+            SourceKind::Dxdiag => ("dxdiag /t dxdiag.txt", true),
+            SourceKind::Pnputil => ("pnputil /enum-devices /class Display", true),
+            SourceKind::Powershell => ("Get-PnpDevice -Class Display | Format-List", true),
+            SourceKind::QmConfig => ("qm config {vm}", true),
+            SourceKind::PveMapping => ("cat /etc/pve/mapping/pci.cfg", true),
+            SourceKind::PveTaskLog => ("qm start {vm}", true),
+            SourceKind::QmShowcmd => ("qm showcmd {vm} --pretty", true),
+            SourceKind::OsRelease | SourceKind::KernelVersion | SourceKind::ModuleParams | SourceKind::Net => return None,
+            // A ROM (or rom-parser's report of one) and a hook's trace matter only where a ROM or
+            // a hook is used: not asked for.
+            SourceKind::Rom | SourceKind::RomParser | SourceKind::HookTrace | SourceKind::Text | SourceKind::Unknown => return None,
+        })
     }
 
     /// The words a user reads in "not evaluated: no kernel log".
@@ -328,12 +422,20 @@ impl SourceKind {
             SourceKind::Iomem => "/proc/iomem",
             SourceKind::ModuleParams => "module parameters",
             SourceKind::Net => "network interfaces",
+            SourceKind::QmConfig => "Proxmox VE VM configuration",
+            SourceKind::PveMapping => "Proxmox VE PCI mappings",
+            SourceKind::PveTaskLog => "Proxmox VE task log",
+            SourceKind::QmShowcmd => "qm showcmd output",
             SourceKind::Rom => "option ROM",
             SourceKind::Dxdiag => "DxDiag report",
             SourceKind::Pnputil => "pnputil output",
             SourceKind::Powershell => "PowerShell Get-PnpDevice output",
             SourceKind::Lspci => "lspci output",
             SourceKind::IommuScript => "IOMMU group listing",
+            SourceKind::RomParser => "rom-parser output",
+            SourceKind::Limits => "ulimit/prlimit output",
+            SourceKind::Holders => "fuser/lsof/ps listing of who holds the GPU",
+            SourceKind::HookTrace => "hook script trace (set -x)",
             SourceKind::Text => "unrecognised text",
             SourceKind::Unknown => "unknown source",
         }

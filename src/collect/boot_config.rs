@@ -8,11 +8,14 @@ use crate::root::Root;
 
 pub const COLLECTOR: Collector = Collector {
     source: SourceKind::BootConfig,
-    about: "boot loader configuration (GRUB, systemd-boot, kernel-install, kernelstub)",
+    about: "boot loader configuration (GRUB, systemd-boot, kernel-install, proxmox-boot-tool, kernelstub)",
     reads: &[
         "etc/default/grub",
         "etc/default/grub.d/*.cfg",
         "etc/kernel/cmdline",
+        // proxmox-boot-tool's list of the ESPs it keeps in sync: where it exists, an edited
+        // /etc/kernel/cmdline (or GRUB config) reaches the boot menu only after `proxmox-boot-tool refresh`.
+        "etc/kernel/proxmox-boot-uuids",
         "boot/loader/entries/*.conf",
         "efi/loader/entries/*.conf",
         "boot/efi/loader/entries/*.conf",

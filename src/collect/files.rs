@@ -76,10 +76,18 @@ pub fn collect_matching(
 ) {
     let only_vm = options.vm.as_deref();
     let mut found = 0;
+    // Each real file once: on a merged-/usr system `lib/modprobe.d/x.conf` is
+    // `usr/lib/modprobe.d/x.conf` (links resolved inside the root, never out of it).
+    let mut seen: std::collections::HashSet<std::path::PathBuf> = std::collections::HashSet::new();
     for pattern in patterns {
         for path in glob(root, pattern) {
             if bundle.sources.iter().any(|s| s.kind == kind && s.path == path) {
                 continue;
+            }
+            if let Ok(real) = root.resolve(&path) {
+                if !seen.insert(real) {
+                    continue;
+                }
             }
             let vm = vm_of.and_then(|f| f(&path));
             if let (Some(want), Some(vm)) = (only_vm, vm.as_deref()) {

@@ -22,6 +22,11 @@ pub fn domain_of(path: &str) -> Option<String> {
 }
 
 fn collect(root: &Root, options: &Options, bundle: &mut Bundle) {
+    // A Proxmox VE node without libvirt: its VMs are qemu-server's, and a missing libvirt source
+    // would only be noise in the report.
+    if super::pve::is_pve(root) && !root.exists("etc/libvirt") {
+        return;
+    }
     collect_matching(
         root,
         bundle,
@@ -31,4 +36,26 @@ fn collect(root: &Root, options: &Options, bundle: &mut Bundle) {
         Some(&domain_of),
         options,
     );
+}
+
+/// The VMs a root has, by the name `--vm` takes: libvirt domains (defined, running, or with a
+/// QEMU log) and Proxmox VE VMIDs; `Err` when a directory they live in could not be listed
+/// (libvirt's and pmxcfs's are root-only), so nobody can tell.
+pub fn domains(root: &Root) -> Result<Vec<String>, crate::root::ReadError> {
+    let mut names: Vec<String> = super::files::glob(root, "etc/pve/nodes/*/qemu-server/*.conf").iter().filter_map(|p| super::pve::vmid_of_config(p)).collect();
+    for (dir, of) in [
+        ("etc/libvirt/qemu", domain_of as fn(&str) -> Option<String>),
+        ("run/libvirt/qemu", domain_of),
+        ("var/log/libvirt/qemu", super::qemu_log::domain_of),
+        ("etc/pve/qemu-server", super::pve::vmid_of_config),
+    ] {
+        match root.list_dir(dir) {
+            Ok(entries) => names.extend(entries.iter().filter_map(|e| of(e))),
+            Err(crate::root::ReadError::Missing) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    names.sort();
+    names.dedup();
+    Ok(names)
 }

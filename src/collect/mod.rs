@@ -16,6 +16,7 @@ mod modprobe;
 mod module_params;
 mod net;
 mod pci;
+pub mod pve;
 pub mod qemu_log;
 mod xorg_log;
 
@@ -57,6 +58,9 @@ pub const COLLECTORS: &[Collector] = &[
     kernel_log_previous::COLLECTOR,
     libvirt::COLLECTOR,
     qemu_log::COLLECTOR,
+    pve::VM_CONFIGS,
+    pve::MAPPINGS,
+    pve::TASK_LOGS,
     xorg_log::COLLECTOR,
     modprobe::COLLECTOR,
     boot_config::COLLECTOR,
@@ -89,7 +93,7 @@ pub(crate) fn unreadable(kind: SourceKind, root: &Root, rel: &str, err: &ReadErr
 
 /// Whether sources of `kind` are logs: long ones keep their signature lines, folded.
 pub fn is_log(kind: SourceKind) -> bool {
-    matches!(kind, SourceKind::KernelLog | SourceKind::KernelLogPrevious | SourceKind::QemuLog | SourceKind::XorgLog | SourceKind::Text)
+    kind.is_log()
 }
 
 /// How much of a text of `kind` a bundle keeps.

@@ -22,6 +22,11 @@ pub fn domain_of(path: &str) -> Option<String> {
 }
 
 fn collect(root: &Root, options: &Options, bundle: &mut Bundle) {
+    // A Proxmox VE node without libvirt: its VMs are qemu-server's, and a missing libvirt source
+    // would only be noise in the report.
+    if super::pve::is_pve(root) && !root.exists("var/log/libvirt") {
+        return;
+    }
     collect_matching(
         root,
         bundle,

@@ -5,6 +5,7 @@
 
 use super::{emit, obtain_bundle, Origin};
 use crate::bundle::{Bundle, SourceKind};
+use crate::cli::IommuView;
 use crate::collect::{Options, COLLECTORS};
 use crate::report::{self, HostPicture};
 use crate::root::Root;
@@ -33,6 +34,7 @@ fn bundle_for(origin: &Origin) -> Result<Bundle, Error> {
     };
     let mut b = Bundle::new();
     // No log is collected here, so no signature set is needed.
+    super::vm_exists(&root, origin.vm.as_deref())?;
     let options = Options { vm: origin.vm.clone(), ..Options::default() };
     for c in COLLECTORS.iter().filter(|c| NEEDS.contains(&c.source)) {
         (c.collect)(&root, &options, &mut b);
@@ -60,8 +62,21 @@ fn picture_and_notes(origin: &Origin) -> Result<(HostPicture, Vec<String>), Erro
     Ok((HostPicture::from_system(&sys), notes))
 }
 
+/// `iommu`'s text layouts: a group per block with its verdict and a device table, or one line
+/// per device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    Long,
+    Compact,
+}
+
 pub fn render(p: &HostPicture, format: IommuFormat, style: report::text::Style) -> String {
+    render_as(p, format, Layout::Long, style)
+}
+
+pub fn render_as(p: &HostPicture, format: IommuFormat, layout: Layout, style: report::text::Style) -> String {
     match format {
+        IommuFormat::Text if layout == Layout::Compact => report::text::picture_lines(p),
         IommuFormat::Text => report::text::picture(p, style),
         IommuFormat::Markdown => {
             let count = if p.groups.is_empty() { String::new() } else { format!(" ({})", p.groups.len()) };
@@ -75,9 +90,27 @@ pub fn render(p: &HostPicture, format: IommuFormat, style: report::text::Style) 
     }
 }
 
-pub fn run(origin: &Origin, format: IommuFormat) -> Result<(), Error> {
-    let (p, notes) = picture_and_notes(origin)?;
-    let mut out = render(&p, format, report::text::Style::detect());
+/// Keep only what `--gpu` / `--group N` ask for; a group that does not exist is an error that
+/// names the groups there are.
+pub fn filter(p: &mut HostPicture, view: &IommuView) -> Result<(), Error> {
+    if let Some(id) = &view.group {
+        if !p.groups.iter().any(|g| &g.id == id) {
+            let mut ids: Vec<&str> = p.groups.iter().map(|g| g.id.as_str()).collect();
+            ids.sort_by_key(|i| i.parse::<u64>().unwrap_or(u64::MAX));
+            let there = if ids.is_empty() { "this host has no IOMMU groups".to_string() } else { format!("the groups are {}", ids.join(", ")) };
+            return Err(Error::Usage(format!("--group {id}: no IOMMU group {id}; {there}")));
+        }
+    }
+    p.filter(view.gpu, view.group.as_deref());
+    Ok(())
+}
+
+pub fn run(origin: &Origin, format: IommuFormat, view: &IommuView) -> Result<(), Error> {
+    let (mut p, notes) = picture_and_notes(origin)?;
+    filter(&mut p, view)?;
+    use std::io::IsTerminal;
+    let layout = if view.compact || (!view.long && !std::io::stdout().is_terminal()) { Layout::Compact } else { Layout::Long };
+    let mut out = render_as(&p, format, layout, report::text::Style::detect());
     // An empty picture from pasted files: say what became of them.
     if p.groups.is_empty() && !notes.is_empty() && format != IommuFormat::Json {
         out.push_str("\nNotes:\n");

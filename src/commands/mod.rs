@@ -61,11 +61,39 @@ pub fn obtain_bundle(origin: &Origin) -> Result<Bundle, Error> {
             None => Root::live(),
         };
         let mut b = collector::collect(&root, &Options { vm: origin.vm.clone(), keep: keep.clone() });
+        vm_exists(&root, origin.vm.as_deref())?;
         import::add_inputs(&mut b, &inputs, &keep)?;
         b
     };
+    if let (Some(vm), true) = (&origin.vm, origin.root.is_none() && (origin.bundle.is_some() || !inputs.is_empty())) {
+        let mut known: Vec<String> = bundle.sources.iter().filter_map(|s| s.vm.clone()).collect();
+        known.sort();
+        known.dedup();
+        check_vm(vm, &known)?;
+    }
     redact_if_asked(origin, &mut bundle);
     Ok(bundle)
+}
+
+/// `--vm NAME` on a host or tree must name a domain it has. When libvirt's directories cannot be
+/// listed (they need root) nobody can tell, and the sources say why.
+pub(crate) fn vm_exists(root: &Root, vm: Option<&str>) -> Result<(), Error> {
+    match (vm, collector::libvirt::domains(root)) {
+        (Some(vm), Ok(known)) => check_vm(vm, &known),
+        _ => Ok(()),
+    }
+}
+
+/// `--vm NAME` must name a VM there is: an error naming the ones there are.
+fn check_vm(vm: &str, known: &[String]) -> Result<(), Error> {
+    if known.iter().any(|k| k == vm) {
+        return Ok(());
+    }
+    Err(Error::Usage(if known.is_empty() {
+        format!("--vm {vm}: no such VM; no VM is defined here")
+    } else {
+        format!("--vm {vm}: no such VM; the VMs here: {}", known.join(", "))
+    }))
 }
 
 /// Redact unless `--no-redact`: always, even a bundle that says it is redacted (what was pasted

@@ -16,7 +16,9 @@ pub fn run(json: bool) -> Result<(), Error> {
                 serde_json::json!({
                     "code": r.code, "name": r.name, "severity": r.severity, "title": r.title,
                     "needs": r.needs.iter().map(|any| any.iter().map(|k| k.name()).collect::<Vec<_>>().join("|")).collect::<Vec<_>>(),
+                    "uses": r.uses.iter().map(|any| any.iter().map(|k| k.name()).collect::<Vec<_>>().join("|")).collect::<Vec<_>>(),
                     "kind": if r.patterns.is_empty() { "logic" } else { "pattern" },
+                    "severity_when": r.severity_when.iter().map(|(s, why)| serde_json::json!({"severity": s, "when": why})).collect::<Vec<_>>(),
                     "status": if r.retired { "retired" } else { "stable" },
                 })
             })
@@ -27,11 +29,17 @@ pub fn run(json: bool) -> Result<(), Error> {
     table
         .load_preset(UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_width(100)
+        .set_width(crate::report::text::Style::detect().width)
         .set_header(vec!["code", "name", "severity", "title"]);
     for r in catalog.rules() {
         let name = if r.retired { format!("{} (retired)", r.name) } else { r.name.clone() };
-        table.add_row(vec![r.code.clone(), name, r.severity.to_string(), r.title.clone()]);
+        table.add_row(vec![r.code.clone(), name, r.severity_text(), r.title.clone()]);
+    }
+    // Codes and names are what a user types after `explain`: never broken across lines.
+    for i in [0, 1] {
+        if let Some(c) = table.column_mut(i) {
+            c.set_constraint(comfy_table::ColumnConstraint::ContentWidth);
+        }
     }
     table.force_no_tty();
     emit(&format!("{table}\n{} rules. `vfio-doctor explain NAME` prints one.\n", catalog.rules().len()), None)

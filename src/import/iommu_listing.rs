@@ -31,8 +31,8 @@ pub fn parse(text: &str, origin: &str) -> Listing {
     static SYSFS: OnceLock<Option<Regex>> = OnceLock::new();
     let mut listing = Listing::default();
     let (Some(header), Some(row), Some(driver_suffix), Some(sysfs)) = (
-        re(&HEADER, r"^(?:IOMMU [Gg]roup (?P<id>\S+?):?(?:\s+(?P<rest>.*))?|### Group (?P<id2>\d+) ###)$"),
-        re(&ROW, r"^Group:?\s+(?P<id>\d+)\s+(?P<rest>.*)$"),
+        re(&HEADER, r"^(?:IOMMU [Gg]roup:? (?P<id>\S+?):?(?:\s+(?P<rest>.*))?|### Group (?P<id2>\d+) ###)$"),
+        re(&ROW, r"^Group:?\s+(?P<id>\d+)\s+(?:-\s+)?(?P<rest>.*)$"),
         re(&DRIVER, r"\s+Driver:\s*(?P<drv>\S+)\s*$"),
         re(&SYSFS, r"^/sys/kernel/iommu_groups/(?P<id>\d+)/devices/(?P<addr>[0-9a-fA-F:.]+)\s*$"),
     ) else {
@@ -41,7 +41,12 @@ pub fn parse(text: &str, origin: &str) -> Listing {
     let mut current: Option<String> = None;
     for raw in text.lines() {
         let raw = raw.trim_end_matches('\r');
-        let line = raw.trim().replace("[RESET]", "");
+        let line = strip_ansi(&raw.trim().replace("[RESET]", ""));
+        // iommu_tools' tree: `Group Device: 0000:97:00.4 - Generic system peripheral [0807]: …`.
+        let line = match line.trim().strip_prefix("Group Device: ") {
+            Some(rest) => rest.replacen(" - ", " ", 1),
+            None => line,
+        };
         let line = line.trim();
         if line.is_empty() {
             continue;
@@ -93,6 +98,16 @@ pub fn parse(text: &str, origin: &str) -> Listing {
     listing
 }
 
+/// Without terminal colour codes (`tput setaf 99` … `tput sgr0` in the scripts that colour
+/// group numbers).
+fn strip_ansi(line: &str) -> String {
+    static ANSI: OnceLock<Option<Regex>> = OnceLock::new();
+    match re(&ANSI, r"\x1b(?:\[[0-9;?]*[A-Za-z]|\(B)") {
+        Some(r) if line.contains('\x1b') => r.replace_all(line, "").into_owned(),
+        _ => line.to_string(),
+    }
+}
+
 fn add(listing: &mut Listing, id: String, mut dev: PciDevice) {
     dev.iommu_group = Some(id.clone());
     match listing.groups.iter_mut().find(|g| g.id == id) {
@@ -126,5 +141,11 @@ mod tests {
         let l = parse(inline, "g.txt");
         assert_eq!(l.groups.iter().map(|g| g.id.as_str()).collect::<Vec<_>>(), vec!["16", "3"]);
         assert_eq!(parse("IOMMU Group .:\n", "g").bogus_headers.len(), 1);
+        // EthanZHF/iommu_tools tree.sh; a script that colours the group with tput.
+        let tree = "IOMMU: dmar15\n  IOMMU Group: 15\n    Group Device: 0000:6a:00.4 - Generic system peripheral [0807]: Intel Corporation Device [8086:0b23]\n  IOMMU Group: 16\n    Group Device: 0000:6a:01.0 - System peripheral [0880]: Intel Corporation Device [8086:0b25]\n";
+        let l = parse(tree, "tree.txt");
+        assert_eq!(l.groups.iter().map(|g| (g.id.as_str(), g.devices.clone())).collect::<Vec<_>>(), vec![("15", vec!["0000:6a:00.4".to_string()]), ("16", vec!["0000:6a:01.0".to_string()])]);
+        let coloured = "\tGroup \x1b[38;5;99m16\x1b(B\x1b[m - 08:00.0 VGA compatible controller [0300]: NVIDIA Corporation GP106 [10de:1c02] (rev a1)\n";
+        assert_eq!(parse(coloured, "c.txt").devices[0].iommu_group.as_deref(), Some("16"));
     }
 }

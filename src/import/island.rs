@@ -28,6 +28,18 @@ pub fn split(text: &str) -> (Vec<Island>, String) {
                 i += end + 1;
                 continue;
             }
+            // Cut short (no `</domain>`): the run of XML lines, `...` elisions included, is read
+            // as far as it goes.
+            let xmlish = |l: &str| {
+                let t = l.trim();
+                t.starts_with('<') || matches!(t, "..." | "…" | "[...]")
+            };
+            let end = lines[i..].iter().take_while(|l| xmlish(l)).count();
+            if end >= 3 {
+                islands.push(take(&lines, &mut taken, SourceKind::DomainXml, i, i + end - 1));
+                i += end;
+                continue;
+            }
         }
         let Some(kind) = sniff::line_kind(lines[i]) else {
             i += 1;
@@ -42,6 +54,10 @@ pub fn split(text: &str) -> (Vec<Island>, String) {
                 || (matches!(kind, SourceKind::Lspci | SourceKind::IommuScript)
                     && (line.starts_with(char::is_whitespace) && !line.trim().is_empty() || sniff::lspci_property(line) || sniff::lspci_header(line.trim_start())));
             if same {
+                end = j;
+                j += 1;
+            } else if kind == SourceKind::HookTrace && !line.trim().is_empty() && trace_output(&lines[j..]) {
+                // What a traced command printed (`modprobe: FATAL: Module nvidia_drm is in use.`).
                 end = j;
                 j += 1;
             } else if (line.trim().is_empty() || kind == SourceKind::QemuLog)
@@ -68,6 +84,16 @@ pub fn split(text: &str) -> (Vec<Island>, String) {
     (islands, rest)
 }
 
+/// Whether `rest[0]` is output inside a `set -x` trace: another trace line follows within three
+/// lines, or the line reads as an error.
+fn trace_output(rest: &[&str]) -> bool {
+    let l = rest[0];
+    let error = ["FATAL", "ERROR", "error:", "Error", "Failed", "failed", "No such", "in use", "not loaded", "Permission denied", "Device or resource busy"]
+        .iter()
+        .any(|e| l.contains(e));
+    error || rest.iter().skip(1).take(3).any(|x| sniff::line_kind(x) == Some(SourceKind::HookTrace))
+}
+
 fn take(lines: &[&str], taken: &mut [bool], kind: SourceKind, from: usize, to: usize) -> Island {
     let mut text = String::new();
     for (line, t) in lines[from..=to].iter().zip(&mut taken[from..=to]) {
@@ -91,5 +117,9 @@ mod tests {
         let seed = "error: Failed to start domain 'win10'\nerror: internal error: qemu unexpectedly closed the monitor: 2023-05-25T06:28:54.441761Z qemu-system-x86_64: warning: This family of AMD CPU doesn't support hyperthreading(2)\nPlease configure -smp options properly or try enabling topoext feature.\n2023-05-25T06:28:55.270270Z qemu-system-x86_64: -device vfio-pci,host=0000:0a:00.0: vfio_listener_region_add received unaligned region\n发现\n";
         let (islands, _) = split(seed);
         assert_eq!(islands.iter().map(|i| (i.kind, i.first_line, i.last_line)).collect::<Vec<_>>(), vec![(SourceKind::QemuLog, 1, 4)]);
+        // A domain XML cut short inside prose: its XML lines, up to the prose after it.
+        let cut = "my config:\n<domain type='kvm'>\n  <name>win10</name>\n  ...\n  <devices>\n    <hostdev mode='subsystem' type='pci'>\nany ideas?\n";
+        let (islands, _) = split(cut);
+        assert_eq!(islands.iter().map(|i| (i.kind, i.first_line, i.last_line)).collect::<Vec<_>>(), vec![(SourceKind::DomainXml, 2, 6)]);
     }
 }

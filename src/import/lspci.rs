@@ -50,7 +50,46 @@ pub fn parse_header(line: &str, origin: &str) -> Option<PciDevice> {
     if let Some(rev) = re(&REV, r"\(rev ([0-9a-fA-F]{2})\)").and_then(|r| r.captures(desc)) {
         dev.revision = Some(format!("0x{}", rev[1].to_ascii_lowercase()));
     }
+    // Plain `lspci` / `lspci -k` (no -nn): the names, looked up in pci.ids when they name one
+    // device only; otherwise the device stays without IDs.
+    if dev.vendor.is_none() {
+        if let Some((v, d)) = ids_from_names(desc) {
+            dev.vendor = Some(format!("0x{v:04x}"));
+            dev.device = Some(format!("0x{d:04x}"));
+        }
+    }
     Some(dev)
+}
+
+/// `NVIDIA Corporation GP106 [GeForce GTX 1060 3GB] (rev a1)` → (0x10de, 0x1c02), from the
+/// pci.ids names lspci prints (`Vendor Device`, or `Vendor Device 1c02` for an unnamed one).
+/// `None` unless exactly one vendor:device pair has these names.
+pub fn ids_from_names(desc: &str) -> Option<(u16, u16)> {
+    let mut name = desc.trim();
+    // Trailing `(rev a1)`, `(prog-if 00 [VGA controller])`.
+    while let Some(open) = name.rfind(" (") {
+        if !name.ends_with(')') {
+            break;
+        }
+        name = name[..open].trim_end();
+    }
+    let vendors: Vec<&'static pci_ids::Vendor> =
+        pci_ids::Vendors::iter().filter(|v| name.strip_prefix(v.name()).is_some_and(|r| r.starts_with(' '))).collect();
+    let longest = vendors.iter().map(|v| v.name().len()).max()?;
+    let mut found: Vec<(u16, u16)> = Vec::new();
+    for v in vendors.iter().filter(|v| v.name().len() == longest) {
+        let rest = name[longest..].trim();
+        let unnamed = rest.strip_prefix("Device ").filter(|h| h.len() == 4).and_then(|h| u16::from_str_radix(h, 16).ok());
+        match unnamed {
+            Some(d) => found.push((v.id(), d)),
+            None => found.extend(v.devices().filter(|d| d.name() == rest).map(|d| (v.id(), d.id()))),
+        }
+    }
+    found.dedup();
+    match found.as_slice() {
+        [one] => Some(*one),
+        _ => None,
+    }
 }
 
 /// Class codes of plain `lspci -k`/`-v` output, which names the class without `[0300]`
@@ -185,6 +224,19 @@ mod tests {
         let d = &parse(vvv, "vvv.txt")[0];
         assert_eq!((d.iommu_group.as_deref(), d.class.as_deref()), (Some("16"), Some("0x040300")));
         assert!(!shows_drivers(v) && shows_drivers(vvv));
+    }
+
+    #[test]
+    fn plain_lspci_names_back_to_ids() {
+        // `lspci -k` without -nn, as in https://github.com/joeknock90/Single-GPU-Passthrough issues.
+        let t = "01:00.0 VGA compatible controller: NVIDIA Corporation GP106 [GeForce GTX 1060 3GB] (rev a1)\n\tKernel driver in use: nvidia\n01:00.1 Audio device: NVIDIA Corporation Device 10f1 (rev a1)\n02:00.0 VGA compatible controller: Some Vendor Nobody Knows Thing\n";
+        let d = parse(t, "lspci.txt");
+        assert_eq!((d[0].vendor.as_deref(), d[0].device.as_deref(), d[0].class.as_deref()), (Some("0x10de"), Some("0x1c02"), Some("0x030000")));
+        assert_eq!(d[1].device.as_deref(), Some("0x10f1"));
+        assert_eq!((d[2].vendor.as_deref(), d[2].class.as_deref()), (None, Some("0x030000")));
+        // Cut by the poster: what the line has is kept.
+        let cut = parse("08:00.0 VGA compatible controller [0300]: NVIDIA Corporation GA102 [GeForce RTX 30", "cut.txt");
+        assert_eq!((cut[0].address.as_str(), cut[0].class.as_deref(), cut[0].vendor.as_deref()), ("0000:08:00.0", Some("0x030000"), None));
     }
 
     #[test]

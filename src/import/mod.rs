@@ -43,10 +43,9 @@ pub struct Input {
 }
 
 impl Input {
-    /// Parse `KIND:PATH`, `PATH` or `-` (`KIND:-` too). KIND is one of `dmesg`, `lspci`,
-    /// `iommu-groups`, `domain-xml`, `qemu-log`, `xorg-log`, `cmdline`, `modprobe`, `grub`,
-    /// `dxdiag`, `pnputil`, `powershell`, `rom` (or a bundle kind name such as `kernel-log`).
-    /// A prefix that is not a known kind is part of the path.
+    /// Parse `KIND:PATH`, `PATH` or `-` (`KIND:-` too). KIND is any source kind's bundle name or
+    /// an alias ([`sniff::kind_list`]). A prefix that is not a known kind is part of the path
+    /// (a file named `a:b`); when no such file exists, opening it names the unknown kind.
     pub fn parse(arg: &str) -> Input {
         if let Some((kind, path)) = arg.split_once(':') {
             if let Some(kind) = sniff::forced_kind(kind) {
@@ -309,11 +308,11 @@ fn add_part(bundle: &mut Bundle, name: String, kind: SourceKind, text: &str, com
         SourceKind::DomainXml => {
             text = domain_xml_only(&text);
             // A broken document is reported by System::from_bundle for every domain XML.
-            if let Ok(doc) = roxmltree::Document::parse(&text) {
-                vm = doc.root_element().children().find(|n| n.has_tag_name("name")).and_then(|n| n.text()).map(|t| t.trim().to_string());
-            }
+            // A document cut short still names its domain when the cut comes after <name>.
+            vm = crate::system::vm::parse_domain_noting(&text, &name).ok().map(|(v, _)| v.name).filter(|n| text.contains(&format!("<name>{n}</name>")));
         }
         SourceKind::QemuLog => vm = qemu_vm_name(&text, command),
+        SourceKind::QmConfig | SourceKind::QmShowcmd | SourceKind::PveTaskLog => vm = pve_vmid(&text, command, &name),
         _ => {}
     }
     let (kept, cut) = match kept {
@@ -368,6 +367,41 @@ fn qemu_vm_name(text: &str, command: Option<&str>) -> Option<String> {
         .find_map(|w| w.strip_prefix("/var/log/libvirt/qemu/"))
         .map(|f| f.split('.').next().unwrap_or(f).to_string())
         .filter(|n| !n.is_empty() && !n.contains('*'))
+}
+
+/// The VMID a pasted Proxmox text belongs to: from its command (`qm config 100`,
+/// `cat /etc/pve/qemu-server/100.conf`, a task file `UPID:…:qmstart:100:…`), from `qm showcmd`'s
+/// `-id 100`, or from the input's file name (`100.conf`).
+fn pve_vmid(text: &str, command: Option<&str>, name: &str) -> Option<String> {
+    let number = |s: &str| (!s.is_empty() && s.len() <= 9 && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.to_string());
+    let from_word = |w: &str| -> Option<String> {
+        let file = w.rsplit('/').next().unwrap_or(w);
+        if let Some(stem) = file.strip_suffix(".conf") {
+            return number(stem);
+        }
+        let parts: Vec<&str> = file.split(':').collect();
+        (parts.len() >= 8 && parts[0] == "UPID").then(|| number(parts[6])).flatten()
+    };
+    if let Some(cmd) = command {
+        let words: Vec<&str> = cmd.split_whitespace().collect();
+        if let Some(p) = words.iter().position(|w| *w == "qm") {
+            if let Some(id) = words[p + 1..].iter().filter(|w| !w.starts_with('-')).nth(1).and_then(|w| number(w)) {
+                return Some(id);
+            }
+        }
+        if let Some(id) = words.iter().find_map(|w| from_word(w)) {
+            return Some(id);
+        }
+    }
+    // `qm showcmd`: `/usr/bin/kvm -id 100 …`, or with --pretty `  -id 100 \` on its own line.
+    // A task log quotes the command that failed: `TASK ERROR: start failed: command '/usr/bin/kvm -id 100 …`.
+    if let Some(i) = text.find("/usr/bin/kvm") {
+        let words = text[i..].split_whitespace().take(8).collect::<Vec<_>>();
+        if let Some(id) = words.windows(2).find(|w| w[0] == "-id").and_then(|w| number(w[1])) {
+            return Some(id);
+        }
+    }
+    from_word(name.split('#').next().unwrap_or(name))
 }
 
 /// A device from output that never shows drivers: its `driver: None` means "not known",
@@ -444,12 +478,26 @@ fn open_input(input: &Input) -> Result<Box<dyn std::io::Read>, Error> {
     }
     let file = crate::root::open_read(&input.path).map_err(|e| {
         let why = match e {
-            crate::root::ReadError::Missing => "no such file".to_string(),
+            crate::root::ReadError::Missing => {
+                if let Some(kind) = unknown_kind(&input.path) {
+                    return Error::input(&input.path, format!("unknown kind '{kind}', known kinds: {}", sniff::kind_list()));
+                }
+                "no such file".to_string()
+            }
             other => other.to_string(),
         };
         Error::input(&input.path, format!("cannot read: {why}"))
     })?;
     Ok(Box::new(file))
+}
+
+/// The `KIND` of a `KIND:PATH` argument that names no file and no known kind (`bogus:dmesg.txt`):
+/// a lowercase word before the first colon. A file literally named `a:b` is read before this is
+/// asked, and `C:/x` is no kind.
+fn unknown_kind(path: &Path) -> Option<String> {
+    let (kind, rest) = path.to_str()?.split_once(':')?;
+    let word = !kind.is_empty() && kind.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    (word && !rest.is_empty() && sniff::forced_kind(kind).is_none()).then(|| kind.to_string())
 }
 
 #[cfg(test)]
@@ -489,6 +537,13 @@ mod tests {
             b"\x55\xaa",
             b"+ \n# \n\xe2\x9e\x9c  \n[user@h ~]$\n",
             b"2023-05-25T06:28:55.270270Z qemu-system-x86_64: -name guest=\n",
+            b"Valid ROM signature found @0h, PCIR offset 370h\n\tPCIR: type 0 (x86 PC-AT), vendor: 1002, device: 743f, class: 030000\nError, ran off the end\n",
+            b"\t\tEFI: Signature Valid, Subsystem: Boot, Machine: X64\n\tLast image\n",
+            b"kvm                  1105920  0\nirqbypass              16384  1 kvm\n",
+            b"max locked memory       (kbytes, -l) 64\nMEMLOCK max locked-in-memory address space 65536 65536 bytes\n",
+            b"/dev/nvidia0:        root       1418 F...m Xorg\nXorg 864 root 12u CHR 195,0 0t0 449 nvidia0\n",
+            b"+ modprobe -r nvidia_drm\nmodprobe: FATAL: Module nvidia_drm is in use.\n++ virsh nodedev-detach pci_0000_01_00_0\n",
+            b"<domain type='kvm'><name>w</name><devices><hostdev mode='subsystem' ty\n...\n",
         ];
         let mut seed: u64 = 0x9e3779b97f4a7c15;
         let mut next = || {
@@ -508,7 +563,8 @@ mod tests {
                 }
             }
             let mut b = Bundle::new();
-            let forced = if next() % 4 == 0 { sniff::forced_kind("lspci") } else { None };
+            const FORCED: &[&str] = &["lspci", "rom-parser", "lsmod", "ulimit", "fuser", "hook", "xml", "iommu-groups"];
+            let forced = if next() % 3 == 0 { sniff::forced_kind(FORCED[(next() % FORCED.len() as u64) as usize]) } else { None };
             let _ = add_bytes(&mut b, "fuzz.txt", forced, &input, &SignatureSet::default());
         }
     }

@@ -8,26 +8,61 @@ use regex::Regex;
 
 use crate::bundle::SourceKind;
 
-/// The kinds a user can force with `KIND:PATH`, by the names the CLI documents.
+/// Short names a user may write for a kind in `KIND:PATH`, besides every kind's bundle name
+/// (`kernel-log`, `net`, `module-params`, …). `iommu-groups:` is the pasted listing (the
+/// structured sysfs groups are never pasted).
+pub const ALIASES: &[(&str, SourceKind)] = &[
+    ("dmesg", SourceKind::KernelLog),
+    ("journal", SourceKind::KernelLog),
+    ("iommu-groups", SourceKind::IommuScript),
+    ("xml", SourceKind::DomainXml),
+    ("grub", SourceKind::BootConfig),
+    ("lsmod", SourceKind::Modules),
+    ("ulimit", SourceKind::Limits),
+    ("prlimit", SourceKind::Limits),
+    ("fuser", SourceKind::Holders),
+    ("lsof", SourceKind::Holders),
+    ("ps", SourceKind::Holders),
+    ("hook", SourceKind::HookTrace),
+    ("set-x", SourceKind::HookTrace),
+];
+
+/// The kind `KIND:PATH` forces: an alias, else a kind by its bundle name (any kind but
+/// `unknown`).
 pub fn forced_kind(name: &str) -> Option<SourceKind> {
-    Some(match name {
-        "dmesg" | "kernel-log" | "journal" => SourceKind::KernelLog,
-        "lspci" => SourceKind::Lspci,
-        "iommu-groups" | "iommu-script" => SourceKind::IommuScript,
-        "domain-xml" | "xml" => SourceKind::DomainXml,
-        "qemu-log" => SourceKind::QemuLog,
-        "xorg-log" => SourceKind::XorgLog,
-        "cmdline" => SourceKind::Cmdline,
-        "modprobe" => SourceKind::Modprobe,
-        "grub" | "boot-config" => SourceKind::BootConfig,
-        "dxdiag" => SourceKind::Dxdiag,
-        "pnputil" => SourceKind::Pnputil,
-        "powershell" => SourceKind::Powershell,
-        "rom" => SourceKind::Rom,
-        "text" => SourceKind::Text,
-        // Every other source kind by its bundle name (`net:`, `iomem:`, `module-params:` …).
-        other => return SourceKind::from_name(other).filter(|k| *k != SourceKind::Unknown),
-    })
+    if let Some((_, kind)) = ALIASES.iter().find(|(a, _)| *a == name) {
+        return Some(*kind);
+    }
+    SourceKind::from_name(name).filter(|k| *k != SourceKind::Unknown)
+}
+
+/// Every word `KIND:` accepts, grouped by kind in the kind enum's order: the bundle name first
+/// (when it forces that kind), then its aliases. Generated, so a new kind is listed by itself.
+pub fn kind_words() -> Vec<(SourceKind, Vec<&'static str>)> {
+    SourceKind::ALL
+        .iter()
+        .copied()
+        .filter(|k| *k != SourceKind::Unknown)
+        .map(|k| {
+            let own = (forced_kind(k.name()) == Some(k)).then_some(k.name());
+            let words = own.into_iter().chain(ALIASES.iter().filter(|(_, a)| *a == k).map(|(w, _)| *w)).collect::<Vec<_>>();
+            (k, words)
+        })
+        .filter(|(_, w)| !w.is_empty())
+        .collect()
+}
+
+/// The accepted `KIND:` words as one line: `kernel-log (dmesg, journal), lspci, …`.
+pub fn kind_list() -> String {
+    kind_words()
+        .iter()
+        .map(|(_, w)| match w.split_first() {
+            Some((first, rest)) if !rest.is_empty() => format!("{first} ({})", rest.join(", ")),
+            Some((first, _)) => first.to_string(),
+            None => String::new(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 use super::re;
@@ -100,7 +135,7 @@ fn iommu_listing_line(line: &str) -> bool {
     static G: OnceLock<Option<Regex>> = OnceLock::new();
     re(
         &G,
-        r"^(?:IOMMU [Gg]roup \S+?:?(?:\s|$)|### Group \d+ ###$|Group:?\s+\d+\s+(?:[0-9a-fA-F]{4}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]|/sys/kernel/iommu_groups/\d+/devices/)",
+        r"^(?:IOMMU [Gg]roup:? \S+?:?(?:\s|$)|### Group \d+ ###$|Group:?\s+\d+\s+(?:-\s+)?(?:[0-9a-fA-F]{4}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]|Group Device: (?:[0-9a-fA-F]{4}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7] |/sys/kernel/iommu_groups/\d+/devices/)",
     )
     .is_some_and(|r| r.is_match(line))
 }
@@ -142,6 +177,15 @@ fn initramfs_config(content: &[&str]) -> bool {
 
 /// The kind of a text; [`SourceKind::Text`] when it cannot be told.
 pub fn sniff(text: &str) -> SourceKind {
+    // Terminal colour codes (a script that colours group numbers with tput) are not content.
+    let plain;
+    let text = if text.contains('\x1b') {
+        static ANSI: OnceLock<Option<Regex>> = OnceLock::new();
+        plain = re(&ANSI, r"\x1b(?:\[[0-9;?]*[A-Za-z]|\(B)").map(|r| r.replace_all(text, "").into_owned());
+        plain.as_deref().unwrap_or(text)
+    } else {
+        text
+    };
     let head = head(text, 256 * 1024);
     let lines: Vec<&str> = head.lines().map(|l| l.trim_end_matches('\r')).filter(|l| !l.trim().is_empty()).collect();
     if lines.is_empty() {
@@ -162,6 +206,17 @@ pub fn sniff(text: &str) -> SourceKind {
     }
     if domain_xml_start(&lines).is_some() {
         return SourceKind::DomainXml;
+    }
+    if lines.iter().any(|l| l.trim_start().starts_with("Valid ROM signature found @"))
+        && lines.iter().filter(|l| crate::rom::listing::is_report_line(l)).count() * 10 >= lines.len() * 6
+    {
+        return SourceKind::RomParser;
+    }
+    if let Some(kind) = proxmox(&lines) {
+        return kind;
+    }
+    if let Some(kind) = command_output_kind(&lines) {
+        return kind;
     }
     if lines.iter().any(|l| l.contains("starting up libvirt version")) {
         return SourceKind::QemuLog;
@@ -218,6 +273,123 @@ pub fn sniff(text: &str) -> SourceKind {
     kind
 }
 
+/// The keys of a Proxmox VE VM configuration (qemu-server's `$confdesc`, pve-docs qm.adoc) that
+/// nearly every VM has, or that a passthrough VM has.
+const QM_KEYS: &[&str] = &[
+    "agent", "args", "balloon", "bios", "boot", "bootdisk", "cores", "cpu", "efidisk0", "hookscript", "machine", "memory", "meta",
+    "name", "numa", "onboot", "ostype", "scsihw", "smbios1", "sockets", "tpmstate0", "vga", "vmgenid", "digest",
+];
+
+/// `hostpci0: …`, `net0: virtio=…`, `scsi0: local-lvm:vm-100-disk-0,…`, `memory: 8192`.
+fn qm_config_line(line: &str) -> bool {
+    let Some((key, value)) = line.split_once(": ") else { return false };
+    if value.is_empty() {
+        return false;
+    }
+    let numbered = ["hostpci", "net", "scsi", "sata", "ide", "virtio", "usb", "unused", "serial", "efidisk", "tpmstate"];
+    QM_KEYS.contains(&key)
+        || numbered.iter().any(|n| key.strip_prefix(n).is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit())))
+}
+
+/// Proxmox VE's own texts: a VM configuration (`qm config`), a task log (QEMU's `kvm:` lines
+/// and `TASK ERROR: …`), `qm showcmd` output (`/usr/bin/kvm -id 100 …`), a pci.cfg mapping.
+fn proxmox(lines: &[&str]) -> Option<SourceKind> {
+    // `qm showcmd` prints one line; `--pretty` one option a line (`/usr/bin/kvm \`, `  -id 100 \`).
+    let first = lines.first().map(|l| l.trim_start()).unwrap_or("");
+    if first.starts_with("/usr/bin/kvm -id ") || first.trim_end_matches(['\\', ' ']) == "/usr/bin/kvm" && lines.get(1).is_some_and(|l| l.trim_start().starts_with("-id ")) {
+        return Some(SourceKind::QmShowcmd);
+    }
+    if lines.iter().any(|l| l.starts_with("TASK ERROR: ") || l.trim_end() == "TASK OK") {
+        return Some(SourceKind::PveTaskLog);
+    }
+    // The main section only; `[snapshot]` sections repeat it.
+    let main: Vec<&str> = lines.iter().copied().take_while(|l| !l.starts_with('[')).filter(|l| !l.starts_with('#')).collect();
+    let config = main.iter().filter(|l| qm_config_line(l)).count();
+    if config >= 3 && config * 10 >= main.len() * 8 {
+        return Some(SourceKind::QmConfig);
+    }
+    let mapping = lines.iter().filter(|l| l.trim_start().starts_with("map ") && l.contains("path=") && l.contains("node=")).count();
+    (mapping > 0).then_some(SourceKind::PveMapping)
+}
+
+/// A limit line of `ulimit -a` (bash: `max locked memory (kbytes, -l) 8192`; zsh/dash:
+/// `-l: locked-in-memory size (kbytes) 8192`), prlimit (`MEMLOCK  max locked-in-memory …`)
+/// or /proc/PID/limits (`Max locked memory  65536  65536  bytes`).
+pub fn limits_line(line: &str) -> bool {
+    static L: OnceLock<Option<Regex>> = OnceLock::new();
+    re(
+        &L,
+        r"^(?:[a-z][\w /-]*\((?:[\w ]+, )?-[a-zA-Z]\)\s+(?:\d+|unlimited)$|-[a-zA-Z]: [\w -]+(?:\([\w ]+\))?\s+(?:\d+|unlimited)$|[A-Z]+\s+(?:max|maximum|address|number|file|core|CPU|data|locked|virtual|stack|process|resident|pending|nice|real|scheduling)\b.*\s(?:\d+|unlimited)\s+(?:\d+|unlimited)(?:\s+\w+)?$|Max [\w ]+?\s{2,}(?:\d+|unlimited)\s+(?:\d+|unlimited)(?:\s+\w+)?$|RESOURCE\s+DESCRIPTION\s+SOFT\s+HARD|Limit\s+Soft Limit\s+Hard Limit)",
+    )
+    .is_some_and(|r| r.is_match(line.trim()))
+}
+
+/// `fuser -v` rows (`/dev/nvidia0:  root  1234 F...m Xorg`, continuation rows without the
+/// file) and `lsof` rows naming a GPU device file or libnvidia-ml.
+pub fn holders_line(line: &str) -> bool {
+    let t = line.trim();
+    let gpu_file = t.contains("/dev/nvidia") || t.contains("/dev/dri/") || t.contains("libnvidia-ml");
+    static F: OnceLock<Option<Regex>> = OnceLock::new();
+    let fuser = re(&F, r"^(?:/\S+:\s+)?\S+\s+(?:\d+|kernel)\s+[Ffrcem.]{1,6}\s+\S").is_some_and(|r| r.is_match(t));
+    (gpu_file && (fuser || t.split_whitespace().count() >= 8))
+        || t.split_whitespace().collect::<Vec<_>>() == ["USER", "PID", "ACCESS", "COMMAND"]
+        || t.starts_with("COMMAND") && t.contains(" PID ") && t.ends_with("NAME")
+}
+
+
+/// The program of a trace line when it is one a passthrough hook runs (`modprobe`, `virsh`,
+/// `systemctl`, `echo`, …): a Markdown `+ item` list is not a trace.
+pub fn traced_command(line: &str) -> Option<&str> {
+    if !crate::system::hook_trace::trace_line(line) {
+        return None;
+    }
+    let cmd = line.trim_start().trim_start_matches('+').split_whitespace().next()?;
+    let program = cmd.rsplit('/').next().unwrap_or(cmd);
+    const HOOK_PROGRAMS: &[&str] = &[
+        "modprobe", "rmmod", "insmod", "virsh", "systemctl", "echo", "sleep", "kill", "pkill", "killall", "fuser", "lsof",
+        "virt-manager", "nvidia-smi", "chvt", "lspci", "readlink", "basename", "cat", "grep", "sed", "rm", "tee", "modinfo",
+        "dmesg", "printf", "test", "[", "[[", "source", "set", "export", "local",
+    ];
+    HOOK_PROGRAMS.contains(&program).then_some(program)
+}
+
+/// A trace line of a step that only a GPU hand-over hook takes (`+ modprobe -r nvidia_drm`,
+/// `+ virsh nodedev-detach …`, `+ systemctl stop display-manager`, `+ echo 0 > /sys/class/vtconsole/…`).
+pub fn hook_step(line: &str) -> bool {
+    let Some(program) = traced_command(line) else { return false };
+    let cmd = line.trim_start().trim_start_matches('+').trim();
+    match program {
+        "modprobe" => cmd.contains(" -r"),
+        "rmmod" | "pkill" | "killall" => true,
+        "virsh" => cmd.contains("nodedev-detach") || cmd.contains("nodedev-reattach"),
+        "systemctl" => cmd.contains(" stop ") || cmd.contains(" start "),
+        "echo" | "tee" => ["unbind", "efi-framebuffer", "vtcon", "driver_override", "new_id", "remove_id"].iter().any(|w| cmd.contains(w)),
+        _ => false,
+    }
+}
+
+/// Outputs of a few commands that a line vote would not tell: lsmod, ulimit/prlimit,
+/// fuser/lsof, a `set -x` trace.
+fn command_output_kind(lines: &[&str]) -> Option<SourceKind> {
+    let n = lines.len();
+    let share = |count: usize, pct: usize| count > 0 && count * 100 >= n * pct;
+    let modules = lines.iter().filter(|l| crate::system::modules::lsmod_line(l) || l.split_whitespace().collect::<Vec<_>>() == ["Module", "Size", "Used", "by"]).count();
+    if (modules >= 2 || n == 1) && share(modules, 70) {
+        return Some(SourceKind::Modules);
+    }
+    if share(lines.iter().filter(|l| limits_line(l)).count(), 60) {
+        return Some(SourceKind::Limits);
+    }
+    if share(lines.iter().filter(|l| holders_line(l)).count(), 50) {
+        return Some(SourceKind::Holders);
+    }
+    let traced = lines.iter().filter(|l| crate::system::hook_trace::trace_line(l)).count();
+    if traced >= 2 && share(traced, 35) && lines.iter().any(|l| traced_command(l).is_some()) {
+        return Some(SourceKind::HookTrace);
+    }
+    None
+}
+
 /// `lspci -nnk | grep -A2 VGA` output loses its indentation in some forums.
 pub(crate) fn lspci_property(line: &str) -> bool {
     ["Subsystem:", "Kernel driver in use:", "Kernel modules:", "Flags:", "IOMMU group:", "Control:", "Status:", "Region ", "Capabilities:"]
@@ -246,7 +418,9 @@ fn dxdiag(lines: &[&str]) -> bool {
 /// (used to lift such runs out of an unrecognised paste, see island.rs).
 pub fn line_kind(line: &str) -> Option<SourceKind> {
     let t = line.trim_start();
-    if iommu_listing_line(t) {
+    if crate::rom::listing::is_report_line(t) {
+        Some(SourceKind::RomParser)
+    } else if iommu_listing_line(t) {
         Some(SourceKind::IommuScript)
     } else if xorg_line(line) {
         Some(SourceKind::XorgLog)
@@ -258,6 +432,14 @@ pub fn line_kind(line: &str) -> Option<SourceKind> {
         Some(SourceKind::Lspci)
     } else if line.starts_with("GRUB_") && line.contains('=') {
         Some(SourceKind::BootConfig)
+    } else if traced_command(line).is_some() {
+        Some(SourceKind::HookTrace)
+    } else if crate::system::modules::lsmod_line(line) && line.split_whitespace().count() >= 3 && line.contains(char::is_whitespace) && line.split_whitespace().nth(1).is_some_and(|s| s.len() >= 4) {
+        Some(SourceKind::Modules)
+    } else if limits_line(line) {
+        Some(SourceKind::Limits)
+    } else if holders_line(line) {
+        Some(SourceKind::Holders)
     } else if t.starts_with("BOOT_IMAGE=") {
         Some(SourceKind::Cmdline)
     } else {
@@ -297,6 +479,19 @@ pub fn kind_from_command(command: &str) -> Option<SourceKind> {
     match program {
         "dmesg" | "journalctl" => Some(SourceKind::KernelLog),
         "lspci" => Some(SourceKind::Lspci),
+        "qm" => match args.iter().find(|a| !a.starts_with('-')) {
+            Some(&"config") => Some(SourceKind::QmConfig),
+            Some(&"showcmd") => Some(SourceKind::QmShowcmd),
+            // What `qm start` prints is its task log.
+            Some(&"start") => Some(SourceKind::PveTaskLog),
+            _ => None,
+        },
+        "lsmod" => Some(SourceKind::Modules),
+        "ulimit" | "prlimit" => Some(SourceKind::Limits),
+        "fuser" | "lsof" => Some(SourceKind::Holders),
+        "ps" if command.contains("nvidia") => Some(SourceKind::Holders),
+        "rom-parser" => Some(SourceKind::RomParser),
+        "bash" | "sh" if args.first().is_some_and(|a| a.starts_with('-') && a.contains('x')) => Some(SourceKind::HookTrace),
         "virsh" => match args.iter().find(|a| !a.starts_with('-')) {
             Some(&"dumpxml") | Some(&"edit") => Some(SourceKind::DomainXml),
             _ => None,
@@ -315,6 +510,10 @@ pub fn kind_of_path(path: &str) -> Option<SourceKind> {
     // /etc/kernel/cmdline is what the boot entries are built from, not what booted.
     Some(if p == "/proc/cmdline" {
         SourceKind::Cmdline
+    } else if p == "/proc/modules" {
+        SourceKind::Modules
+    } else if p.starts_with("/proc/") && p.ends_with("/limits") {
+        SourceKind::Limits
     } else if p == "/etc/default/grub"
         || p == "/etc/kernel/cmdline"
         || p.starts_with("/etc/default/grub.d/")
@@ -330,6 +529,12 @@ pub fn kind_of_path(path: &str) -> Option<SourceKind> {
         || p.starts_with("/etc/dracut.conf")
     {
         SourceKind::Modprobe
+    } else if p.contains("/pve/") && p.contains("/qemu-server/") && p.ends_with(".conf") {
+        SourceKind::QmConfig
+    } else if p.ends_with("/pve/mapping/pci.cfg") {
+        SourceKind::PveMapping
+    } else if p.starts_with("/var/log/pve/tasks/") {
+        SourceKind::PveTaskLog
     } else if p.starts_with("/var/log/libvirt/qemu/") {
         SourceKind::QemuLog
     } else if p.contains("Xorg.") && p.contains(".log") {
@@ -360,6 +565,29 @@ mod tests {
         assert_eq!(kind_from_command("./ls-iommu.sh"), Some(SourceKind::IommuScript));
         assert_eq!(kind_from_command("sudo virsh start win10"), None);
         assert_eq!(kind_from_command("cat notes.txt"), None);
+    }
+
+    /// The new paste kinds, from the real pastes in fixtures/inputs/pastes (SOURCES.md).
+    #[test]
+    fn new_kinds_from_real_pastes() {
+        let fixture = |name: &str| std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/inputs/pastes").join(name)).expect("fixture");
+        assert_eq!(sniff(&fixture("seed-rom-parser-truncated.txt")), SourceKind::RomParser);
+        assert_eq!(sniff(&fixture("seed-rom-parser-complete.txt")), SourceKind::RomParser);
+        assert_eq!(sniff(&fixture("lsmod-kvm-only.txt")), SourceKind::Modules);
+        assert_eq!(sniff(&fixture("lsmod-kvm-intel.txt")), SourceKind::Modules);
+        assert_eq!(sniff(&fixture("ulimit-a-memlock-large.txt")), SourceKind::Limits);
+        assert_eq!(sniff(fixture("hook-trace-start-sh.txt").split_once('\n').expect("prompt").1), SourceKind::HookTrace);
+        assert_eq!(sniff(&fixture("lsof-nvidia0.txt").split_once('\n').expect("prompt").1.replace("nvidia0", "/dev/nvidia0")), SourceKind::Holders);
+        assert_eq!(sniff(&fixture("iommu-tree-dmar.txt")), SourceKind::IommuScript);
+        assert_eq!(sniff("\tGroup \x1b[38;5;99m16\x1b(B\x1b[m - 08:00.0 VGA compatible controller [0300]: NVIDIA Corporation GP106 [10de:1c02] (rev a1)\n"), SourceKind::IommuScript);
+        assert_eq!(sniff("RESOURCE DESCRIPTION                         SOFT    HARD UNITS\nMEMLOCK  max locked-in-memory address space 8388608 8388608 bytes\n"), SourceKind::Limits);
+        assert_eq!(sniff("                     USER        PID ACCESS COMMAND\n/dev/nvidia0:        root       1418 F...m Xorg\n"), SourceKind::Holders);
+        // A Markdown `+` list is not a trace; an lspci line is not lsmod.
+        assert_eq!(sniff("+ fast\n+ cheap\n+ good\n"), SourceKind::Text);
+        assert_eq!(kind_from_command("lsmod | grep kvm"), Some(SourceKind::Modules));
+        assert_eq!(kind_from_command("sudo fuser -v /dev/nvidia*"), Some(SourceKind::Holders));
+        assert_eq!(kind_from_command("cat /proc/1234/limits"), Some(SourceKind::Limits));
+        assert_eq!(kind_from_command("sudo bash -x /etc/libvirt/hooks/qemu.d/win10/prepare/begin/start.sh"), Some(SourceKind::HookTrace));
     }
 
     #[test]

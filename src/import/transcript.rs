@@ -23,7 +23,8 @@ const ROOT_PROMPT_COMMANDS: &[&str] = &[
     "lspci", "dmesg", "journalctl", "virsh", "cat", "grep", "egrep", "less", "tail", "head", "modprobe", "lsmod",
     "echo", "ls", "find", "qemu-system-x86_64", "qemu-kvm", "kvm", "update-grub", "update-initramfs", "grub-mkconfig",
     "mkinitcpio", "dracut", "uname", "systemctl", "sudo", "bash", "sh", "./iommu.sh", "ls-iommu", "lsblk", "for",
-    "nvidia-smi", "rom-parser", "pnputil", "dmidecode", "readlink", "proxmox-boot-tool", "qm",
+    "nvidia-smi", "rom-parser", "pnputil", "dmidecode", "readlink", "proxmox-boot-tool", "qm", "ulimit", "prlimit",
+    "fuser", "lsof", "ps",
 ];
 
 fn prompt_re() -> Option<&'static Regex> {
@@ -102,12 +103,16 @@ pub fn split(text: &str) -> Vec<Part> {
     let mut parts: Vec<Part> = Vec::new();
     let mut current = Part { command: None, text: String::new() };
     let mut saw_prompt = false;
+    // A hook script's `set -x` trace is output, not prompts: its `+ modprobe -r …` lines stay
+    // with what they printed, to be read as one trace.
+    let hook_trace = text.lines().any(super::sniff::hook_step);
     for line in text.lines() {
         let trimmed = line.trim();
         if trimmed.starts_with("```") || trimmed == "~~~" {
             continue;
         }
-        if let Some(cmd) = prompt_command(line.trim_start_matches(['\u{feff}', ' '])) {
+        let traced = hook_trace && trimmed.starts_with('+');
+        if let Some(cmd) = prompt_command(line.trim_start_matches(['\u{feff}', ' '])).filter(|_| !traced) {
             saw_prompt = true;
             parts.push(std::mem::replace(
                 &mut current,

@@ -1,5 +1,6 @@
 //! The one-file HTML report: findings plus a drawing of the host's IOMMU groups. Inline CSS
-//! only, a Content-Security-Policy that forbids every fetch, and tera autoescape on every value,
+//! only, a Content-Security-Policy that forbids every fetch, and tera autoescape on every value
+//! but the remediation, which `prose::to_html` renders with every raw HTML tag escaped,
 //! because everything in a bundle is untrusted.
 
 use serde::Serialize;
@@ -16,8 +17,14 @@ struct View<'a> {
     /// Groups worth a box (any endpoint), and the ids of groups holding only bridges.
     groups: Vec<&'a super::picture::PictureGroup>,
     bridge_groups: Vec<&'a str>,
+    /// Devices in no IOMMU group (a paste without groups).
+    ungrouped: &'a [super::picture::PictureDevice],
     /// One line per GPU: where it sits and whether its group can go to a VM.
     gpus: Vec<GpuLine<'a>>,
+    /// `--all-not-evaluated`: list every rule not evaluated, not the short list.
+    all_not_evaluated: bool,
+    /// How many asks are shown (a root ask counts as one).
+    asks_shown: usize,
 }
 
 #[derive(Serialize)]
@@ -29,24 +36,13 @@ struct GpuLine<'a> {
 #[derive(Serialize)]
 struct FindingView<'a> {
     f: &'a crate::rules::Finding,
-    fix: Vec<Block>,
+    /// The remediation Markdown as HTML (pulldown-cmark; raw HTML in it shown as text).
+    fix: String,
+    /// The message, its `inline code` spans apart (the rest is plain text, never Markdown).
+    message: Vec<Span>,
     /// Only https links become `<a href>`; anything else is shown as text.
     links: Vec<Link>,
-}
-
-#[derive(Serialize)]
-struct Link {
-    href: Option<String>,
-    text: String,
-}
-
-/// A piece of Markdown remediation, rendered by the template (escaped, never as raw HTML).
-#[derive(Serialize, Debug, PartialEq)]
-#[serde(tag = "kind", rename_all = "lowercase")]
-enum Block {
-    Para { spans: Vec<Span> },
-    Item { marker: String, spans: Vec<Span> },
-    Code { lang: String, text: String },
+    see_also: Option<String>,
 }
 
 #[derive(Serialize, Debug, PartialEq)]
@@ -55,88 +51,31 @@ struct Span {
     text: String,
 }
 
+/// Text split at balanced backticks: odd pieces are inline code. A lone backtick stays text.
 fn spans(text: &str) -> Vec<Span> {
-    let mut out = Vec::new();
-    for (i, part) in text.split('`').enumerate() {
-        if !part.is_empty() {
-            out.push(Span { code: i % 2 == 1, text: part.to_string() });
-        }
+    let mut parts: Vec<&str> = text.split('`').collect();
+    let mut tail = None;
+    if parts.len() % 2 == 0 {
+        // An odd number of backticks: the last one opens nothing.
+        let last = parts.pop().unwrap_or_default();
+        let before = parts.pop().unwrap_or_default();
+        tail = Some(format!("{before}`{last}"));
+    }
+    let mut out: Vec<Span> = parts.iter().enumerate().filter(|(_, p)| !p.is_empty()).map(|(i, p)| Span { code: i % 2 == 1, text: p.to_string() }).collect();
+    if let Some(t) = tail {
+        out.push(Span { code: false, text: t });
     }
     out
 }
 
-/// The small Markdown subset rule remediations use: paragraphs, `1.`/`-` items, fenced code,
-/// inline code. Everything stays text; the template escapes it.
-fn blocks(md: &str) -> Vec<Block> {
-    let mut out = Vec::new();
-    let mut para: Vec<&str> = Vec::new();
-    let mut marker: Option<String> = None;
-    let mut code: Option<(String, String, Vec<&str>)> = None;
-    let flush = |out: &mut Vec<Block>, para: &mut Vec<&str>, marker: &mut Option<String>| {
-        if !para.is_empty() {
-            let s = spans(&para.join(" "));
-            out.push(match marker.take() {
-                Some(m) => Block::Item { marker: m, spans: s },
-                None => Block::Para { spans: s },
-            });
-            para.clear();
-        }
-    };
-    for line in md.lines() {
-        let t = line.trim_start();
-        if let Some((fence, lang, lines)) = &mut code {
-            if t.starts_with(fence.as_str()) && t.trim_end().chars().all(|c| c == '`' || c == '~') {
-                out.push(Block::Code { lang: lang.clone(), text: dedent(lines) });
-                code = None;
-            } else {
-                lines.push(line);
-            }
-            continue;
-        }
-        if t.starts_with("```") || t.starts_with("~~~") {
-            flush(&mut out, &mut para, &mut marker);
-            let fence: String = t.chars().take_while(|c| *c == '`' || *c == '~').collect();
-            let lang = t[fence.len()..].trim().to_string();
-            code = Some((fence, lang, Vec::new()));
-            continue;
-        }
-        if t.is_empty() {
-            flush(&mut out, &mut para, &mut marker);
-            continue;
-        }
-        let digits = t.chars().take_while(|c| c.is_ascii_digit()).count();
-        let item = if t.starts_with("- ") || t.starts_with("* ") {
-            Some(("•".to_string(), &t[2..]))
-        } else if digits > 0 && t[digits..].starts_with(". ") {
-            Some((t[..digits + 1].to_string(), &t[digits + 2..]))
-        } else {
-            None
-        };
-        match item {
-            Some((m, rest)) => {
-                flush(&mut out, &mut para, &mut marker);
-                marker = Some(m);
-                para.push(rest);
-            }
-            None => para.push(t),
-        }
-    }
-    if let Some((_, lang, lines)) = code {
-        out.push(Block::Code { lang, text: dedent(&lines) });
-    }
-    flush(&mut out, &mut para, &mut marker);
-    out
-}
-
-/// Code lines without the indentation they had under a list item.
-fn dedent(lines: &[&str]) -> String {
-    let cut = lines.iter().filter(|l| !l.trim().is_empty()).map(|l| l.len() - l.trim_start().len()).min().unwrap_or(0);
-    lines.iter().map(|l| l.get(cut..).unwrap_or("").trim_end()).collect::<Vec<_>>().join("\n")
+#[derive(Serialize)]
+struct Link {
+    href: Option<String>,
+    text: String,
 }
 
 fn link(r: &str) -> Link {
-    let ok = r.starts_with("https://") && !r.chars().any(|c| c.is_whitespace() || c == '"' || c == '\'' || c == '<' || c == '>');
-    Link { href: ok.then(|| r.to_string()), text: r.to_string() }
+    Link { href: super::prose::is_safe_link(r).then(|| r.to_string()), text: r.to_string() }
 }
 
 pub fn render(report: &Report) -> String {
@@ -145,21 +84,23 @@ pub fn render(report: &Report) -> String {
         .flatten()
         .collect::<Vec<_>>()
         .join(" · ");
-    let pic = &report.host_picture;
+    // Addresses as lspci prints them (the JSON report keeps them full).
+    let shown = report.host_picture.for_display();
+    let pic = &shown;
     let view = View {
         report,
+        all_not_evaluated: report.all_not_evaluated,
+        asks_shown: super::asks::SHOWN + report.to_check_more.iter().filter(|a| a.how == "root").count(),
         host,
         findings: report
             .findings
             .iter()
-            .map(|f| FindingView { f, fix: blocks(&f.remediation), links: f.references.iter().map(|r| link(r)).collect() })
+            .map(|f| FindingView { f, fix: super::prose::to_html(&f.remediation), message: spans(&f.message), links: f.references.iter().map(|r| link(r)).collect(), see_also: report.see_also(f) })
             .collect(),
-        groups: {
-            // The groups a reader looks for first: those with a GPU or a device taken for a VM.
-            let mut g: Vec<_> = pic.groups.iter().filter(|g| g.verdict.kind != "bridges-only").collect();
-            g.sort_by_key(|g| !(g.taken || g.devices.iter().any(|d| d.role == "gpu")));
-            g
-        },
+        // The groups a reader looks for first (a GPU, a device taken for a VM) lead, as in
+        // every format.
+        groups: pic.ordered().into_iter().filter(|g| g.verdict.kind != "bridges-only").collect(),
+        ungrouped: &pic.ungrouped,
         bridge_groups: pic.groups.iter().filter(|g| g.verdict.kind == "bridges-only").map(|g| g.id.as_str()).collect(),
         gpus: pic
             .groups
@@ -202,21 +143,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn remediation_blocks() {
-        let b = blocks("Do this:\n\n1. Set `x`\n   then y.\n2. Or\n\n```sh\necho <b>\n```\nDone.");
-        assert_eq!(b.len(), 5, "{b:?}");
-        assert_eq!(
-            b[1],
-            Block::Item {
-                marker: "1.".into(),
-                spans: vec![
-                    Span { code: false, text: "Set ".into() },
-                    Span { code: true, text: "x".into() },
-                    Span { code: false, text: " then y.".into() }
-                ]
-            }
-        );
-        assert_eq!(b[3], Block::Code { lang: "sh".into(), text: "echo <b>".into() });
+    fn message_code_spans() {
+        let s = spans("confirm with `pnputil /enum-devices` in the guest, `x");
+        assert_eq!(s[1], Span { code: true, text: "pnputil /enum-devices".into() });
+        assert_eq!(s[2], Span { code: false, text: " in the guest, `x".into() });
     }
 
     #[test]

@@ -1,4 +1,6 @@
-//! The JSON report: the findings contract of DESIGN.md §3, plus `not_evaluated` and `summary`.
+//! The JSON report: the findings contract of DESIGN.md §3 (each finding also has `confidence`,
+//! `confirmed` or `likely`, and for a likely one `assumed`: what it took on trust), plus
+//! `not_evaluated` and `summary`.
 
 use super::Report;
 

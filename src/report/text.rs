@@ -6,6 +6,11 @@ use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, Color, ContentArrangement,
 use super::Report;
 use crate::rules::Severity;
 
+/// Narrower than this, tables and wrapped text would be unreadable anyway.
+pub const MIN_WIDTH: u16 = 40;
+/// Prose wider than this is hard to read; tables and evidence stop growing here too.
+pub const MAX_WIDTH: u16 = 240;
+
 #[derive(Debug, Clone, Copy)]
 pub struct Style {
     pub color: bool,
@@ -13,11 +18,16 @@ pub struct Style {
 }
 
 impl Style {
-    /// Colour when stdout is a terminal and NO_COLOR is unset (https://no-color.org).
+    /// Colour when stdout is a terminal and NO_COLOR is unset (https://no-color.org); the
+    /// width from `COLUMNS`, else the terminal's, else 80 (a pipe, a file).
     pub fn detect() -> Style {
         use std::io::IsTerminal;
-        let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-        Style { color, width: 80 }
+        let tty = std::io::stdout().is_terminal();
+        let color = tty && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+        let columns = std::env::var("COLUMNS").ok().and_then(|c| c.trim().parse::<u16>().ok()).filter(|c| *c > 0);
+        let size = || if tty { terminal_size::terminal_size_of(std::io::stdout()).map(|(w, _)| w.0) } else { None };
+        let width = columns.or_else(size).unwrap_or(80).clamp(MIN_WIDTH, MAX_WIDTH);
+        Style { color, width }
     }
     pub fn plain() -> Style {
         Style { color: false, width: 80 }
@@ -57,7 +67,10 @@ pub fn render(report: &Report, style: Style) -> String {
     out.push_str(&head["vfio-doctor".len()..]);
     out.push('\n');
 
-    if report.findings.is_empty() {
+    if let Some(why) = &report.nothing_checked {
+        out.push_str(&bold(style, &wrap(&format!("Nothing was checked: {why}. This is not a clean result; see below what to give vfio-doctor."), "", style.width as usize)));
+        out.push('\n');
+    } else if report.findings.is_empty() {
         out.push_str("No problems found by the rules that could run.\n\n");
     } else {
         let mut table = Table::new();
@@ -89,6 +102,9 @@ pub fn render(report: &Report, style: Style) -> String {
             let head = head.replacen(&tag, &paint(style, f.severity, &tag), 1).replacen(&f.name, &bold(style, &f.name), 1);
             out.push_str(&head);
             out.push_str(&wrap(&f.message, "  ", style.width as usize));
+            if let Some(note) = f.confidence_note() {
+                out.push_str(&wrap(&note, "  ", style.width as usize));
+            }
             if !f.evidence.is_empty() {
                 out.push_str("  evidence:\n");
                 for e in &f.evidence {
@@ -97,20 +113,25 @@ pub fn render(report: &Report, style: Style) -> String {
                     out.push_str(&format!("      │ {}\n", shorten(&e.excerpt, style.width as usize - 8)));
                 }
             }
+            if let Some(also) = report.see_also(f) {
+                out.push_str(&wrap(&format!("see also: {also}"), "  ", style.width as usize));
+            }
             if !f.remediation.is_empty() {
                 out.push_str("  fix:\n");
-                out.push_str(&wrap_markdown(&f.remediation, "    ", style.width as usize));
+                out.push_str(&super::prose::to_terminal(&f.remediation, "    ", super::prose::Term { color: style.color, width: style.width as usize }));
             }
             out.push_str(&format!("  more: vfio-doctor explain {}\n\n", f.name));
         }
     }
-    if !report.not_evaluated.is_empty() {
+    if report.all_not_evaluated && !report.not_evaluated.is_empty() {
         out.push_str(&bold(style, "Not evaluated"));
         out.push('\n');
         for n in &report.not_evaluated {
             out.push_str(&wrap(&format!("{} ({}): {}", n.rule, n.code, n.reason), "  ", style.width as usize));
         }
         out.push('\n');
+    } else if !report.not_evaluated.is_empty() {
+        out.push_str(&to_check_more(report, style));
     }
     if !report.notes.is_empty() {
         out.push_str(&bold(style, "Notes"));
@@ -125,28 +146,80 @@ pub fn render(report: &Report, style: Style) -> String {
         out.push('\n');
         let mut line = picture_summary(&report.host_picture);
         if report.host_picture.no_groups.is_none() {
-            line.push_str(" `vfio-doctor iommu` lists them.");
+            line.push_str(&format!(" `{}` lists them.", report.iommu_command.as_deref().unwrap_or("vfio-doctor iommu")));
         }
         out.push_str(&wrap(&line, "  ", style.width as usize));
         out.push('\n');
     }
+    if !report.vms.is_empty() {
+        out.push_str(&bold(style, "VMs"));
+        out.push('\n');
+        for v in &report.vms {
+            let manager = match v.manager.as_str() {
+                "proxmox" => "Proxmox VE",
+                "libvirt" => "libvirt",
+                _ => "QEMU command line",
+            };
+            let mut facts: Vec<String> = vec![manager.to_string()];
+            facts.extend(v.firmware.as_deref().map(|f| if f == "uefi" { "OVMF".to_string() } else { "SeaBIOS".to_string() }));
+            facts.extend(v.machine.clone());
+            let passes = if v.passes.is_empty() { "passes no PCI device".to_string() } else { format!("passes {}", v.passes.join(", ")) };
+            out.push_str(&wrap(&format!("{} — {}, {}: {passes}", clean(&v.name), facts.join(", "), clean(&v.source)), "  ", style.width as usize));
+        }
+        out.push('\n');
+    }
     let s = &report.summary;
-    out.push_str(&format!(
-        "{} error(s), {} warning(s), {} info; {} rule(s) run, {} not evaluated{}\n",
+    let summary = format!(
+        "{} error(s), {} warning(s), {} info; {} rule(s) run, {} not evaluated{}",
         s.errors,
         s.warnings,
         s.infos,
         s.rules_run,
         s.not_evaluated,
         if report.redacted { "; redacted" } else { "" }
+    );
+    out.push_str(&wrap(&summary, "", style.width as usize));
+    out
+}
+
+/// The short list of what to ask for next, instead of every not-evaluated rule.
+fn to_check_more(report: &Report, style: Style) -> String {
+    let width = style.width as usize;
+    let mut out = String::new();
+    let (root, paste): (Vec<_>, Vec<_>) = report.to_check_more.iter().partition(|a| a.how == "root");
+    for a in root {
+        out.push_str(&bold(style, "Run as root to read what was denied"));
+        out.push('\n');
+        out.push_str(&format!("  {}\n", clean(&a.command)));
+        out.push_str(&wrap(&format!("{} · {} rule(s)", a.gives.join(", "), a.rules.len()), "      ", width));
+    }
+    if !paste.is_empty() {
+        let head = if report.pasted_only { "To check more, paste the output of:" } else { "To check more, give vfio-doctor the output of:" };
+        out.push_str(&bold(style, head));
+        out.push('\n');
+        let more = paste.len().saturating_sub(super::asks::SHOWN);
+        for a in paste.into_iter().take(super::asks::SHOWN) {
+            out.push_str(&format!("  {}\n", clean(&a.command)));
+            let kind = a.as_kind.as_ref().map(|k| format!(" (give it as `{k}:FILE`)")).unwrap_or_default();
+            out.push_str(&wrap(&format!("{}{kind} · {} rule(s)", a.gives.join(", "), a.rules.len()), "      ", width));
+        }
+        if more > 0 {
+            out.push_str(&wrap(&format!("…and {more} more that each help fewer rules (`--format json` lists them in `to_check_more`)."), "  ", width));
+        }
+    }
+    out.push_str(&wrap(
+        &format!("{} rule(s) not evaluated; `--all-not-evaluated` lists each with the reason.", report.not_evaluated.len()),
+        "",
+        width,
     ));
+    out.push('\n');
     out
 }
 
 /// Bundle text with terminal control characters (ESC, BEL, CR, …) made visible as `�`, so a
 /// hostile log line cannot move the cursor, retitle the window or hide the text after it.
 fn clean(s: &str) -> String {
-    s.chars().map(|c| if c.is_control() && c != '\n' && c != '\t' { '\u{fffd}' } else { c }).collect()
+    super::prose::clean(s)
 }
 
 fn shorten(s: &str, max: usize) -> String {
@@ -234,84 +307,10 @@ fn split_long(word: &str, room: usize) -> Vec<String> {
     out
 }
 
-/// Markdown remediation for a terminal: prose paragraphs and list items re-wrapped to `width`
-/// (hanging indent under the list marker); fenced code blocks and lines that are commands or
-/// XML kept byte for byte, since a user copies them.
-fn wrap_markdown(text: &str, indent: &str, width: usize) -> String {
-    let mut out = String::new();
-    let mut para: Vec<String> = Vec::new();
-    let mut para_first = String::new();
-    let mut para_rest = String::new();
-    let mut fence: Option<String> = None;
-    let flush = |out: &mut String, para: &mut Vec<String>, first: &str, rest: &str| {
-        if !para.is_empty() {
-            out.push_str(&fill(&words(&para.join(" ")), first, rest, width));
-            para.clear();
-        }
-    };
-    let text = clean(text);
-    for line in text.lines() {
-        let trimmed = line.trim_start();
-        if let Some(marker) = &fence {
-            out.push_str(format!("{indent}{line}").trim_end());
-            out.push('\n');
-            if trimmed.starts_with(marker.as_str()) && trimmed.trim_end().chars().all(|c| c == '`' || c == '~') {
-                fence = None;
-            }
-            continue;
-        }
-        if trimmed.starts_with("```") || trimmed.starts_with("~~~") {
-            flush(&mut out, &mut para, &para_first, &para_rest);
-            let marker: String = trimmed.chars().take_while(|c| *c == '`' || *c == '~').collect();
-            fence = Some(marker);
-            out.push_str(&format!("{indent}{line}\n"));
-            continue;
-        }
-        if trimmed.is_empty() {
-            flush(&mut out, &mut para, &para_first, &para_rest);
-            out.push('\n');
-            continue;
-        }
-        let verbatim = trimmed.starts_with('<')
-            || trimmed.starts_with("$ ")
-            || trimmed.starts_with("# ")
-            || trimmed.starts_with("sudo ")
-            || trimmed.starts_with('|');
-        if verbatim {
-            flush(&mut out, &mut para, &para_first, &para_rest);
-            out.push_str(&format!("{indent}{line}\n"));
-            continue;
-        }
-        let lead = line.len() - trimmed.len();
-        let marker_len = list_marker(trimmed);
-        if marker_len > 0 || para.is_empty() {
-            flush(&mut out, &mut para, &para_first, &para_rest);
-            para_first = format!("{indent}{}", &line[..lead]);
-            para_rest = format!("{indent}{}", " ".repeat(lead + marker_len));
-        }
-        para.push(trimmed.to_string());
-    }
-    flush(&mut out, &mut para, &para_first, &para_rest);
-    out
-}
-
-/// Width of a Markdown list marker (`1. `, `- `, `* `) at the start of `s`, or 0.
-fn list_marker(s: &str) -> usize {
-    if s.starts_with("- ") || s.starts_with("* ") {
-        return 2;
-    }
-    let digits = s.chars().take_while(|c| c.is_ascii_digit()).count();
-    if digits > 0 && s[digits..].starts_with(". ") {
-        digits + 2
-    } else {
-        0
-    }
-}
-
-
 /// The IOMMU groups for a terminal (`vfio-doctor iommu`): per group its verdict and a table of
 /// its devices (address, class, names and IDs, boot VGA, driver, link, reset methods).
 pub fn picture(p: &super::HostPicture, style: Style) -> String {
+    let p = &p.for_display();
     let mut out = String::new();
     if let Some(why) = &p.no_groups {
         out.push_str(&wrap(why, "", style.width as usize));
@@ -322,7 +321,7 @@ pub fn picture(p: &super::HostPicture, style: Style) -> String {
         }
         return out;
     }
-    for g in &p.groups {
+    for g in p.ordered() {
         let mark = if g.verdict.passable { "✔" } else if g.verdict.kind == "bridges-only" { "·" } else { "✘" };
         let head = format!("IOMMU group {} — {mark} {}", g.id, g.verdict.text);
         let sev = (!g.verdict.passable && g.verdict.kind != "bridges-only").then_some(Severity::Error);
@@ -356,8 +355,44 @@ pub fn picture(p: &super::HostPicture, style: Style) -> String {
     out
 }
 
+/// The groups one line per device, in the guides' loop format (`IOMMU Group 16 08:00.0 VGA
+/// compatible controller [0300]: NVIDIA Corporation GP106 [GeForce GTX 1060 3GB] [10de:1c02]`)
+/// with `Driver: NAME` after it: what users grep, and what `vfio-doctor check` reads back as an
+/// IOMMU listing. Never wrapped; the summary sentence last.
+pub fn picture_lines(p: &super::HostPicture) -> String {
+    let p = &p.for_display();
+    let mut out = String::new();
+    let line = |group: Option<&str>, d: &super::picture::PictureDevice| {
+        let class = match (&d.class_name, &d.class) {
+            (Some(n), Some(c)) => format!("{n} [{c}]"),
+            (None, Some(c)) => format!("Class [{c}]"),
+            (Some(n), None) => n.clone(),
+            (None, None) => "Device".to_string(),
+        };
+        let driver = d.driver.as_deref().map(|drv| format!(" Driver: {drv}")).unwrap_or_default();
+        let head = group.map(|g| format!("IOMMU Group {g} ")).unwrap_or_default();
+        clean(&format!("{head}{} {class}: {} [{}]{driver}\n", d.address, d.name, d.ids))
+    };
+    if let Some(why) = &p.no_groups {
+        out.push_str(&clean(why));
+        out.push('\n');
+        for d in &p.ungrouped {
+            out.push_str(&line(None, d));
+        }
+        return out;
+    }
+    for g in p.ordered() {
+        for d in &g.devices {
+            out.push_str(&line(Some(&g.id), d));
+        }
+    }
+    out.push_str(&picture_summary(p));
+    out
+}
+
 /// One sentence about the groups: how many, how many can be passed, what is taken for a VM.
 fn picture_summary(p: &super::HostPicture) -> String {
+    let p = &p.for_display();
     if let Some(why) = &p.no_groups {
         return why.clone();
     }
@@ -431,26 +466,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn remediation_wraps_prose_and_keeps_code() {
-        let md = "The firmware drew its boot screen on 0000:08:00.0 NVIDIA Corporation GP106 [GeForce GTX 1060 3GB] [10de:1c02], and the framebuffer\n\
-                  1. Make the host boot on another GPU: set the primary display in the firmware setup, or swap\n   the cards' slots.\n\n\
-                  ```sh\necho 1 | sudo tee /sys/bus/pci/devices/0000:08:00.0/remove # a very long command line that must stay on one line\n```\n\
-                  Then check `sudo grep -A3 '0000:08:00.0' /proc/iomem`: no line may be nested inside the GPU's range.";
-        let out = wrap_markdown(md, "    ", 80);
-        for line in out.lines().filter(|l| !l.contains("echo 1")) {
-            assert!(line.chars().count() <= 80, "too wide: {line:?}\n{out}");
-        }
-        assert!(out.contains("    echo 1 | sudo tee /sys/bus/pci/devices/0000:08:00.0/remove # a very long command line that must stay on one line\n"));
-        assert!(out.contains("`sudo grep -A3 '0000:08:00.0' /proc/iomem`:"), "{out}");
-        assert!(out.contains("    1. Make the host"), "{out}");
-        assert!(out.contains("\n       firmware setup, or swap"), "hanging indent: {out}");
-    }
-
-    #[test]
     fn terminal_control_characters_from_a_bundle_are_neutralised() {
-        let out = wrap_markdown("evil \x1b]0;owned\x07 title\n```\nrm \x1b[2J\n```", "  ", 80);
-        assert!(!out.contains('\x1b') && !out.contains('\x07'), "{out:?}");
-        assert!(out.contains("\u{fffd}]0;owned\u{fffd}"), "{out:?}");
         assert!(!shorten("a\x1b[31mb", 80).contains('\x1b'));
     }
 }

@@ -7,6 +7,8 @@
 //! `PCI_3_0_DATA_STRUCTURE`), and the walk of awilliam/rom-parser `rom-parser.c`, whose
 //! messages the text output repeats (reference/signatures.md §7).
 
+pub mod listing;
+
 use serde::Serialize;
 
 /// The `55 AA` signature every image starts with.
@@ -33,6 +35,10 @@ pub struct Rom {
     /// The first bytes, printable ASCII kept (`<!DOCTYPE html>` tells a saved web page).
     #[serde(skip)]
     pub head: String,
+    /// Known only from rom-parser's printed report ([`listing`]): size, image lengths and the
+    /// PE drivers are not known.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub listed: bool,
 }
 
 /// One image of the chain.
@@ -222,6 +228,9 @@ impl Problem {
                 format!("Invalid PCIR signature: {found} (image @{image_offset:x}h, PCIR offset {pcir_offset:x}h)")
             }
             Problem::ZeroLength { image_offset } => format!("image @{image_offset:x}h has a PCIR image length of 0"),
+            Problem::RanOffEnd { image_offset, needed: 0 } => {
+                format!("Error, ran off the end: the image @{image_offset:x}h is not the last one, and the file ends before the next")
+            }
             Problem::RanOffEnd { image_offset, needed } => format!(
                 "Error, ran off the end: the image @{image_offset:x}h is not the last one and the chain needs {needed:#x} bytes, the file has {size:#x}"
             ),
@@ -343,7 +352,7 @@ fn parse_pe(bytes: &[u8]) -> Result<PeInfo, String> {
 /// Walk the chain as rom-parser does, recording every image and what stopped the walk.
 pub fn parse(b: &[u8]) -> Rom {
     let head = b.iter().take(32).map(|&c| if c.is_ascii_graphic() || c == b' ' { c as char } else { '.' }).collect();
-    let mut rom = Rom { size: b.len(), start: 0, images: Vec::new(), problem: None, trailing: 0, head };
+    let mut rom = Rom { size: b.len(), start: 0, images: Vec::new(), problem: None, trailing: 0, head, listed: false };
     if b.is_empty() {
         rom.problem = Some(Problem::Empty);
         return rom;

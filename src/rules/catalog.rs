@@ -25,6 +25,9 @@ pub struct Rule {
     pub title: String,
     /// Each entry is satisfied by any one of its kinds (`"kernel-log|qemu-log"`).
     pub needs: Vec<Vec<SourceKind>>,
+    /// Sources that corroborate but are not essential (front matter `uses`, same syntax as
+    /// `needs`): without one the rule still runs, and its findings are `likely`.
+    pub uses: Vec<Vec<SourceKind>>,
     pub since: String,
     pub retired: bool,
     pub patterns: Vec<Pattern>,
@@ -33,6 +36,54 @@ pub struct Rule {
     pub references: Vec<String>,
     /// The file it came from (`bar-reservation-failure.md`).
     pub file: String,
+    /// When a finding of this rule is emitted at another severity than `severity`, and why
+    /// (`severity_when` in the front matter): `rules` and `explain` show it.
+    pub severity_when: Vec<(Severity, String)>,
+    /// How findings of this rule relate to other rules' findings (`[[relation]]`): the engine links
+    /// them after all rules ran, so one cause is one finding and the others cite it.
+    pub relations: Vec<Relation>,
+}
+
+impl Rule {
+    /// The severity a rule's findings have, as `rules` shows it: `error`, or
+    /// `warning (error when …)` when the rule documents a change.
+    pub fn severity_text(&self) -> String {
+        let mut s = self.severity.to_string();
+        if !self.severity_when.is_empty() {
+            let when: Vec<String> = self.severity_when.iter().map(|(sev, why)| format!("{sev} when {why}")).collect();
+            s.push_str(&format!(" ({})", when.join("; ")));
+        }
+        s
+    }
+}
+
+/// A declared link between this rule's findings and another rule's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Relation {
+    /// The other rule, by name.
+    pub rule: String,
+    pub kind: RelationKind,
+    pub scope: RelationScope,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RelationKind {
+    /// This rule's finding is the cause of the other's: the other cites it, and its fix becomes a
+    /// pointer to this one (the steps would overlap).
+    Supersedes,
+    /// Two views of one situation: each finding cites the other ("see also").
+    Related,
+}
+
+/// Which two findings a relation links.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RelationScope {
+    /// Their subjects name the same PCI device (`0000:08:00.0`, or `08:00.0`).
+    Device,
+    /// They have the same subject.
+    Subject,
+    /// Any two findings of the two rules (host-wide conditions: the IOMMU, the command line).
+    Host,
 }
 
 /// One log signature of a pattern rule.
@@ -67,12 +118,27 @@ struct FrontMatter {
     title: String,
     #[serde(default)]
     needs: Vec<String>,
+    #[serde(default)]
+    uses: Vec<String>,
     #[serde(default = "default_since")]
     since: String,
     #[serde(default)]
     status: Option<String>,
     #[serde(default, rename = "match")]
     matches: Vec<MatchSpec>,
+    /// `severity_when = { error = "the kernel log shows the BAR cannot be reserved" }`
+    #[serde(default)]
+    severity_when: std::collections::BTreeMap<String, String>,
+    #[serde(default, rename = "relation")]
+    relations: Vec<RelationSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RelationSpec {
+    rule: String,
+    kind: String,
+    scope: String,
 }
 
 fn default_since() -> String {
@@ -112,7 +178,15 @@ impl Catalog {
             rules.push(parse_rule(file, text).map_err(|problem| Error::RuleFile { path: format!("rules/{file}").into(), problem })?);
         }
         rules.sort_by(|a, b| a.code.cmp(&b.code));
-        Ok(Catalog { rules })
+        let catalog = Catalog { rules };
+        catalog.check_relations()?;
+        Ok(catalog)
+    }
+
+    /// A catalog of exactly these rules (tests, a command that builds its own).
+    pub fn from_rules(mut rules: Vec<Rule>) -> Catalog {
+        rules.sort_by(|a, b| a.code.cmp(&b.code));
+        Catalog { rules }
     }
 
     /// Add the rule documents of a user's `--rules DIR`. A name or code that is already taken
@@ -135,7 +209,7 @@ impl Catalog {
             self.rules.push(rule);
         }
         self.rules.sort_by(|a, b| a.code.cmp(&b.code));
-        Ok(())
+        self.check_relations()
     }
 
     pub fn rules(&self) -> &[Rule] {
@@ -145,6 +219,22 @@ impl Catalog {
     /// Keep only the rules `keep` accepts (a command that runs one area's rules, e.g. `rom`).
     pub fn retain(&mut self, keep: impl Fn(&Rule) -> bool) {
         self.rules.retain(|r| keep(r));
+    }
+
+    /// Every declared relation names a rule of the catalog, and not the rule itself. The error
+    /// names the file.
+    pub fn check_relations(&self) -> Result<(), Error> {
+        for r in &self.rules {
+            for rel in &r.relations {
+                if rel.rule == r.name || self.find(&rel.rule).is_none() {
+                    return Err(Error::RuleFile {
+                        path: r.file.clone().into(),
+                        problem: format!("relation names \"{}\", which is not another rule of the catalog", rel.rule),
+                    });
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Look a rule up by code (case-insensitive) or name.
@@ -169,14 +259,20 @@ pub fn parse_rule(file: &str, text: &str) -> Result<Rule, String> {
         Some("retired") => true,
         Some(other) => return Err(format!("status \"{other}\" is not stable or retired")),
     };
-    let mut needs = Vec::new();
-    for need in &fm.needs {
-        let mut any = Vec::new();
-        for k in need.split('|') {
-            any.push(SourceKind::from_name(k.trim()).ok_or_else(|| format!("needs: unknown source kind \"{k}\""))?);
+    let kinds = |key: &str, entries: &[String]| -> Result<Vec<Vec<SourceKind>>, String> {
+        let mut out = Vec::new();
+        for entry in entries {
+            let mut any = Vec::new();
+            for k in entry.split('|') {
+                any.push(SourceKind::from_name(k.trim()).ok_or_else(|| format!("{key}: unknown source kind \"{k}\""))?);
+            }
+            out.push(any);
         }
-        needs.push(any);
-    }
+        Ok(out)
+    };
+    let needs = kinds("needs", &fm.needs)?;
+    let uses = kinds("uses", &fm.uses)?;
+
     let mut patterns = Vec::new();
     for (i, m) in fm.matches.into_iter().enumerate() {
         let names = match m.source {
@@ -196,6 +292,30 @@ pub fn parse_rule(file: &str, text: &str) -> Result<Rule, String> {
         }
         patterns.push(Pattern { sources, regex, require: m.require, subject: m.subject, message: m.message, remediation: m.remediation });
     }
+    let mut severity_when = Vec::new();
+    for (sev, when) in &fm.severity_when {
+        let s = Severity::parse(sev).ok_or_else(|| format!("severity_when: \"{sev}\" is not error, warning or info"))?;
+        if s == severity {
+            return Err(format!("severity_when: \"{sev}\" is the rule's own severity"));
+        }
+        severity_when.push((s, when.trim().to_string()));
+    }
+    severity_when.sort_by_key(|w| std::cmp::Reverse(w.0));
+    let mut relations = Vec::new();
+    for r in fm.relations {
+        let kind = match r.kind.as_str() {
+            "supersedes" => RelationKind::Supersedes,
+            "related" => RelationKind::Related,
+            other => return Err(format!("relation {}: kind \"{other}\" is not supersedes or related", r.rule)),
+        };
+        let scope = match r.scope.as_str() {
+            "device" => RelationScope::Device,
+            "subject" => RelationScope::Subject,
+            "host" => RelationScope::Host,
+            other => return Err(format!("relation {}: scope \"{other}\" is not device, subject or host", r.rule)),
+        };
+        relations.push(Relation { rule: r.rule, kind, scope });
+    }
     let body = body.trim_start_matches('\n').to_string();
     check_sections(&body)?;
     let references = references(&body);
@@ -205,12 +325,15 @@ pub fn parse_rule(file: &str, text: &str) -> Result<Rule, String> {
         severity,
         title: fm.title,
         needs,
+        uses,
         since: fm.since,
         retired,
         patterns,
         body,
         references,
         file: file.to_string(),
+        severity_when,
+        relations,
     })
 }
 
@@ -273,4 +396,35 @@ fn references(body: &str) -> Vec<String> {
         }
     }
     refs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BODY: &str = "## What it means\n\nx\n\n## Why it breaks passthrough\n\nx\n\n## How to fix\n\nx\n\n## References\n\n- https://docs.kernel.org/\n";
+
+    fn doc(front: &str) -> String {
+        format!("+++\ncode = \"VD990\"\nname = \"test-rule\"\nseverity = \"warning\"\ntitle = \"t\"\n{front}+++\n{BODY}")
+    }
+
+    #[test]
+    fn severity_when_and_relations_parse_and_say_what_is_wrong() {
+        let r = parse_rule("t.md", &doc("severity_when = { error = \"the log shows it\" }\n[[relation]]\nrule = \"other-rule\"\nkind = \"related\"\nscope = \"host\"\n")).unwrap();
+        assert_eq!(r.severity_text(), "warning (error when the log shows it)");
+        assert_eq!(r.relations, [Relation { rule: "other-rule".into(), kind: RelationKind::Related, scope: RelationScope::Host }]);
+        let err = parse_rule("t.md", &doc("severity_when = { warning = \"x\" }\n")).unwrap_err();
+        assert_eq!(err, "severity_when: \"warning\" is the rule's own severity");
+        let err = parse_rule("t.md", &doc("[[relation]]\nrule = \"other-rule\"\nkind = \"causes\"\nscope = \"host\"\n")).unwrap_err();
+        assert_eq!(err, "relation other-rule: kind \"causes\" is not supersedes or related");
+    }
+
+    #[test]
+    fn a_relation_to_no_rule_names_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("test-rule.md"), doc("[[relation]]\nrule = \"no-such-rule\"\nkind = \"related\"\nscope = \"host\"\n")).unwrap();
+        let mut catalog = Catalog::builtin().unwrap();
+        let err = catalog.add_dir(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("test-rule.md") && err.contains("\"no-such-rule\", which is not another rule"), "{err}");
+    }
 }

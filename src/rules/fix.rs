@@ -72,8 +72,10 @@ pub fn add_kernel_options(sys: &System, options: &[&str]) -> String {
     format!("{steps}\n\nReboot, then check that `cat /proc/cmdline` shows `{opts}`.")
 }
 
+/// A Proxmox VE host: its kernel (`6.8.12-4-pve`), proxmox-boot-tool's ESP list, or its VM configurations.
 fn is_proxmox(sys: &System) -> bool {
     sys.host.kernel.as_deref().is_some_and(|k| k.contains("-pve"))
+        || sys.sources.iter().any(|s| s.status == crate::bundle::Status::Ok && (s.kind == SourceKind::QmConfig || s.path.ends_with("proxmox-boot-uuids")))
 }
 
 /// Markdown steps that make an edited boot loader configuration take effect on this host
@@ -204,26 +206,62 @@ pub fn initramfs_update_command(sys: &System) -> &'static str {
     }
 }
 
-/// The `<hyperv>` element for `vm`: the enlightenments it already turns on, plus `add`, in the
-/// form libvirt's schema takes (`spinlocks` needs `retries`, `vendor_id` a value of ≤ 12 chars).
-pub fn hyperv_element(vm: &crate::system::Vm, add: &[&str]) -> String {
-    let mut names: Vec<&str> = vm.features.hyperv_on.iter().map(String::as_str).collect();
+/// The Hyper-V vendor id every fix proposes (`<vendor_id state='on' value='…'/>`, at most 12
+/// characters): one value, so no two findings disagree (any 12 characters do; this is the one the
+/// passthrough guides print).
+pub const HV_VENDOR_ID: &str = "0123456789ab";
+
+/// The element libvirt's schema takes for a Hyper-V enlightenment or `<kvm>` feature turned on
+/// (`spinlocks` needs `retries`, `vendor_id` a value).
+fn feature_on(name: &str) -> String {
+    match name {
+        "spinlocks" => "<spinlocks state='on' retries='8191'/>".to_string(),
+        "vendor_id" => format!("<vendor_id state='on' value='{HV_VENDOR_ID}'/>"),
+        other => format!("<{other} state='on'/>"),
+    }
+}
+
+/// `<parent attrs>` with the children the VM has (as written), those of `add` it lacks or has
+/// off turned on: a replacement for the VM's element that drops nothing it had.
+fn merged_element(open: &str, close: &str, have: &[(String, String)], add: &[&str]) -> String {
+    let mut out = format!("{open}\n");
+    let is_on = |text: &str| text.contains("state='on'") || text.contains("state=\"on\"");
+    for (name, text) in have {
+        let line = if add.contains(&name.as_str()) && !is_on(text) { feature_on(name) } else { text.clone() };
+        out.push_str(&format!("  {line}\n"));
+    }
     for a in add {
-        if !names.contains(a) {
-            names.push(a);
+        if !have.iter().any(|(n, _)| n == a) {
+            out.push_str(&format!("  {}\n", feature_on(a)));
         }
     }
-    let mut out = String::from("<hyperv mode='custom'>\n");
-    for n in names {
-        let element = match n {
-            "spinlocks" => "<spinlocks state='on' retries='8191'/>".to_string(),
-            "vendor_id" => format!("<vendor_id state='on' value='{}'/>", vm.features.hyperv_vendor_id.as_deref().unwrap_or("1234567890ab")),
-            other => format!("<{other} state='on'/>"),
-        };
-        out.push_str(&format!("  {element}\n"));
-    }
-    out.push_str("</hyperv>");
+    out.push_str(close);
     out
+}
+
+/// The `<hyperv>` element for `vm`: every child it already has, as written, plus `add` turned on.
+/// It replaces the VM's `<hyperv>` inside `<features>` without losing anything.
+pub fn hyperv_element(vm: &crate::system::Vm, add: &[&str]) -> String {
+    let mode = vm.features.hyperv_mode.as_deref().unwrap_or("custom");
+    merged_element(&format!("<hyperv mode='{mode}'>"), "</hyperv>", &vm.features.hyperv_children, add)
+}
+
+/// The `<kvm>` element for `vm`: every child it already has, plus `add` turned on.
+pub fn kvm_element(vm: &crate::system::Vm, add: &[&str]) -> String {
+    merged_element("<kvm>", "</kvm>", &vm.features.kvm_children, add)
+}
+
+/// `<hyperv>` and `<kvm>` elements holding only `hyperv` and `kvm` turned on, for a VM whose
+/// definition is not in the input.
+pub fn bare_feature_elements(hyperv: &[&str], kvm: &[&str]) -> String {
+    let mut parts = Vec::new();
+    if !hyperv.is_empty() {
+        parts.push(merged_element("<hyperv mode='custom'>", "</hyperv>", &[], hyperv));
+    }
+    if !kvm.is_empty() {
+        parts.push(merged_element("<kvm>", "</kvm>", &[], kvm));
+    }
+    parts.join("\n")
 }
 
 /// The VM's own `<topology …/>`, to keep in a replacement `<cpu>` (`None` when it has none).
@@ -252,4 +290,247 @@ pub fn dump_rom_steps(address: Option<&crate::system::PciAddress>, out_file: &st
 /// left blank.
 pub fn in_step(text: &str) -> String {
     text.lines().map(|l| if l.is_empty() { String::new() } else { format!("   {l}") }).collect::<Vec<_>>().join("\n")
+}
+
+/// The safe ways out of an IOMMU group the host shares with a passed card, as numbered Markdown
+/// steps from `first`: a slot whose group the card has to itself (naming the ones this host
+/// has), then the ACS override with its risk. Binding the group's other devices to vfio-pci is
+/// never among them when the host needs those (`isolation::host_needs`).
+pub fn isolation_ways_out(sys: &System, group: &str, first: usize) -> String {
+    let mut r = format!(
+        "{first}. **Move the card to a CPU-attached slot** (the top x16 slot on most boards); chipset slots share one group behind the chipset's bridge."
+    );
+    let own: Vec<String> = sys
+        .groups
+        .iter()
+        .filter(|o| o.id != group)
+        .filter(|o| {
+            let endpoints: Vec<&crate::system::Device> = o.members.iter().filter_map(|a| sys.device_at(a)).filter(|d| !d.is_bridge()).collect();
+            endpoints.iter().any(|d| d.is_gpu()) && endpoints.iter().all(|d| d.address.slot() == endpoints[0].address.slot())
+        })
+        .filter_map(|o| {
+            let gpu = o.members.iter().filter_map(|a| sys.device_at(a)).find(|d| d.is_gpu())?;
+            Some(format!("group {} holds only {} and its functions", o.id, gpu.label()))
+        })
+        .collect();
+    if own.is_empty() {
+        r.push_str(" Check the new slot's group with `find /sys/kernel/iommu_groups/ -type l` before moving things back.\n");
+    } else {
+        r.push_str(&format!(
+            " On this host {}: that slot is isolated, so swapping the cards (and choosing the host's display in the firmware) gives the VM a clean group.\n",
+            own.join("; ")
+        ));
+    }
+    r.push_str(&format!(
+        "{}. **ACS override** (needs a kernel carrying the out-of-tree patch: linux-zen, linux-vfio, the Proxmox kernel): \
+         it makes the kernel pretend the chipset's ports isolate their devices.\n\n",
+        first + 1
+    ));
+    r.push_str(&in_step(&add_kernel_options(sys, &["pcie_acs_override=downstream,multifunction"])));
+    r.push_str(
+        "\n\n   Risk: the isolation is only pretended. The guest's card can still reach the other devices of the \
+         group by peer-to-peer DMA without the IOMMU seeing it, so a malicious or buggy guest driver can read or \
+         corrupt host memory through them. Acceptable on a single-user desktop, not on a shared host.\n",
+    );
+    r
+}
+
+/// "02:00.1 (storage controller, ahci)": devices the host needs, for a sentence that says they
+/// stay with the host.
+pub fn host_needed_list(devices: &[(&crate::system::Device, crate::system::isolation::HostCritical)]) -> String {
+    devices
+        .iter()
+        .map(|(d, why)| match d.driver.as_deref() {
+            Some(drv) if !why.describe().contains(drv) => format!("{} ({}, {drv})", d.label(), why.describe()),
+            _ => format!("{} ({})", d.label(), why.describe()),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+// ---- VM definitions: libvirt or Proxmox VE ----------------------------------------------
+
+/// One setting of a Proxmox VE VM configuration to write (`key: value`), or to remove.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QmSet {
+    pub key: String,
+    /// `None` removes the key (`qm set VMID --delete KEY`).
+    pub value: Option<String>,
+}
+
+impl QmSet {
+    pub fn set(key: impl Into<String>, value: impl Into<String>) -> QmSet {
+        QmSet { key: key.into(), value: Some(value.into()) }
+    }
+    pub fn delete(key: impl Into<String>) -> QmSet {
+        QmSet { key: key.into(), value: None }
+    }
+}
+
+/// What a rule wants changed in a Proxmox VE VM: the settings, with Markdown before them
+/// (`lead`, e.g. copying a ROM into /usr/share/kvm) and after them (`note`).
+#[derive(Debug, Clone, Default)]
+pub struct PveFix {
+    pub lead: String,
+    pub set: Vec<QmSet>,
+    pub note: String,
+}
+
+/// The remediation of a change to a VM's definition, in the terms of what manages the VM: on
+/// Proxmox VE `qm set` (never `virsh edit`: Proxmox does not use libvirt), elsewhere libvirt's
+/// domain XML. A rule states both once; the VM's origin picks.
+pub fn vm_remediation(vm: &crate::system::Vm, libvirt: impl FnOnce() -> String, pve: impl FnOnce(&crate::system::pve::PveVm) -> PveFix) -> String {
+    match &vm.pve {
+        Some(p) => render_pve(p, &pve(p)),
+        None => libvirt(),
+    }
+}
+
+/// A value as one shell word: single-quoted when it holds anything a shell would act on.
+fn shell_word(v: &str) -> String {
+    if !v.is_empty() && v.chars().all(|c| c.is_ascii_alphanumeric() || "-_.,:=/+@%".contains(c)) {
+        v.to_string()
+    } else {
+        format!("'{}'", v.replace('\'', r"'\''"))
+    }
+}
+
+/// The `qm set` command that makes `set`, then how to apply it.
+pub fn render_pve(p: &crate::system::pve::PveVm, fix: &PveFix) -> String {
+    if fix.set.is_empty() {
+        // Nothing to change in the configuration (the fix is on the host).
+        return [fix.lead.as_str(), fix.note.as_str()].iter().filter(|t| !t.is_empty()).copied().collect::<Vec<_>>().join("\n\n");
+    }
+    let id = p.id();
+    let mut cmd = format!("qm set {id}");
+    let deleted: Vec<&str> = fix.set.iter().filter(|s| s.value.is_none()).map(|s| s.key.as_str()).collect();
+    for s in &fix.set {
+        if let Some(v) = &s.value {
+            cmd.push_str(&format!(" --{} {}", s.key, shell_word(v)));
+        }
+    }
+    if !deleted.is_empty() {
+        cmd.push_str(&format!(" --delete {}", deleted.join(",")));
+    }
+    let mut out = String::new();
+    if !fix.lead.is_empty() {
+        out.push_str(&fix.lead);
+        out.push_str("\n\n");
+    }
+    let file = match &p.vmid {
+        Some(v) => format!("`/etc/pve/qemu-server/{v}.conf`"),
+        None => "the VM's configuration".to_string(),
+    };
+    out.push_str(&format!(
+        "On the Proxmox VE host (as root):\n\n```sh\n{cmd}\n```\n\n`qm set` writes {file}; then shut the VM down and start it again \
+         (`qm shutdown {id} && qm start {id}`): a reboot from inside the guest keeps the running QEMU and its old settings."
+    ));
+    if !fix.note.is_empty() {
+        out.push_str("\n\n");
+        out.push_str(&fix.note);
+    }
+    out
+}
+
+/// Proxmox: new `hostpciN` entries that pass `addresses`, one per card (every function of a
+/// card in one entry, by its address without a function, as the GUI's "All Functions" does).
+pub fn pve_pass_devices(p: &crate::system::pve::PveVm, addresses: &[&crate::system::PciAddress], lead: &str) -> PveFix {
+    let mut set = Vec::new();
+    let mut next = p.free_hostpci();
+    let mut slots: Vec<&str> = Vec::new();
+    for a in addresses {
+        if slots.contains(&a.slot()) {
+            continue;
+        }
+        slots.push(a.slot());
+        let whole = addresses.iter().filter(|x| x.slot() == a.slot()).count() > 1;
+        let host = if whole { a.slot().to_string() } else { a.to_string() };
+        set.push(QmSet::set(format!("hostpci{next}"), format!("{host}{}", if p.is_q35() { ",pcie=1" } else { "" })));
+        next = (next + 1..16).find(|i| p.get(&format!("hostpci{i}")).is_none()).unwrap_or(15);
+    }
+    PveFix { lead: lead.to_string(), set, note: String::new() }
+}
+
+/// Proxmox `args:` with `key=value` set in the `-device vfio-pci,…` option that passes `address`
+/// (the option replaced when present, appended otherwise); `None` when no such device is there.
+pub fn pve_args_device_option(args: &str, address: &crate::system::PciAddress, key: &str, value: &str) -> Option<String> {
+    let mut found = false;
+    let words: Vec<String> = args
+        .split(' ')
+        .map(|w| {
+            let bare = w.trim_matches(['\'', '"']);
+            let passes = bare.starts_with("vfio-pci,")
+                && bare.split(',').filter_map(|o| o.strip_prefix("host=")).any(|h| crate::system::PciAddress::parse(h).as_ref() == Some(address));
+            if !passes || found {
+                return w.to_string();
+            }
+            found = true;
+            let mut opts: Vec<String> = bare.split(',').map(str::to_string).collect();
+            match opts.iter().position(|o| o.starts_with(&format!("{key}="))) {
+                Some(i) => opts[i] = format!("{key}={value}"),
+                None => opts.push(format!("{key}={value}")),
+            }
+            w.replace(bare, &opts.join(","))
+        })
+        .collect();
+    found.then(|| words.join(" "))
+}
+
+/// A Proxmox property string (`host,hidden=1,flags=+pcid`) with `default` as its first, keyless
+/// value and `set` options replaced, added or (`None`) removed, others kept in order.
+pub fn property_string(value: Option<&str>, default: &str, set: &[(&str, Option<&str>)]) -> String {
+    let mut parts: Vec<(String, String)> = Vec::new();
+    for (n, part) in value.unwrap_or("").split(',').filter(|p| !p.trim().is_empty()).enumerate() {
+        match part.split_once('=') {
+            Some((k, v)) if !(n == 0 && matches!(k, "cputype" | "type")) => parts.push((k.trim().into(), v.trim().into())),
+            _ => {}
+        }
+    }
+    for (k, v) in set {
+        match (parts.iter().position(|(pk, _)| pk == k), v) {
+            (Some(i), Some(v)) => parts[i].1 = v.to_string(),
+            (Some(i), None) => {
+                parts.remove(i);
+            }
+            (None, Some(v)) => parts.push((k.to_string(), v.to_string())),
+            (None, None) => {}
+        }
+    }
+    let mut out = default.to_string();
+    for (k, v) in parts {
+        out.push_str(&format!(",{k}={v}"));
+    }
+    out
+}
+
+/// The storage of the VM's first disk (`local-lvm` of `scsi0: local-lvm:vm-100-disk-0,…`), where
+/// a new EFI disk would go; `STORAGE` when it has none.
+pub fn pve_storage(p: &crate::system::pve::PveVm) -> String {
+    let disk = ["scsi", "virtio", "sata", "ide"].iter().find_map(|bus| {
+        p.settings.iter().find(|s| {
+            s.key.strip_prefix(bus).is_some_and(|n| n.parse::<u32>().is_ok()) && !s.value.contains("media=cdrom") && !s.value.starts_with("none")
+        })
+    });
+    disk.and_then(|s| s.value.split_once(':').map(|(st, _)| st.to_string())).filter(|s| !s.contains(',') && !s.starts_with('/')).unwrap_or_else(|| "STORAGE".into())
+}
+
+#[cfg(test)]
+mod pve_tests {
+    use super::*;
+
+    #[test]
+    fn property_strings_keep_what_they_do_not_change() {
+        assert_eq!(property_string(Some("kvm64,flags=+pcid"), "host", &[]), "host,flags=+pcid");
+        assert_eq!(property_string(Some("cputype=host,hidden=0"), "host", &[("hidden", Some("1")), ("hv-vendor-id", Some("proxmox"))]), "host,hidden=1,hv-vendor-id=proxmox");
+        assert_eq!(property_string(None, "host", &[]), "host");
+        assert_eq!(shell_word("host,flags=+pcid;+topoext"), "'host,flags=+pcid;+topoext'");
+        assert_eq!(shell_word("0000:01:00,pcie=1,x-vga=1"), "0000:01:00,pcie=1,x-vga=1");
+        let igd = crate::system::PciAddress::parse("00:02.0").unwrap();
+        assert_eq!(
+            pve_args_device_option("-device vfio-pci,host=00:02.0,addr=0x02,romfile=old.bin -uuid x", &igd, "romfile", "new.rom").as_deref(),
+            Some("-device vfio-pci,host=00:02.0,addr=0x02,romfile=new.rom -uuid x")
+        );
+        assert_eq!(pve_args_device_option("-device 'vfio-pci,host=0000:00:02.0'", &igd, "romfile", "a.rom").as_deref(), Some("-device 'vfio-pci,host=0000:00:02.0,romfile=a.rom'"));
+        assert_eq!(pve_args_device_option("-cpu host", &igd, "romfile", "a.rom"), None);
+    }
 }

@@ -112,12 +112,15 @@ fn record(sys: &System, rule: &Rule, p: &Pattern, caps: &Captures<'_>, line: &Lo
         code: rule.code.clone(),
         name: rule.name.clone(),
         severity: rule.severity,
+            confidence: super::Confidence::Confirmed,
+            assumed: Vec::new(),
         title: rule.title.clone(),
         message: fill(&p.message),
         subject,
         evidence: Vec::new(),
         remediation: fill(&p.remediation).trim().to_string(),
         references: rule.references.clone(),
+        related: Vec::new(),
     });
     // One evidence entry per source file: its first line, counted.
     let source = line.source.to_string();

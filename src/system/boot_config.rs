@@ -5,7 +5,7 @@
 
 use super::{Cmdline, System};
 use crate::bundle::{Bundle, SourceKind};
-use crate::rules::Evidence;
+use super::Evidence;
 
 /// Which tool owns a configuration file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

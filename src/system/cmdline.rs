@@ -1,6 +1,6 @@
 //! The kernel command line as options: `intel_iommu=on iommu=pt vfio-pci.ids=10de:1c02,10de:10f1`.
 
-use crate::rules::Evidence;
+use super::Evidence;
 
 #[derive(Debug, Clone)]
 pub struct Cmdline {

@@ -4,7 +4,7 @@
 //! Formats: reference/signatures.md §6.1–§6.2; problem codes are cfg.h's `CM_PROB_*`.
 
 use crate::bundle::SourceKind;
-use crate::rules::Evidence;
+use super::Evidence;
 
 /// Everything the guest told us.
 #[derive(Debug, Clone, Default)]

@@ -95,9 +95,10 @@ impl Verdict {
         }
     }
 
-    /// The sentence `iommu` and the reports print.
+    /// The sentence `iommu` and the reports print, with full addresses (the text formats
+    /// shorten them as lspci does when the host has one PCI domain).
     pub fn sentence(&self) -> String {
-        let list = |v: &[PciAddress]| v.iter().map(|a| a.short().to_string()).collect::<Vec<_>>().join(", ");
+        let list = |v: &[PciAddress]| v.iter().map(|a| a.as_str().to_string()).collect::<Vec<_>>().join(", ");
         match self {
             Verdict::Alone => "can be passed alone".into(),
             Verdict::Together { endpoints, same_slot: true } => {
@@ -106,7 +107,7 @@ impl Verdict {
             Verdict::Together { endpoints, .. } => format!("can be passed only together with these devices: {}", list(endpoints)),
             Verdict::HostCritical { devices } => format!(
                 "not passable: contains host-critical devices: {}",
-                devices.iter().map(|(a, why)| format!("{} ({})", a.short(), why.describe())).collect::<Vec<_>>().join(", ")
+                devices.iter().map(|(a, why)| format!("{} ({})", a, why.describe())).collect::<Vec<_>>().join(", ")
             ),
             Verdict::BridgesOnly => "bridges only, nothing to pass".into(),
         }
@@ -141,6 +142,23 @@ fn host_critical(sys: &System, d: &Device, another_gpu_taken: bool) -> Option<Ho
         (0x02, _) => d.driver.clone().map(|driver| HostCritical::Network { driver }),
         (0x03, _) if d.boot_vga && another_gpu_taken => Some(HostCritical::BootVga),
         _ => None,
+    }
+}
+
+/// Whether the host needs `d` for itself, so that no fix may take it from the host (bind it to
+/// vfio-pci, name its ids or its driver for vfio-pci, pass it to a VM): storage (class 01, the
+/// disks it may boot from, driver or not: a paste may not say), its network (class 02 with a
+/// driver), USB controllers (class 0c03: the keyboard and mouse) except the USB-C function of a
+/// graphics card, which goes with the card, SMBus and the LPC bridge. Decided by class: the bundle
+/// does not record which disk holds the root file system or which interface the default route
+/// leaves by, so every such controller counts. A device already taken for a VM is the user's
+/// choice and not counted.
+pub fn host_needs(sys: &System, d: &Device) -> Option<HostCritical> {
+    let need = host_critical(sys, d, false)?;
+    let on_graphics_card = sys.devices.iter().any(|g| g.is_gpu() && g.address != d.address && g.address.slot() == d.address.slot());
+    match need {
+        HostCritical::Usb if on_graphics_card => None,
+        other => Some(other),
     }
 }
 
@@ -260,7 +278,7 @@ mod tests {
         ]);
         let g = groups(&sys);
         assert_eq!(g[0].verdict.kind(), "together");
-        assert!(g[0].verdict.sentence().contains("only together with its other functions: 08:00.0, 08:00.1"));
+        assert!(g[0].verdict.sentence().contains("only together with its other functions: 0000:08:00.0, 0000:08:00.1"));
         assert!(g[0].left_with_host.is_empty());
     }
 
@@ -298,6 +316,26 @@ mod tests {
         assert_eq!(groups(&sys)[0].verdict, Verdict::Alone);
         let sys = system(vec![boot, dev("0000:08:00.0", "0x10de", "0x1c02", "0x030000", Some("vfio-pci"), "2")]);
         assert_eq!(groups(&sys)[0].verdict.kind(), "host-critical");
+    }
+
+    #[test]
+    fn the_host_needs_its_disks_network_and_usb_but_not_a_gpus_usb_c() {
+        let sys = system(vec![
+            dev("0000:02:00.0", "0x1022", "0x43ee", "0x0c0330", Some("xhci_hcd"), "15"),
+            dev("0000:02:00.1", "0x1022", "0x43eb", "0x010601", Some("ahci"), "15"),
+            dev("0000:05:00.0", "0x1e0f", "0x0009", "0x010802", Some("nvme"), "15"),
+            dev("0000:07:00.0", "0x10ec", "0x8125", "0x020000", Some("r8169"), "15"),
+            dev("0000:09:00.0", "0x10ec", "0x8125", "0x020000", None, "16"),
+            dev("0000:0b:00.0", "0x10de", "0x1e87", "0x030000", Some("vfio-pci"), "17"),
+            dev("0000:0b:00.2", "0x10de", "0x10f8", "0x0c0330", Some("xhci_hcd"), "17"),
+        ]);
+        let needs = |a: &str| host_needs(&sys, sys.device(a).unwrap()).map(|n| n.describe());
+        assert_eq!(needs("0000:02:00.0").as_deref(), Some("USB controller"));
+        assert_eq!(needs("0000:02:00.1").as_deref(), Some("storage controller"));
+        assert_eq!(needs("0000:05:00.0").as_deref(), Some("storage controller"));
+        assert_eq!(needs("0000:07:00.0").as_deref(), Some("network in use by r8169"));
+        assert_eq!(needs("0000:09:00.0"), None, "a NIC no driver holds carries no traffic");
+        assert_eq!(needs("0000:0b:00.2"), None, "the RTX card's USB-C controller goes with the card");
     }
 
     #[test]

@@ -1,23 +1,34 @@
 //! The System: the parsed view of a bundle that rules query. Parsing happens once, here; rules
-//! never re-parse raw text. Nothing in here does I/O, and nothing here is serialized.
+//! never re-parse raw text. Nothing in here does I/O, and nothing here is serialized but the
+//! [`Evidence`] that findings carry. It imports only from `bundle` and the leaf modules
+//! (ARCHITECTURE.md, `tests/layers.rs`).
 
 pub mod boot_config;
 pub mod cmdline;
+pub mod evidence;
 pub mod guest;
+pub mod holders;
+pub mod hook_trace;
 pub mod host_keeps;
+pub mod inferred;
 pub mod iomem;
 pub mod isolation;
 pub mod kept;
 pub mod kernel_log;
+pub mod limits;
+pub mod modules;
 pub mod modconf;
 pub mod net;
 pub mod pci;
+pub mod pve;
 pub mod rom;
 pub mod vfio_ids;
 pub mod vm;
+pub mod xml_repair;
 pub mod xorg;
 
 pub use cmdline::Cmdline;
+pub use evidence::Evidence;
 pub use kernel_log::{DeviceRef, LogLine};
 pub use pci::{Device, Group, PciAddress};
 pub use vm::{Hostdev, Vm};
@@ -59,6 +70,16 @@ pub struct System {
     pub xorg: Vec<xorg::XorgLog>,
     /// /proc/iomem, when collected with root (addresses are zero otherwise).
     pub iomem: Option<iomem::Iomem>,
+    /// Proxmox VE's PCI resource mappings (etc/pve/mapping/pci.cfg).
+    pub pve_mappings: Vec<pve::Mapping>,
+    /// Loaded modules (/proc/modules, a pasted lsmod).
+    pub modules: Vec<modules::LoadedModule>,
+    /// Memory-lock limits from pasted ulimit/prlimit output.
+    pub memlock: Vec<limits::Memlock>,
+    /// Processes holding the GPU's device files (pasted fuser/lsof/ps).
+    pub holders: Vec<holders::Holder>,
+    /// `set -x` traces of hook scripts, one per source.
+    pub hook_traces: Vec<hook_trace::Trace>,
 }
 
 impl System {
@@ -74,6 +95,10 @@ impl System {
             sys.notes.push(format!("PCI device {}: {}", d.address, d.notes.join(", ")));
         }
         sys.groups = pci::groups(bundle, &sys.devices);
+        // Proxmox's PCI mappings first: a VM configuration's `mapping=NAME` resolves through them.
+        for s in bundle.sources.iter().filter(|s| s.kind == SourceKind::PveMapping && s.is_ok()) {
+            sys.pve_mappings.extend(pve::parse_mappings(s.text.as_deref().unwrap_or(""), &s.path));
+        }
         for s in &bundle.sources {
             sys.sources.push(SourceInfo {
                 kind: s.kind,
@@ -114,20 +139,34 @@ impl System {
                     sys.xorg.push(log);
                     sys.logs.push((s.kind, lines));
                 }
-                SourceKind::DomainXml => match vm::parse_domain(text, &s.path) {
-                    Ok(parsed) => sys.add_vm(parsed),
+                SourceKind::DomainXml => match vm::parse_domain_noting(text, &s.path) {
+                    Ok((parsed, note)) => {
+                        if let Some(note) = note {
+                            sys.notes.push(format!("{}: {note}", s.path));
+                        }
+                        sys.add_vm(parsed)
+                    }
                     Err(problem) => sys.notes.push(format!("{}: {problem}; this domain was not analysed", s.path)),
                 },
+                SourceKind::QmConfig => {
+                    let node = bundle.host.hostname.as_deref();
+                    match pve::parse_config(text, &s.path, s.vm.as_deref(), &sys.devices, &sys.pve_mappings, node) {
+                        Ok(parsed) => sys.add_vm(parsed),
+                        Err(problem) => sys.notes.push(format!("{}: {problem}; this VM was not analysed", s.path)),
+                    }
+                }
+                SourceKind::PveMapping => {}
                 kind => {
                     let kept = kept::Kept::of(text, s.cut.as_ref());
                     let mut lines = kernel_log::plain_lines(&kept.text, &s.path);
                     kept.renumber(&mut lines);
-                    sys.logs.push((kind, lines));
+                    // A Proxmox task log or `qm showcmd` is read as the QEMU log it holds.
+                    sys.logs.push((kind.reads_as(), lines));
                 }
             }
         }
         // A VM known only from its QEMU log (no XML in the input) still passes devices.
-        for s in bundle.sources.iter().filter(|s| s.kind == SourceKind::QemuLog && s.is_ok()) {
+        for s in bundle.sources.iter().filter(|s| s.kind.reads_as() == SourceKind::QemuLog && s.is_ok()) {
             let Some(text) = s.text.as_deref() else { continue };
             let kept = kept::Kept::of(text, s.cut.as_ref());
             let (name, mut hostdevs) = vm::qemu_hostdevs(&kept.text);
@@ -137,8 +176,10 @@ impl System {
             if hostdevs.is_empty() {
                 continue;
             }
+            // `qm showcmd` names the VM `-name 'win11,debug-threads=on'`, without libvirt's guest=.
+            let name = name.or_else(|| if s.kind == SourceKind::QmShowcmd { vm::qemu_plain_name(&kept.text) } else { None });
             let name = s.vm.clone().or(name).unwrap_or_else(|| s.path.clone());
-            if sys.vms.iter().any(|v| v.name == name) {
+            if sys.vms.iter().any(|v| v.is_named(&name)) {
                 continue;
             }
             sys.vms.push(Vm {
@@ -155,12 +196,41 @@ impl System {
                 line: 1,
                 memory: vm::Memory { kib: vm::qemu_memory_kib(text), line: 1, ..Default::default() },
                 raw_vfio_args: Vec::new(),
+                pve: None,
             });
+        }
+        sys.name_pve_sources();
+        let of = |sys: &System, kind: SourceKind| -> Vec<LogLine> { sys.lines(kind).cloned().collect() };
+        sys.modules = modules::parse(&of(&sys, SourceKind::Modules).iter().collect::<Vec<_>>());
+        sys.memlock = limits::parse(&of(&sys, SourceKind::Limits).iter().collect::<Vec<_>>());
+        sys.holders = holders::parse(&of(&sys, SourceKind::Holders).iter().collect::<Vec<_>>());
+        for s in sys.sources.iter().filter(|s| s.kind == SourceKind::HookTrace) {
+            let lines: Vec<&LogLine> = sys.lines(SourceKind::HookTrace).filter(|l| *l.source == *s.path).collect();
+            sys.hook_traces.push(hook_trace::parse(&s.path, &lines));
         }
         sys.roms = rom::roms(bundle, &sys.devices, &sys.vms, &mut sys.notes);
         sys.boot_configs = boot_config::parse(bundle);
         sys.modconf = modconf::ModuleConfig::parse(bundle);
         sys
+    }
+
+    /// A Proxmox source says its VM by VMID (`100`); rules compare a source's VM with a VM's name
+    /// (`100 (win11)`), so it is said by that name here. A pasted task log that names no VM
+    /// belongs to the only Proxmox VM of the input.
+    fn name_pve_sources(&mut self) {
+        let pve: Vec<(Option<String>, String)> =
+            self.vms.iter().filter_map(|v| v.pve.as_ref().map(|p| (p.vmid.clone(), v.name.clone()))).collect();
+        for s in self.sources.iter_mut().filter(|s| matches!(s.kind, SourceKind::QmConfig | SourceKind::PveTaskLog | SourceKind::QmShowcmd)) {
+            match &s.vm {
+                Some(id) => {
+                    if let Some((_, label)) = pve.iter().find(|(vmid, _)| vmid.as_deref() == Some(id.as_str())) {
+                        s.vm = Some(label.clone());
+                    }
+                }
+                None if pve.len() == 1 && s.kind == SourceKind::PveTaskLog => s.vm = Some(pve[0].1.clone()),
+                None => {}
+            }
+        }
     }
 
     /// Keep one definition per domain name: the running one (run/libvirt, live addresses)
@@ -199,22 +269,63 @@ impl System {
             SourceKind::Pci if !self.devices.is_empty() => true,
             SourceKind::IommuGroups if !self.groups.is_empty() => true,
             SourceKind::Cpuinfo if self.host.cpu_flags.is_some() => true,
-            _ => self.sources.iter().any(|s| s.kind == kind && s.status == Status::Ok),
+            // A Proxmox VM configuration counts as a VM definition, its task log as a QEMU log.
+            _ => self.sources.iter().any(|s| (s.kind == kind || s.kind.reads_as() == kind) && s.status == Status::Ok),
         }
+    }
+
+    /// Whether anything was collected from a host or a `--root` tree (not only pasted files).
+    pub fn collected(&self) -> bool {
+        self.sources.iter().any(|s| s.origin != "input")
+    }
+
+    /// Why the sources of `kind` that were looked for could not be read (empty when none was).
+    fn failures(&self, kind: SourceKind) -> Vec<String> {
+        self.sources
+            .iter()
+            .filter(|s| s.kind == kind && s.status != Status::Ok)
+            .map(|s| s.reason.clone().unwrap_or_else(|| format!("{}: {}", s.path, s.status)))
+            .collect()
     }
 
     /// Why a source of `kind` is not usable, phrased for "not evaluated: …".
     pub fn why_missing(&self, kind: SourceKind) -> String {
-        let reasons: Vec<String> = self
-            .sources
-            .iter()
-            .filter(|s| s.kind == kind && s.status != Status::Ok)
-            .map(|s| s.reason.clone().unwrap_or_else(|| format!("{}: {}", s.path, s.status)))
-            .collect();
-        if reasons.is_empty() {
-            format!("no {} in the input", kind.human())
-        } else {
+        let reasons = self.failures(kind);
+        if !reasons.is_empty() {
             format!("no {} ({})", kind.human(), reasons.join("; "))
+        } else if self.collected() {
+            // Collection never reads it (a guest report, a ROM dump): only a file given as INPUT.
+            format!("no {} (read only from a file given as INPUT)", kind.human())
+        } else {
+            format!("no {} in the input", kind.human())
+        }
+    }
+
+    /// Why none of `any_of` (one `needs` entry of a rule, any kind of which would do) is usable:
+    /// "needs a kernel log or a QEMU log; none in the input". Unrecognised text, the fallback
+    /// kind of pastes, is left out when other kinds would do.
+    pub fn why_none(&self, any_of: &[SourceKind]) -> String {
+        let kinds: Vec<SourceKind> = any_of.iter().copied().filter(|k| *k != SourceKind::Text || any_of.len() == 1).collect();
+        match kinds.as_slice() {
+            [] => String::new(),
+            [one] => self.why_missing(*one),
+            [init @ .., last] => {
+                let names = format!("{} or {}", init.iter().map(|k| k.human()).collect::<Vec<_>>().join(", "), last.human());
+                let details: Vec<String> = kinds
+                    .iter()
+                    .filter_map(|k| {
+                        let r = self.failures(*k);
+                        (!r.is_empty()).then(|| format!("{}: {}", k.human(), r.join("; ")))
+                    })
+                    .collect();
+                if !details.is_empty() {
+                    format!("needs {names}; none present ({})", details.join("; "))
+                } else if self.collected() {
+                    format!("needs {names}; none present")
+                } else {
+                    format!("needs {names}; none in the input")
+                }
+            }
         }
     }
 

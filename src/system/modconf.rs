@@ -4,7 +4,7 @@
 
 use super::System;
 use crate::bundle::{Bundle, SourceKind};
-use crate::rules::Evidence;
+use super::Evidence;
 
 /// `softdep MODULE pre: A B post: C` (modprobe.d(5)).
 #[derive(Debug, Clone)]

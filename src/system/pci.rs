@@ -1,7 +1,7 @@
 //! PCI devices and IOMMU groups with names from the pci-ids database.
 
 use crate::bundle::{Bundle, PciDevice};
-use crate::rules::Evidence;
+use super::Evidence;
 
 /// A PCI address normalised to `dddd:bb:ss.f` (lower-case hex, domain included).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -170,7 +170,7 @@ impl Device {
     }
 }
 
-fn names(vendor: Option<u16>, device: Option<u16>) -> (Option<String>, Option<String>) {
+pub(crate) fn names(vendor: Option<u16>, device: Option<u16>) -> (Option<String>, Option<String>) {
     use pci_ids::FromId;
     let Some(v) = vendor else { return (None, None) };
     let vendor_name = pci_ids::Vendor::from_id(v).map(|x| x.name().to_string());

@@ -7,7 +7,7 @@ use super::pci::{Device, PciAddress};
 use super::vm::Vm;
 use crate::bundle::{Bundle, Source, SourceKind};
 use crate::rom::Rom;
-use crate::rules::Evidence;
+use super::Evidence;
 
 /// One ROM file and what it is supposed to be for.
 #[derive(Debug, Clone)]
@@ -47,6 +47,28 @@ impl RomFile {
         matching.next().is_none().then_some(first)
     }
 
+    /// How a message names the ROM: its path, or for a pasted rom-parser report, the report
+    /// and the card it is for (`that rom-parser's report rp.txt describes (1002:743f, AMD …)`).
+    pub fn named(&self) -> String {
+        if !self.rom.listed {
+            return self.path.clone();
+        }
+        let card = self.rom.ids().map(|(v, d)| match id_name(v, d) {
+            Some(name) => format!(" ({v:04x}:{d:04x}, {name})"),
+            None => format!(" ({v:04x}:{d:04x})"),
+        });
+        format!("that rom-parser's report {} describes{}", self.path, card.unwrap_or_default())
+    }
+
+    /// A name for the file a fix writes: the ROM's own stem, `vbios` for a pasted report.
+    pub fn stem(&self) -> String {
+        if self.rom.listed {
+            return "vbios".into();
+        }
+        let f = self.file_name();
+        f.strip_suffix(".rom").or_else(|| f.strip_suffix(".bin")).unwrap_or(f).to_string()
+    }
+
     /// The file name alone (`vbios-1060.rom`), for commands.
     pub fn file_name(&self) -> &str {
         self.path.rsplit(['/', '\\']).next().unwrap_or(&self.path)
@@ -81,6 +103,26 @@ pub fn roms(bundle: &Bundle, devices: &[Device], vms: &[Vm], notes: &mut Vec<Str
         });
         out.push(RomFile { path: s.path.clone(), vm: s.vm.clone(), rom: crate::rom::parse(&bytes), expected });
     }
+    // rom-parser's report pasted instead of the dump: its images, as the report shows them.
+    for s in bundle.sources.iter().filter(|s| s.kind == SourceKind::RomParser && s.is_ok()) {
+        let Some(text) = s.text.as_deref() else { continue };
+        let listed = crate::rom::listing::parse(text);
+        if listed.is_empty() {
+            notes.push(format!("{}: no `Valid ROM signature found @…` line: nothing of rom-parser's report to judge", s.path));
+        }
+        let several = listed.len() > 1;
+        for l in listed {
+            let path = if several {
+                format!("{} [lines {}-{}]", s.path, l.first_line, l.last_line)
+            } else {
+                s.path.clone()
+            };
+            if l.rom.problem.is_none() && !l.rom.images.is_empty() {
+                notes.push(format!("{path}: {}", describe_listed(&l.rom)));
+            }
+            out.push(RomFile { path, vm: s.vm.clone(), rom: l.rom, expected: None });
+        }
+    }
     // A ROM path in a pasted XML or a hand-made bundle: judged only from what the input holds.
     for vm in vms {
         for h in &vm.hostdevs {
@@ -95,6 +137,30 @@ pub fn roms(bundle: &Bundle, devices: &[Device], vms: &[Vm], notes: &mut Vec<Str
         }
     }
     out
+}
+
+/// What a complete rom-parser report shows, in one line: the card it is for and its images.
+fn describe_listed(rom: &Rom) -> String {
+    let card = rom.ids().map(|(v, d)| match id_name(v, d) {
+        Some(name) => format!("{v:04x}:{d:04x} ({name})"),
+        None => format!("{v:04x}:{d:04x}"),
+    });
+    let images: Vec<String> = rom
+        .images
+        .iter()
+        .map(|i| match &i.efi {
+            Some(e) => format!("EFI {}", e.machine_name()),
+            None => i.pcir.code_type_name().to_string(),
+        })
+        .collect();
+    let last = rom.images.last().is_some_and(|i| i.pcir.is_last());
+    format!(
+        "rom-parser's report of a ROM for {}: images {}{}{}",
+        card.unwrap_or_else(|| "an unknown card".into()),
+        images.join(", "),
+        if last { ", the last one marked last: the chain is complete" } else { ", none marked last (the report may be cut short)" },
+        if rom.has_efi_x64() { ", with the x86-64 UEFI image OVMF runs" } else { "" }
+    )
 }
 
 /// The hostdev whose `<rom file=…>` names this ROM source: (its host address, the VM, evidence).

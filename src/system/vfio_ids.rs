@@ -5,7 +5,7 @@
 
 use super::{LogLine, System};
 use crate::bundle::SourceKind;
-use crate::rules::Evidence;
+use super::Evidence;
 
 /// One `vendor:device` entry of vfio-pci's `ids` parameter.
 #[derive(Debug, Clone)]
@@ -94,9 +94,12 @@ pub fn loaded_module<'a>(sys: &'a System, name: &str) -> Option<&'a LogLine> {
     sys.lines(SourceKind::Modules).find(|l| l.message.split_whitespace().next().is_some_and(|m| m.replace('-', "_") == want))
 }
 
-/// Whether /proc/modules (or a pasted lsmod) was provided at all.
+/// Whether the whole list of loaded modules is known: /proc/modules as collected, or a pasted
+/// `lsmod` with its `Module Size Used by` header. An excerpt (`lsmod | grep kvm`, which drops
+/// the header) shows what is loaded, never what is not.
 pub fn modules_known(sys: &System) -> bool {
-    sys.has(SourceKind::Modules)
+    sys.sources.iter().any(|s| s.kind == SourceKind::Modules && s.status == crate::bundle::Status::Ok && s.origin != "input")
+        || sys.lines(SourceKind::Modules).any(|l| l.message.split_whitespace().collect::<Vec<_>>() == ["Module", "Size", "Used", "by"])
 }
 
 /// The running kernel's major and minor version (`5.15.0-72-generic` → (5, 15)).

@@ -8,14 +8,15 @@ use std::sync::{Arc, OnceLock};
 use regex::Regex;
 
 use super::PciAddress;
-use crate::rules::Evidence;
+use super::Evidence;
 
 #[derive(Debug, Clone)]
 pub struct Vm {
     pub name: String,
     /// The source this VM was read from (a domain XML, or a QEMU log when there is no XML).
     pub source: Arc<str>,
-    /// Whether the definition came from domain XML (false: only from a QEMU command line).
+    /// Whether the VM's whole definition was read — a libvirt domain XML or a Proxmox VE VM
+    /// configuration (`pve` says which) — rather than only a QEMU command line.
     pub from_xml: bool,
     /// `kvm`, `qemu`, …
     pub domain_type: Option<String>,
@@ -33,6 +34,9 @@ pub struct Vm {
     /// `<qemu:arg value='…'/>` values of `<qemu:commandline>` that pass a device to vfio-pci
     /// behind libvirt's back (line, value).
     pub raw_vfio_args: Vec<(usize, String)>,
+    /// The Proxmox VE configuration this VM was read from (`None`: libvirt or a QEMU log). The
+    /// remediation speaks `qm set` for these (`rules::fix::VmFix`).
+    pub pve: Option<super::pve::PveVm>,
 }
 
 /// The guest's memory as the domain defines it, in KiB.
@@ -122,6 +126,10 @@ pub struct Features {
     /// `<hyperv mode='passthrough'>` turns every enlightenment on.
     pub hyperv_mode: Option<String>,
     pub line: usize,
+    /// The child elements of `<hyperv>` and of `<kvm>` as written (`<spinlocks state='on'
+    /// retries='8191'/>`), so a fix that shows a new `<hyperv>`/`<kvm>` keeps every one of them.
+    pub hyperv_children: Vec<(String, String)>,
+    pub kvm_children: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -135,6 +143,8 @@ pub struct Cpu {
     /// `<feature policy='require' name='topoext'/>` → ("require", "topoext").
     pub features: Vec<(String, String)>,
     pub line: usize,
+    /// `<model>EPYC-Rome</model>` (a named CPU model: custom or host-model's expansion), with its line.
+    pub model: Option<(String, usize)>,
 }
 
 #[derive(Debug, Clone)]
@@ -158,12 +168,20 @@ impl Vm {
         self.evidence(h.line, h.excerpt.clone())
     }
 
+    /// Whether `name` names this VM: its name, or for a Proxmox VM its VMID or `name:`.
+    pub fn is_named(&self, name: &str) -> bool {
+        self.name == name || self.pve.as_ref().is_some_and(|p| p.vmid.as_deref() == Some(name) || p.name.as_deref() == Some(name))
+    }
+
     pub fn takes(&self, address: &PciAddress) -> bool {
         self.hostdevs.iter().any(|h| &h.address == address)
     }
 
-    /// Windows guest, judging by libosinfo metadata, or failing that, the name.
+    /// Windows guest, judging by libosinfo metadata or Proxmox's `ostype:`, or failing that, the name.
     pub fn looks_windows(&self) -> bool {
+        if let Some(ostype) = self.pve.as_ref().and_then(|p| p.get("ostype")) {
+            return ostype.value.trim().starts_with('w');
+        }
         match &self.os_id {
             Some(id) => id.contains("microsoft.com/win"),
             None => self.name.to_ascii_lowercase().contains("win"),
@@ -171,23 +189,63 @@ impl Vm {
     }
 }
 
-/// A device a VM passes through that is a GPU (class 0x03 in sysfs) or, with no PCI data for it
-/// (a pasted XML), is taken to be one: function 0 passed with its function 1 (the HDMI audio),
-/// or given a `<rom file>`.
-#[derive(Debug, Clone, Copy)]
+/// A device a VM passes through that is a GPU (class 0x03 in sysfs or lspci) or, with no PCI
+/// data for it (a pasted XML), is taken to be one: the kernel log enumerated it with class 0x03
+/// (or a GPU driver bound it), or failing that, function 0 is passed with its function 1 (the
+/// HDMI audio), or given a `<rom file>`. The last two are guesses; [`PassedGpu::assumption`]
+/// says which one was made, for a finding's `assumed`.
+#[derive(Debug, Clone)]
 pub struct PassedGpu<'a> {
     pub hostdev: &'a Hostdev,
     /// The host's view of the device; `None` when the input has no PCI data for it.
     pub device: Option<&'a super::Device>,
+    /// Without PCI data: what a log line says sits at the address.
+    pub seen: Option<super::inferred::SeenIds>,
 }
 
 impl PassedGpu<'_> {
     /// `0000:08:00.0 NVIDIA Corporation GP106 [GeForce GTX 1060 3GB] [10de:1c02]`, or the address.
     pub fn label(&self) -> String {
-        match self.device {
-            Some(d) => d.label(),
-            None => format!("{} (no PCI data; taken to be the GPU)", self.hostdev.address),
+        match (self.device, &self.seen) {
+            (Some(d), _) => d.label(),
+            (None, Some(s)) => {
+                let (vendor, device) = super::pci::names(Some(s.vendor), s.device);
+                let name = match (vendor, device) {
+                    (Some(v), Some(d)) => format!("{v} {d} "),
+                    (Some(v), None) => format!("{v} "),
+                    _ => String::new(),
+                };
+                match s.device {
+                    Some(dev) => format!("{} {name}[{:04x}:{dev:04x}]", self.hostdev.address, s.vendor),
+                    None => format!("{} {name}(vendor {:04x})", self.hostdev.address, s.vendor),
+                }
+            }
+            (None, None) => format!("{} (no PCI data; taken to be the GPU)", self.hostdev.address),
         }
+    }
+
+    /// The PCI vendor id, from sysfs/lspci or a log line.
+    pub fn vendor(&self) -> Option<u16> {
+        self.device.and_then(|d| d.vendor_id).or(self.seen.as_ref().map(|s| s.vendor))
+    }
+
+    /// What was taken on trust to call this device a GPU, when PCI data for it is missing.
+    pub fn assumption(&self) -> Option<String> {
+        if self.device.is_some() {
+            return None;
+        }
+        let a = &self.hostdev.address;
+        Some(match &self.seen {
+            Some(s) => format!("no sysfs or lspci for {a}: what it is comes from {}", s.how),
+            None if self.hostdev.rom_file.is_some() => format!("no PCI data for {a}: taken to be the GPU because its <hostdev> has a <rom file>"),
+            None if self.hostdev.excerpt.contains("x-vga=1") => format!("no PCI data for {a}: taken to be the GPU because its hostpci line has x-vga=1"),
+            None => format!("no PCI data for {a}: taken to be the GPU because its function 1 (the HDMI audio) is passed with it"),
+        })
+    }
+
+    /// The log line that stood in for PCI data, to cite with the finding.
+    pub fn seen_evidence(&self) -> Option<Evidence> {
+        self.seen.as_ref().filter(|_| self.device.is_none()).map(|s| s.evidence.clone())
     }
 }
 
@@ -197,29 +255,69 @@ impl super::System {
         vm.hostdevs
             .iter()
             .filter_map(|h| match self.devices.iter().find(|d| d.address == h.address) {
-                Some(d) => d.is_gpu().then_some(PassedGpu { hostdev: h, device: Some(d) }),
-                None => {
-                    let is_fn0 = h.address.as_str().ends_with(".0");
-                    let with_audio = vm.hostdevs.iter().any(|o| o.address.slot() == h.address.slot() && o.address.as_str().ends_with(".1"));
-                    (is_fn0 && (with_audio || h.rom_file.is_some())).then_some(PassedGpu { hostdev: h, device: None })
-                }
+                Some(d) => d.is_gpu().then_some(PassedGpu { hostdev: h, device: Some(d), seen: None }),
+                None => match self.ids_in_logs(&h.address) {
+                    // A GPU driver's line names no class; the driver binds only GPUs.
+                    Some(seen) => seen.class.is_none_or(|c| c >> 16 == 0x03).then_some(PassedGpu { hostdev: h, device: None, seen: Some(seen) }),
+                    None => {
+                        let is_fn0 = h.address.as_str().ends_with(".0");
+                        let with_audio = vm.hostdevs.iter().any(|o| o.address.slot() == h.address.slot() && o.address.as_str().ends_with(".1"));
+                        // Proxmox's x-vga=1 is only ever set on a GPU.
+                        let x_vga = vm.pve.as_ref().and_then(|p| p.hostpci_of(&h.address)).is_some_and(|p| p.x_vga);
+                        (is_fn0 && (with_audio || h.rom_file.is_some() || x_vga)).then_some(PassedGpu { hostdev: h, device: None, seen: None })
+                    }
+                },
             })
             .collect()
     }
 }
 
 /// Parse a domain XML source. `Err` is a one-line problem for a report note.
+/// (tag name, text as written) of each child element of `node`; `xml` is the parsed text.
+fn verbatim_children(xml: &str, node: roxmltree::Node<'_, '_>) -> Vec<(String, String)> {
+    node.children()
+        .filter(|c| c.is_element())
+        .filter_map(|c| Some((c.tag_name().name().to_string(), xml.get(c.range())?.to_string())))
+        .collect()
+}
+
 pub fn parse_domain(text: &str, path: &str) -> Result<Vm, String> {
+    parse_domain_noting(text, path).map(|(vm, _)| vm)
+}
+
+/// [`parse_domain`], reading a document that stops half way (or has `...` where the poster
+/// left something out) as far as it goes: the second value says where it stops.
+pub fn parse_domain_noting(text: &str, path: &str) -> Result<(Vm, Option<String>), String> {
     // Pastes carry a prompt line (`$ sudo virsh dumpxml win10`) or text after the document.
     let start = text.find("<domain").ok_or("no <domain> element")?;
-    let end = text.rfind("</domain>").map(|e| e + "</domain>".len()).ok_or("no closing </domain>")?;
-    if end <= start {
-        return Err("no complete <domain> element".into());
-    }
+    let end = match text.rfind("</domain>").map(|e| e + "</domain>".len()) {
+        Some(e) if e > start => e,
+        _ => text.len(),
+    };
     let line_offset = text[..start].matches('\n').count();
-    let xml = &text[start..end];
-    let doc = roxmltree::Document::parse_with_options(xml, roxmltree::ParsingOptions { allow_dtd: false, nodes_limit: 200_000, ..Default::default() })
-        .map_err(|e| format!("not valid XML: {e}"))?;
+    fn options<'a>() -> roxmltree::ParsingOptions<'a> {
+        roxmltree::ParsingOptions { allow_dtd: false, nodes_limit: 200_000, ..Default::default() }
+    }
+    let mut xml: &str = &text[start..end];
+    let repaired;
+    let mut note = None;
+    if let Err(e) = roxmltree::Document::parse_with_options(xml, options()) {
+        let r = super::xml_repair::repair(xml).filter(|r| roxmltree::Document::parse_with_options(&r.text, options()).is_ok());
+        match r {
+            Some(r) => {
+                let mut r = r;
+                r.stop_line += line_offset;
+                r.last_complete = r.last_complete.map(|(n, l)| (n, l + line_offset));
+                r.elisions.iter_mut().for_each(|l| *l += line_offset);
+                note = Some(r.describe());
+                repaired = r.text;
+                xml = &repaired;
+            }
+            None if !text[start..].contains("</domain>") => return Err("no closing </domain>, and the XML before the cut does not parse".into()),
+            None => return Err(format!("not valid XML: {e}")),
+        }
+    }
+    let doc = roxmltree::Document::parse_with_options(xml, options()).map_err(|e| format!("not valid XML: {e}"))?;
     let line_of = |n: roxmltree::Node<'_, '_>| doc.text_pos_at(n.range().start).row as usize + line_offset;
     let opening = |n: roxmltree::Node<'_, '_>| {
         let r = n.range();
@@ -249,6 +347,7 @@ pub fn parse_domain(text: &str, path: &str) -> Result<Vm, String> {
         line: line_of(root),
         memory: Memory { line: line_of(root), ..Memory::default() },
         raw_vfio_args: Vec::new(),
+        pve: None,
     };
 
     if let Some(m) = child(root, "memory") {
@@ -283,11 +382,13 @@ pub fn parse_domain(text: &str, path: &str) -> Result<Vm, String> {
     if let Some(f) = child(root, "features") {
         vm.features.line = line_of(f);
         if let Some(kvm) = child(f, "kvm") {
+            vm.features.kvm_children = verbatim_children(xml, kvm);
             if let Some(h) = child(kvm, "hidden") {
                 vm.features.kvm_hidden = Some(h.attribute("state") == Some("on"));
             }
         }
         if let Some(hv) = child(f, "hyperv") {
+            vm.features.hyperv_children = verbatim_children(xml, hv);
             vm.features.hyperv_mode = hv.attribute("mode").map(str::to_string);
             for e in hv.children().filter(|c| c.is_element()) {
                 if e.attribute("state") != Some("on") {
@@ -303,6 +404,9 @@ pub fn parse_domain(text: &str, path: &str) -> Result<Vm, String> {
     if let Some(c) = child(root, "cpu") {
         vm.cpu.line = line_of(c);
         vm.cpu.mode = Some(c.attribute("mode").unwrap_or("custom").to_string());
+        if let Some(m) = child(c, "model").and_then(|m| m.text().map(|t| (t.trim().to_string(), line_of(m)))).filter(|(t, _)| !t.is_empty()) {
+            vm.cpu.model = Some(m);
+        }
         if let Some(t) = child(c, "topology") {
             let n = |a: &str| t.attribute(a).and_then(|v| v.parse().ok());
             vm.cpu.sockets = n("sockets");
@@ -362,7 +466,7 @@ pub fn parse_domain(text: &str, path: &str) -> Result<Vm, String> {
             });
         }
     }
-    Ok(vm)
+    Ok((vm, note))
 }
 
 /// The first child element of `n` called `name`.
@@ -398,6 +502,15 @@ pub fn qemu_line_device(message: &str) -> Option<PciAddress> {
         .as_ref()?;
     let c = re.captures(message)?;
     c.name("a").or_else(|| c.name("b")).or_else(|| c.name("c")).and_then(|m| PciAddress::parse(m.as_str()))
+}
+
+/// The VM name of a QEMU command line without libvirt's `guest=`: Proxmox's
+/// `-name 'win11,debug-threads=on'`.
+pub fn qemu_plain_name(text: &str) -> Option<String> {
+    let i = text.find("-name ")?;
+    let rest = text[i + "-name ".len()..].trim_start().trim_start_matches(['\'', '"']);
+    let name: String = rest.chars().take_while(|c| *c != ',' && *c != '\'' && *c != '"' && !c.is_whitespace()).collect();
+    (!name.is_empty() && !name.starts_with("guest=")).then_some(name)
 }
 
 /// The guest memory of a QEMU command line, in KiB: `-m 16384` (MiB), `-m 16G`, `-m size=16777216k`.
@@ -542,7 +655,11 @@ mod tests {
 
     #[test]
     fn broken_xml_is_a_problem_not_a_panic() {
-        assert!(parse_domain("<domain><name>x</name>", "x.xml").is_err());
+        // Cut short: read as far as it goes, and said so.
+        let (vm, note) = parse_domain_noting("<domain><name>x</name>", "x.xml").expect("read as far as it goes");
+        assert_eq!((vm.name.as_str(), note.as_deref()), ("x", Some("the XML stops at line 1, inside <domain>; the last complete element is <name> (line 1); analysed as far as it goes")));
+        assert!(parse_domain("<domain><name>x</name><devices><hostdev", "x.xml").is_ok());
+        assert!(parse_domain("<domain <<<", "x.xml").is_err());
         assert!(parse_domain("hello", "x.xml").is_err());
         let bomb = "<?xml version=\"1.0\"?><!DOCTYPE d [<!ENTITY a \"aaaa\"><!ENTITY b \"&a;&a;&a;\">]><domain>&b;</domain>";
         assert!(parse_domain(bomb, "bomb.xml").is_err());

@@ -106,3 +106,29 @@ pub fn fixtures() -> PathBuf {
 pub fn binary() -> std::process::Command {
     std::process::Command::new(env!("CARGO_BIN_EXE_vfio-doctor"))
 }
+
+/// Whether the tests run under CI: `CI` set to anything but empty, `0` or `false` (GitHub,
+/// GitLab and .ci/run set `CI=true`).
+pub fn under_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && !v.eq_ignore_ascii_case("false"))
+}
+
+/// The one rule for tests that need an outside tool: when `missing` is empty it runs. Under CI
+/// a missing tool fails the test (.ci/run installs them all). Elsewhere the test is skipped, and
+/// says so where `cargo test` shows it: the line is written to the process's stderr directly,
+/// past the test harness's output capture, so it appears between the test results.
+pub fn tools_present(test: &str, missing: &[&str], install: &str) -> bool {
+    if missing.is_empty() {
+        return true;
+    }
+    let msg = format!("{} not installed ({install})", missing.join(", "));
+    assert!(!under_ci(), "{test}: {msg}; under CI every tool a test needs must be installed (.ci/run does)");
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "SKIPPED {test}: {msg}");
+    false
+}
+
+/// Whether `program` is an executable file in a directory of PATH.
+pub fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
+}

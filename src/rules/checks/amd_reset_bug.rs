@@ -73,7 +73,7 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
                 let state = if vfio_ids::modules_known(sys) {
                     "vendor-reset is not loaded"
                 } else {
-                    "whether vendor-reset is loaded is unknown (no /proc/modules or lsmod in the input)"
+                    "whether vendor-reset is loaded is unknown (no /proc/modules or whole lsmod in the input)"
                 };
                 message = format!(
                     "{} ({fam}) {who} and {state}: {fam} cards cannot be reset between VM runs (the AMD reset bug), so the second start of the VM hangs or shows a black screen, and the kernel reports `not ready 65535ms after bus reset; giving up` or QEMU `Unable to power on device, stuck in D3`",

@@ -2,6 +2,7 @@
 
 use crate::bundle::SourceKind;
 use crate::rules::{fix, Evidence, Findings};
+use crate::system::inferred::CpuMaker;
 use crate::system::{LogLine, System, Vm};
 
 /// QEMU target/i386/cpu.c x86_cpu_realizefn(): ≤ 8.x `warn_report("This family of AMD CPU doesn't
@@ -57,6 +58,19 @@ pub(crate) const LOG_SIGNATURES: &[&str] = &[
     r"Please configure -smp options properly or try enabling topoext feature\.",
 ];
 
+/// Proxmox: `cpu: host` passes the host's topoext; another type gets `flags=+topoext`.
+fn topoext_pve(p: &crate::system::pve::PveVm) -> fix::PveFix {
+    let cpu = p.get("cpu").map(|c| c.value.as_str());
+    let value = match p.cpu_type().as_deref() {
+        Some("host") | Some("max") | None => fix::property_string(cpu, "host", &[]),
+        Some(t) => {
+            let flags = crate::system::pve::property(cpu.unwrap_or(""), "flags").map(|f| format!("{f};+topoext")).unwrap_or_else(|| "+topoext".into());
+            fix::property_string(cpu, t, &[("flags", Some(&flags))])
+        }
+    };
+    fix::PveFix { lead: "Give the vCPUs AMD's topology extension:".into(), set: vec![fix::QmSet::set("cpu", value)], note: String::new() }
+}
+
 pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
     let warnings = qemu_warnings(sys);
     let mut reported: Vec<String> = Vec::new();
@@ -67,7 +81,10 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
             continue;
         }
         let threads = vm.cpu.threads.unwrap_or(1);
-        let config_fault = sys.cpu_is_amd() && threads > 1 && !gets_host_topoext(vm);
+        // The maker from cpuinfo, or as the input shows it in passing (smpboot, AMD-Vi lines, a
+        // named CPU model): then the finding is likely.
+        let maker = sys.cpu_maker();
+        let config_fault = maker.as_ref().is_some_and(|(m, _)| *m == CpuMaker::Amd) && threads > 1 && !gets_host_topoext(vm);
         // QEMU lines of this VM's own log.
         let own: Vec<&LogLine> = warnings
             .iter()
@@ -81,12 +98,20 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
         reported.push(vm.name.clone());
         let cpu_line = if vm.cpu.line > 0 { vm.cpu.line } else { vm.line };
         let mode = vm.cpu.mode.as_deref().unwrap_or("none (QEMU default qemu64)");
-        let mut evidence = vec![vm.evidence(cpu_line, format!("<cpu mode='{mode}'> threads={threads}, no <feature policy='require' name='topoext'/>"))];
+        let seen = match vm.pve.as_ref().and_then(|p| p.get("cpu")) {
+            Some(c) => format!("{} (no +topoext)", c.text()),
+            None if vm.pve.is_some() => "no `cpu:` line: kvm64, without topoext".to_string(),
+            None => format!("<cpu mode='{mode}'> threads={threads}, no <feature policy='require' name='topoext'/>"),
+        };
+        let mut evidence = vec![vm.evidence(cpu_line, seen)];
         if let Some(vendor) = &sys.host.cpu_vendor {
             evidence.push(Evidence::new("/proc/cpuinfo", "vendor_id", vendor.clone()));
         }
+        // QEMU's own warning for this VM settles it; otherwise the maker may be a hint.
+        let hint = if own.is_empty() { maker.and_then(|(_, h)| h) } else { None };
+        evidence.extend(hint.as_ref().map(|h| h.evidence.clone()));
         evidence.extend(own.iter().map(|l| Evidence::from(*l)));
-        let f = out.emit(
+        let f = out.emit_on_own_evidence(
             format!("VM {}", vm.name),
             format!(
                 "VM {} gives its vCPUs {threads} threads per core on an AMD host without the topoext CPU feature: the guest sees \
@@ -95,12 +120,18 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
             ),
             evidence,
         );
-        f.remediation = format!(
-            "`sudo virsh edit {name}` and make the `<cpu>` element:\n\n```xml\n{cpu}\n```\n\nOr give the VM `threads='1'` and \
-             twice the cores. Shut {name} down and start it again.",
-            name = vm.name,
-            cpu = cpu_element(vm),
-        );
+        if let Some(h) = hint {
+            f.assume(format!("no /proc/cpuinfo: the host CPU is taken to be AMD because {}", h.how));
+        }
+        let libvirt = || {
+            format!(
+                "`sudo virsh edit {name}` and make the `<cpu>` element:\n\n```xml\n{cpu}\n```\n\nOr give the VM `threads='1'` and \
+                 twice the cores. Shut {name} down and start it again.",
+                name = vm.name,
+                cpu = cpu_element(vm),
+            )
+        };
+        f.remediation = fix::vm_remediation(vm, libvirt, topoext_pve);
     }
     // Warnings from logs that belong to no reported domain (a pasted `virsh start` error, a QEMU log alone).
     for group in warnings {
@@ -117,11 +148,15 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
             None => (format!("QEMU log {}", group[0].source), format!("the VM of {}", group[0].source), "sudo virsh edit NAME".to_string()),
         };
         let evidence = group.iter().map(|l| Evidence::from(*l)).collect();
-        let f = out.emit(
+        let f = out.emit_on_own_evidence(
             subject,
             format!("QEMU warns that the AMD vCPUs of {whose} have threads but no topoext feature: the guest sees no SMT siblings"),
             evidence,
         );
+        if let Some(vm) = name.as_deref().and_then(|n| sys.vms.iter().find(|v| v.is_named(n))).filter(|v| v.pve.is_some()) {
+            f.remediation = fix::vm_remediation(vm, String::new, topoext_pve);
+            continue;
+        }
         f.remediation = format!(
             "`{edit}` and add `<feature policy='require' name='topoext'/>` inside `<cpu>` (or use \
              `<cpu mode='host-passthrough'>`), keeping the `<topology>` you have:\n\n\

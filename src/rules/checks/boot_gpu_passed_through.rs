@@ -7,7 +7,7 @@ use regex::Regex;
 
 use crate::bundle::SourceKind;
 use crate::rules::{fix, Evidence, Findings, Severity};
-use crate::system::{vfio_ids, Device, System, Vm};
+use crate::system::{vfio_ids, PciAddress, System, Vm};
 
 /// drivers/pci/pci.c `__pci_request_region()`: `BAR %d: can't reserve %pR` (and the 6.8
 /// resource-name form `BAR 1 [mem …]: can't reserve`), signatures.md §1.1.
@@ -29,13 +29,51 @@ pub(crate) const LOG_SIGNATURES: &[&str] = &[
     "assigned to efifb",
 ];
 
+/// The GPU the firmware booted on: sysfs' boot_vga, or, when the input has no sysfs, the device
+/// the kernel's VGA arbiter chose at boot (then the finding is likely).
+struct BootGpu {
+    address: PciAddress,
+    /// `0000:08:00.0 NVIDIA Corporation GP106 [GeForce GTX 1060 3GB] [10de:1c02]`, or what is known.
+    label: String,
+    /// `10de-1c02` for a ROM file name, or the address.
+    file_stem: String,
+    evidence: Evidence,
+    assumed: Option<String>,
+}
+
+fn boot_gpu(sys: &System) -> Option<BootGpu> {
+    if let Some(d) = sys.boot_vga() {
+        return Some(BootGpu { address: d.address.clone(), label: d.label(), file_stem: d.ids().replace(':', "-"), evidence: d.evidence("boot_vga", "1"), assumed: None });
+    }
+    // sysfs says which device is boot VGA; an input with sysfs and none marked has none.
+    if sys.pci_from_sysfs() {
+        return None;
+    }
+    let (address, evidence) = sys.boot_vga_in_log()?;
+    let (label, file_stem) = match (sys.device_at(&address), sys.ids_in_logs(&address)) {
+        (Some(d), _) if d.vendor_id.is_some() => (d.label(), d.ids().replace(':', "-")),
+        (_, Some(seen)) if seen.device.is_some() => {
+            let ids = format!("{:04x}:{:04x}", seen.vendor, seen.device.unwrap_or_default());
+            (format!("{address} [{ids}]"), ids.replace(':', "-"))
+        }
+        _ => (address.to_string(), address.to_string().replace([':', '.'], "-")),
+    };
+    Some(BootGpu {
+        address,
+        label,
+        file_stem,
+        evidence,
+        assumed: Some("no sysfs boot_vga: the boot GPU is the one the kernel's VGA arbiter chose at boot (its `vgaarb: setting as boot VGA device` line)".into()),
+    })
+}
+
 pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
-    let Some(gpu) = sys.boot_vga() else { return };
+    let Some(gpu) = boot_gpu(sys) else { return };
     let vms = sys.vms_taking(&gpu.address);
     if vms.is_empty() {
         return;
     }
-    let mut evidence = vec![gpu.evidence("boot_vga", "1")];
+    let mut evidence = vec![gpu.evidence.clone()];
     for vm in &vms {
         for h in vm.hostdevs.iter().filter(|h| h.address == gpu.address) {
             evidence.push(vm.hostdev_evidence(h));
@@ -82,8 +120,9 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
 
     let names: Vec<&str> = vms.iter().map(|v| v.name.as_str()).collect();
     let mut message = format!(
-        "{} is the boot GPU (boot_vga = 1) and VM {} passes it through: the firmware's boot framebuffer still sits in its memory, and the card was initialised (and its ROM shadowed) for the host",
-        gpu.label(),
+        "{} is the boot GPU ({}) and VM {} passes it through: the firmware's boot framebuffer still sits in its memory, and the card was initialised (and its ROM shadowed) for the host",
+        gpu.label,
+        if gpu.assumed.is_some() { "the kernel's VGA arbiter chose it" } else { "boot_vga = 1" },
         names.join(", ")
     );
     let corroborated = bar_lines > 0 || busy_lines > 0;
@@ -100,15 +139,18 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
             why.join(" and ")
         ));
     }
-    let remediation = remediation(sys, gpu, &vms);
-    let f = out.emit(gpu.label(), message, evidence);
+    let remediation = remediation(sys, &gpu, &vms);
+    let f = out.emit(gpu.label.clone(), message, evidence);
     if corroborated {
         f.severity = Severity::Error;
+    }
+    if let Some(a) = gpu.assumed {
+        f.assume(a);
     }
     f.remediation = remediation;
 }
 
-fn remediation(sys: &System, gpu: &Device, vms: &[&Vm]) -> String {
+fn remediation(sys: &System, gpu: &BootGpu, vms: &[&Vm]) -> String {
     let vm = vms[0];
     let a = &gpu.address;
     let mut r = String::new();
@@ -141,24 +183,48 @@ fn remediation(sys: &System, gpu: &Device, vms: &[&Vm]) -> String {
     }
 
     // 3. A clean ROM.
-    let rom_path = format!("/var/lib/libvirt/vbios/{}.rom", gpu.ids().replace(':', "-"));
+    let file = format!("{}.rom", gpu.file_stem);
+    let rom_path = match vm.pve {
+        // qemu-server reads `romfile=` from /usr/share/kvm/ only.
+        Some(_) => format!("/usr/share/kvm/{file}"),
+        None => format!("/var/lib/libvirt/vbios/{file}"),
+    };
     let guest = vm.hostdevs.iter().find(|h| &h.address == a).and_then(|h| h.guest_address.clone());
     let existing_rom = vm.hostdevs.iter().find(|h| &h.address == a).and_then(|h| h.rom_file.clone());
     r.push_str("3. **Give the guest a clean copy of the card's ROM**: the ROM image the card exposes after booting the host is the shadowed, already-run copy. ");
     if let Some(rom) = existing_rom {
-        r.push_str(&format!("{} already sets `<rom file='{rom}'/>`: check that file with rom-parser and re-dump it if it is the shadowed copy. ", vm.name));
+        let how = if vm.pve.is_some() { format!("`romfile=` ({rom})") } else { format!("`<rom file='{rom}'/>`") };
+        r.push_str(&format!("{} already sets {how}: check that file with rom-parser and re-dump it if it is the shadowed copy. ", vm.name));
     }
+    let mkdir = if vm.pve.is_some() { String::new() } else { "   sudo mkdir -p /var/lib/libvirt/vbios\n".to_string() };
     r.push_str(&format!(
-        "Dump it while another GPU is primary (or download the exact model and version from TechPowerUp's VGA BIOS collection; NVIDIA dumps made with nvflash need their header removed), check it with rom-parser, and reference it:\n\n   ```sh\n   sudo mkdir -p /var/lib/libvirt/vbios\n   echo 1 | sudo tee /sys/bus/pci/devices/{a}/rom\n   sudo cat /sys/bus/pci/devices/{a}/rom | sudo tee {rom_path} >/dev/null\n   echo 0 | sudo tee /sys/bus/pci/devices/{a}/rom\n   ```\n\n   In `virsh edit {}`, the card's `<hostdev>`:\n\n   ```xml\n{}\n   ```\n",
-        vm.name,
-        fix::in_step(&fix::hostdev_xml(a, guest.as_deref(), Some(&format!("<rom file='{rom_path}'/>"))))
+        "Dump it while another GPU is primary (or download the exact model and version from TechPowerUp's VGA BIOS collection; NVIDIA dumps made with nvflash need their header removed), check it with rom-parser, and reference it:\n\n   ```sh\n{mkdir}   echo 1 | sudo tee /sys/bus/pci/devices/{a}/rom\n   sudo cat /sys/bus/pci/devices/{a}/rom | sudo tee {rom_path} >/dev/null\n   echo 0 | sudo tee /sys/bus/pci/devices/{a}/rom\n   ```\n\n"
     ));
+    let libvirt = || format!("In `virsh edit {}`, the card's `<hostdev>`:\n\n```xml\n{}\n```", vm.name, fix::hostdev_xml(a, guest.as_deref(), Some(&format!("<rom file='{rom_path}'/>"))));
+    let pve = |p: &crate::system::pve::PveVm| {
+        let in_args = p.get("args").and_then(|s| fix::pve_args_device_option(&s.value, a, "romfile", &file));
+        let set = match (p.hostpci_of(a), in_args) {
+            (Some(entry), _) => fix::QmSet::set(entry.key(), entry.value_with(&[("romfile", Some(&file))])),
+            // Passed by hand-written `-device vfio-pci,…` in `args:`; QEMU finds a bare romfile in /usr/share/kvm too.
+            (None, Some(args)) => fix::QmSet::set("args", args),
+            (None, None) => fix::QmSet::set(format!("hostpci{}", p.free_hostpci()), format!("{},romfile={file}", a.slot())),
+        };
+        fix::PveFix { lead: String::new(), set: vec![set], note: String::new() }
+    };
+    r.push_str(&fix::in_step(&fix::vm_remediation(vm, libvirt, pve)));
+    r.push('\n');
 
     // 4. Remove and rescan before each start (the seed's workaround).
+    let start = match &vm.pve {
+        Some(p) => format!("qm start {}", p.id()),
+        None => format!("virsh start {}", vm.name),
+    };
     r.push_str(&format!(
-        "4. **Remove the card and rescan the bus before each VM start** (drops the framebuffer's claim; the seed host's workaround):\n\n   ```sh\n   echo 1 | sudo tee /sys/bus/pci/devices/{a}/remove\n   echo 1 | sudo tee /sys/bus/pci/rescan\n   virsh start {}\n   ```",
-        vm.name
+        "4. **Remove the card and rescan the bus before each VM start** (a stopgap: it drops the framebuffer's claim on the card):\n\n   ```sh\n   echo 1 | sudo tee /sys/bus/pci/devices/{a}/remove\n   echo 1 | sudo tee /sys/bus/pci/rescan\n   {start}\n   ```"
     ));
+    if vm.pve.is_some() {
+        r.push_str("\n\n   On Proxmox a `hookscript:` (a snippet run with `pre-start`) can do the first two lines before every start.");
+    }
     r
 }
 

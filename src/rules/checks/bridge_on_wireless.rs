@@ -5,7 +5,8 @@ use crate::system::System;
 
 pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
     let nets = sys.net_interfaces();
-    for vm in sys.vms.iter().filter(|v| v.from_xml) {
+    // Proxmox VMs join the host's vmbr bridges, set up in /etc/network/interfaces: not libvirt's networks.
+    for vm in sys.vms.iter().filter(|v| v.from_xml && v.pve.is_none()) {
         for i in vm.interfaces.iter().filter(|i| i.kind == "bridge") {
             let Some(bridge) = i.bridge.as_deref() else { continue };
             let wireless: Vec<_> = nets.iter().filter(|n| n.master.as_deref() == Some(bridge) && n.is_wireless()).collect();
@@ -38,7 +39,7 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
                 )),
             }
             r.push_str(&format!(
-                "- NAT (reachable from the host only, or with port forwards): `sudo virsh edit {name}` and use libvirt's default network:\n\n\
+                "- NAT (reachable from the host only, or with port forwards): `sudo virsh edit {name}` and use libvirt's default network (keep the `<interface>`'s `<mac address=…/>` line, or the guest sees a new network adapter):\n\n\
                  ```xml\n<interface type='network'>\n  <source network='default'/>\n  <model type='virtio'/>\n</interface>\n```\n\n\
                  - a routed libvirt network (`<forward mode='route' dev='{w}'/>`, its own subnet, plus a route to it on your router) \
                  for access from the LAN.",

@@ -12,8 +12,17 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
     let configs = boot_config::in_effect(&sys.boot_configs, &running, sys.host.kernel.as_deref());
     // (option as written, the configs and lines that ask for it)
     let mut missing: Vec<(String, Vec<(&BootConfig, &ConfiguredOption)>)> = Vec::new();
+    // Options the kernel ignores anyway: their absence changes nothing, and asking for them
+    // would contradict iommu-disabled, which says they are not options.
+    let mut ignored: Vec<String> = Vec::new();
     for c in &configs {
         for o in c.options.iter().filter(|o| vfio_related(o) && !applied(&running, o)) {
+            if unknown_to_kernel(o) {
+                if !ignored.contains(&o.text()) {
+                    ignored.push(o.text());
+                }
+                continue;
+            }
             let text = o.text();
             match missing.iter_mut().find(|(t, _)| *t == text) {
                 Some((_, at)) => at.push((c, o)),
@@ -60,8 +69,27 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
         if one { "it" } else { "them" },
         if one { "it is meant to" } else { "they are meant to" },
     );
+    let mut message = message;
+    if !ignored.is_empty() {
+        message.push_str(&format!(
+            " `{}` is left out: the kernel does not know that value (it logs `AMD-Vi: Unknown option`) and AMD kernels turn the IOMMU on by themselves.",
+            ignored.join(" ")
+        ));
+    }
     let f = out.emit("kernel command line", message, evidence);
     f.remediation = remediation(sys, &loaders, &configs, &options);
+}
+
+/// The values `amd_iommu=` takes (Documentation/admin-guide/kernel-parameters.txt,
+/// drivers/iommu/amd/init.c `parse_amd_iommu_options`); anything else, `on` above all, the
+/// kernel answers with `AMD-Vi: Unknown option - '…'` and ignores.
+const AMD_IOMMU_VALUES: &[&str] =
+    &["fullflush", "off", "force_isolation", "force_enable", "pgtbl_v1", "pgtbl_v2", "irtcam", "nohugepages", "v2_pgsizes_only"];
+
+/// An option whose every value the kernel ignores (`amd_iommu=on`).
+fn unknown_to_kernel(o: &ConfiguredOption) -> bool {
+    o.key.eq_ignore_ascii_case("amd_iommu")
+        && o.value.as_deref().is_some_and(|v| v.split(',').all(|x| !AMD_IOMMU_VALUES.contains(&x.trim().to_ascii_lowercase().as_str())))
 }
 
 /// Options that matter for passthrough; `quiet`, `splash`, `root=` and the like do not.

@@ -44,9 +44,10 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
         }
         let managed = vms.iter().flat_map(|v| v.hostdevs.iter().filter(|h| h.address == d.address)).any(|h| h.managed != Some(false));
         let mut message = format!("{} is driven by {driver}, not vfio-pci, although {}", d.label(), why.join(" and "));
+        let by = if vms.iter().all(|v| v.pve.is_some()) { "qemu-server".to_string() } else { "libvirt's managed='yes'".to_string() };
         if managed && !vms.is_empty() {
             message.push_str(&format!(
-                "; libvirt's managed='yes' will try to unbind {driver} at VM start, which hangs or fails while the host uses the card (and {driver} rarely lets go cleanly)"
+                "; {by} will try to unbind {driver} at VM start, which hangs or fails while the host uses the card (and {driver} rarely lets go cleanly)"
             ));
         }
         if d.boot_vga {

@@ -9,6 +9,7 @@ use regex::Regex;
 use crate::bundle::SourceKind;
 use crate::rules::{fix, Evidence, Findings};
 use crate::system::vm::qemu_line_device;
+use crate::system::isolation::{self, HostCritical};
 use crate::system::{vfio_ids, Device, PciAddress, System, Vm};
 
 /// What one finding is about: a group, the VM (if any), the unbound members and the evidence.
@@ -49,6 +50,10 @@ pub(crate) const LOG_SIGNATURES: &[&str] = &[
     r"group \d+ is not viable",
     r"Please ensure all devices within the iommu_group are bound to their vfio bus driver",
 ];
+
+/// A line that alone shows this fault, even when the check cannot tell the group's members
+/// (QEMU hw/vfio `vfio_get_group`/`vfio_group_get`: "group %d is not viable").
+pub(crate) const FAILURE_SIGNATURES: &[&str] = &[r"group \d+ is not viable"];
 
 pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
     let mut cases: BTreeMap<String, Case<'_>> = BTreeMap::new();
@@ -102,9 +107,19 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
         for (i, l) in lines.iter().enumerate() {
             let Some(c) = not_viable_re().captures(&l.message) else { continue };
             let group = c["group"].to_string();
+            // The VM whose QEMU log it is (libvirt's per-domain log), when its definition is known.
+            let log_vm = sys
+                .sources
+                .iter()
+                .find(|s| s.path == *l.source)
+                .and_then(|s| s.vm.as_deref())
+                .and_then(|name| sys.vms.iter().find(|v| v.name == name));
             // Fold into the sysfs case of the same group, whatever VM it was keyed by.
-            let k = cases.keys().find(|k| k.split('\u{0}').next() == Some(group.as_str())).cloned().unwrap_or_else(|| key(&group, None));
+            let k = cases.keys().find(|k| k.split('\u{0}').next() == Some(group.as_str())).cloned().unwrap_or_else(|| key(&group, log_vm));
             let case = cases.entry(k).or_default();
+            if case.vm.is_none() {
+                case.vm = log_vm;
+            }
             case.from_log = true;
             if case.log_device.is_none() {
                 case.log_device = qemu_line_device(&l.message);
@@ -118,7 +133,9 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
             if case.unbound.is_empty() {
                 if let Some(g) = sys.group(&group) {
                     for m in &g.members {
-                        if let Some(d) = sys.device_at(m).filter(|d| host_bound(d)) {
+                        // libvirt moves a managed hostdev of this VM to vfio-pci itself when it starts.
+                        let managed = case.vm.is_some_and(|vm| vm.hostdevs.iter().any(|h| &h.address == m && h.managed != Some(false)));
+                        if let Some(d) = sys.device_at(m).filter(|d| host_bound(d) && !managed) {
                             if !case.unbound.iter().any(|u| u.address == d.address) {
                                 case.unbound.push(d);
                                 case.evidence.push(d.evidence("driver", d.driver.as_deref().unwrap_or("")));
@@ -168,8 +185,24 @@ fn emit(sys: &System, out: &mut Findings<'_>, group: &str, mut case: Case<'_>) {
         }
     }
 
+    // What the host needs stays with it, whatever the group: no step below binds it.
+    let needed: Vec<(&Device, HostCritical)> = case.unbound.iter().filter_map(|d| isolation::host_needs(sys, d).map(|n| (*d, n))).collect();
+    case.unbound.retain(|d| isolation::host_needs(sys, d).is_none());
     let mut r = String::new();
-    if case.unbound.is_empty() {
+    if !needed.is_empty() {
+        r.push_str(&format!(
+            "The group also holds devices the host needs: {}. Do not bind them to vfio-pci or pass them to the VM — \
+             the host would lose its disks, network or keyboard. vfio takes whole groups, so the ways out are:\n\n{}",
+            fix::host_needed_list(&needed),
+            fix::isolation_ways_out(sys, group, 1)
+        ));
+        if !case.unbound.is_empty() {
+            r.push_str("\nOnce the card has a group of its own, its other functions still need vfio-pci:\n\n");
+        }
+    }
+    if case.unbound.is_empty() && !needed.is_empty() {
+        // Nothing of the card's own is left to bind.
+    } else if case.unbound.is_empty() {
         r.push_str(&format!(
             "List the group and its drivers; every endpoint that is not on vfio-pci (bridges aside) is in the way:\n\n```sh\nfor d in /sys/kernel/iommu_groups/{group}/devices/*; do lspci -nnks \"${{d##*/}}\"; done\n```\n\n"
         ));
@@ -203,7 +236,13 @@ fn emit(sys: &System, out: &mut Findings<'_>, group: &str, mut case: Case<'_>) {
             v
         };
         let mut n = 1;
-        if let Some(vm) = case.vm {
+        if let Some((vm, p)) = case.vm.and_then(|vm| vm.pve.as_ref().map(|p| (vm, p))) {
+            let addrs: Vec<&crate::system::PciAddress> = case.unbound.iter().map(|d| &d.address).collect();
+            r.push_str(&format!("{n}. Pass the rest of the card to {} too; qemu-server binds it to vfio-pci when the VM starts:\n\n", vm.name));
+            r.push_str(&fix::in_step(&fix::render_pve(p, &fix::pve_pass_devices(p, &addrs, ""))));
+            r.push_str("\n\n");
+            n += 1;
+        } else if let Some(vm) = case.vm {
             r.push_str(&format!(
                 "{n}. Pass the rest of the card to {} too (`virsh edit {}`, inside `<devices>`); with `managed='yes'` libvirt moves it to vfio-pci when the VM starts:\n\n   ```xml\n",
                 vm.name, vm.name

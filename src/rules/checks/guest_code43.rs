@@ -1,7 +1,7 @@
 //! Logic for `guest-code43`; its documentation is rules/guest-code43.md. The guest's
 //! `VEN_xxxx&DEV_yyyy` is tied to the host device with the same IDs (vfio-pci-bound first).
 
-use crate::rules::{Evidence, Findings};
+use crate::rules::{fix, Evidence, Findings};
 use crate::system::guest::GuestDevice;
 use crate::system::{Device, System};
 
@@ -66,14 +66,51 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
         }
         let vendor = first.vendor_id;
         let edit = vm.map(|vm| format!("`virsh edit {}`", vm.name)).unwrap_or_else(|| "`virsh edit` the VM".into());
+        // On Proxmox VE the same two settings are options of `cpu:`.
+        let pve_hide = vm.and_then(|vm| vm.pve.as_ref()).map(|p| {
+            crate::rules::fix::render_pve(
+                p,
+                &crate::rules::fix::PveFix {
+                    set: vec![crate::rules::fix::QmSet::set(
+                        "cpu",
+                        crate::rules::fix::property_string(p.get("cpu").map(|c| c.value.as_str()), &p.cpu_type().unwrap_or_else(|| "host".into()), &[("hidden", Some("1")), ("hv-vendor-id", Some("proxmox"))]),
+                    )],
+                    ..Default::default()
+                },
+            )
+        });
         let f = out.emit(subject, message, evidence);
         let mut fix = match vendor {
-            Some(0x10de) => format!(
-                "1. Update the guest's NVIDIA driver to R465 or later: GeForce passthrough is supported since.\n\
-                 2. With an older driver, hide the hypervisor from it ({edit}):\n\n\
-                 ```xml\n<features>\n  <hyperv mode='custom'>\n    <vendor_id state='on' value='0123456789ab'/>\n  </hyperv>\n  <kvm>\n    <hidden state='on'/>\n  </kvm>\n</features>\n```\n\n\
-                 3. If the host booted on this card, give the VM a clean ROM (`<rom file=…/>`, checked with `vfio-doctor rom`).\n",
-            ),
+            Some(0x10de) => {
+                let mut r = String::from(
+                    "1. Update the guest's NVIDIA driver to R465 or later: GeForce passthrough is supported since R465 (April 2021).\n",
+                );
+                match vm {
+                    Some(vm) if vm.features.kvm_hidden == Some(true) || vm.features.hyperv_vendor_id.is_some() => r.push_str(&format!(
+                        "2. VM {} already hides the hypervisor (`<kvm><hidden state='on'/>` or a Hyper-V `vendor_id`): with a current driver that is not the cause.\n",
+                        vm.name
+                    )),
+                    Some(vm) if vm.pve.is_some() => r.push_str(&format!(
+                        "2. With an older driver, hide the hypervisor from it:\n\n{}\n",
+                        fix::in_step(pve_hide.as_deref().unwrap_or_default())
+                    )),
+                    Some(vm) if vm.from_xml => r.push_str(&format!(
+                        "2. With an older driver, hide the hypervisor from it ({edit}): put these inside `<features>`, in place of the `<hyperv>` and `<kvm>` it has (they keep every setting the VM's own have):\n\n{}\n",
+                        fix::in_step(&format!("```xml\n{}\n```\n\n```xml\n{}\n```", fix::hyperv_element(vm, &["vendor_id"]), fix::kvm_element(vm, &["hidden"])))
+                    )),
+                    _ => r.push_str(&format!(
+                        "2. With an older driver, hide the hypervisor from it ({edit}): add these inside `<features>`, next to what it holds (`<acpi/>`, `<apic/>`, …). \
+                         Where `<features>` already has a `<hyperv>` or `<kvm>`, add the inner line to that element instead of a second one:\n\n{}\n",
+                        fix::in_step(&format!("```xml\n{}\n```", fix::bare_feature_elements(&["vendor_id"], &["hidden"])))
+                    )),
+                }
+                r.push_str(if pve_hide.is_some() {
+                    "3. If the host booted on this card, give the VM a clean ROM (`romfile=` in /usr/share/kvm/, checked with `vfio-doctor rom`).\n"
+                } else {
+                    "3. If the host booted on this card, give the VM a clean ROM (`<rom file=…/>`, checked with `vfio-doctor rom`).\n"
+                });
+                r
+            }
             Some(0x1002) => String::from(
                 "1. If it worked on the first VM start and fails after a guest reboot, the card did not reset: \
                  install vendor-reset (Polaris/Vega/Navi 10) or reboot the host between VM starts.\n\

@@ -2,17 +2,9 @@
 //! A domain's `<hostdev>` names a host PCI address where sysfs has no device (cards moved, or
 //! bus numbers shifted after a new NVMe drive or a firmware update).
 
-
-use regex::Regex;
-
 use crate::bundle::SourceKind;
 use crate::rules::{fix, Evidence, Findings};
 use crate::system::{vfio_ids, Device, Hostdev, System, Vm};
-
-/// drivers/pci/probe.c `pci_setup_device()`: `pci 0000:08:00.0: [10de:1c02] type 00 class 0x030000`.
-fn enumerated_re() -> &'static Regex {
-    static_regex!(r"^\[(?P<v>[0-9a-f]{4}):(?P<d>[0-9a-f]{4})\] type [0-9a-f]{2} class")
-}
 
 /// The log lines this rule reads: long logs keep them from between head and tail
 /// (`rules::signatures`).
@@ -23,12 +15,16 @@ pub(crate) const LOG_SIGNATURES: &[&str] = &[
 
 pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
     // Only a full sysfs listing proves absence; a pasted lspci excerpt may leave devices out.
-    if !sys.devices.iter().any(|d| d.origin == "sysfs") {
+    if !sys.pci_from_sysfs() {
         return;
     }
     for vm in sys.vms.iter().filter(|v| v.from_xml) {
         for h in &vm.hostdevs {
             if sys.device_at(&h.address).is_some() {
+                continue;
+            }
+            // A Proxmox mapping that names an absent device is pve-mapping-device-missing's.
+            if vm.pve.as_ref().and_then(|p| p.hostpci_of(&h.address)).is_some_and(|e| e.mapping.is_some()) {
                 continue;
             }
             report(sys, out, vm, h);
@@ -38,23 +34,11 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
 
 fn report(sys: &System, out: &mut Findings<'_>, vm: &Vm, h: &Hostdev) {
     let mut evidence = vec![vm.hostdev_evidence(h), Evidence::new("/sys/bus/pci/devices", h.address.to_string(), "no such device")];
-    // What used to be at that address, if a kernel log still says.
-    let mut was: Option<(u16, u16)> = None;
-    for kind in [SourceKind::KernelLog, SourceKind::KernelLogPrevious] {
-        for l in sys.lines(kind) {
-            let Some(dev) = &l.device else { continue };
-            if dev.address != h.address {
-                continue;
-            }
-            let rest = l.message.split_once(": ").map(|x| x.1).unwrap_or("");
-            if let Some(c) = enumerated_re().captures(rest) {
-                if let (Ok(v), Ok(d)) = (u16::from_str_radix(&c["v"], 16), u16::from_str_radix(&c["d"], 16)) {
-                    was = Some((v, d));
-                    evidence.push(Evidence::from(l));
-                }
-            }
-        }
-    }
+    // What used to be at that address, if a kernel log still says (its enumeration line, parsed
+    // once by the System).
+    let seen = sys.ids_in_logs(&h.address).filter(|s| s.device.is_some());
+    let was: Option<(u16, u16)> = seen.as_ref().and_then(|s| Some((s.vendor, s.device?)));
+    evidence.extend(seen.map(|s| s.evidence));
     // QEMU's own complaint (hw/vfio/pci.c: `vfio /sys/bus/pci/devices/ADDR: no such host device`).
     let wanted = format!("/sys/bus/pci/devices/{}: no such host device", h.address);
     for kind in [SourceKind::QemuLog, SourceKind::Text] {
@@ -77,14 +61,24 @@ fn report(sys: &System, out: &mut Findings<'_>, vm: &Vm, h: &Hostdev) {
             }
         })
         .collect();
-    let mut message = format!(
-        "VM {}'s <hostdev> at line {} passes host device {}, but the host has no device at that address: the VM will not start (libvirt: `Device {} not found: could not access /sys/bus/pci/devices/{}/config`)",
-        vm.name,
-        h.line,
-        h.address,
-        h.address,
-        h.address
-    );
+    let mut message = match vm.pve.as_ref().and_then(|p| p.hostpci_of(&h.address)) {
+        Some(entry) => format!(
+            "VM {}'s {} at line {} passes host device {}, but the host has no device at that address: the VM will not start (qemu-server: `no PCI device found for '{}'`)",
+            vm.name,
+            entry.key(),
+            h.line,
+            h.address,
+            entry.hosts.first().cloned().unwrap_or_else(|| h.address.to_string())
+        ),
+        None => format!(
+            "VM {}'s <hostdev> at line {} passes host device {}, but the host has no device at that address: the VM will not start (libvirt: `Device {} not found: could not access /sys/bus/pci/devices/{}/config`)",
+            vm.name,
+            h.line,
+            h.address,
+            h.address,
+            h.address
+        ),
+    };
     let mut r = String::new();
     match candidates.as_slice() {
         [c] => {
@@ -111,6 +105,34 @@ fn report(sys: &System, out: &mut Findings<'_>, vm: &Vm, h: &Hostdev) {
         }
     }
     r.push_str(&format!("List the current addresses with `lspci -nnD | grep -Ei 'vga|3d|audio'`; every `<hostdev>` of {} must name one of them.", vm.name));
+    let pve = |p: &crate::system::pve::PveVm| {
+        let entry = p.hostpci_of(&h.address);
+        let (lead, set) = match (candidates.as_slice(), entry) {
+            ([c], Some(e)) => {
+                // Keep the entry's form: a bare device stays a bare device.
+                let host = if e.hosts.iter().any(|x| !x.contains('.')) { c.address.slot().to_string() } else { c.address.to_string() };
+                (
+                    format!("The card most likely moved to {} (bus numbers shift when a device such as an NVMe drive is added, or after a firmware update). Point {} at it:", c.address, e.key()),
+                    vec![fix::QmSet::set(e.key(), e.value_with(&[("", Some(&host))]))],
+                )
+            }
+            (_, Some(e)) => (
+                format!(
+                    "Find the card's address with `lspci -nnD | grep -Ei 'vga|3d|audio'` and point {} at it (`qm set {} --{} ADDRESS,…`), or, if the card was removed, delete the entry:",
+                    e.key(),
+                    p.id(),
+                    e.key()
+                ),
+                vec![fix::QmSet::delete(e.key())],
+            ),
+            (_, None) => (String::new(), Vec::new()),
+        };
+        fix::PveFix {
+            lead,
+            set,
+            note: "A resource mapping (Datacenter → Resource Mappings, `hostpciN: mapping=NAME`) checks the device's ids and fails loudly instead of passing whatever sits at the old address.".into(),
+        }
+    };
     let f = out.emit(format!("{} (VM {})", h.address, vm.name), message, evidence);
-    f.remediation = r;
+    f.remediation = fix::vm_remediation(vm, || r, pve);
 }

@@ -28,10 +28,16 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
                 gpu.label(),
                 missing.join(", ")
             ),
-            vec![vm.evidence(line, format!("<hyperv> enlightenments on: {on}; missing: {}", missing.join(", "))), vm.hostdev_evidence(gpu.hostdev)],
+            [vm.evidence(line, format!("<hyperv> enlightenments on: {on}; missing: {}", missing.join(", "))), vm.hostdev_evidence(gpu.hostdev)]
+                .into_iter()
+                .chain(gpu.seen_evidence())
+                .collect(),
         );
+        if let Some(a) = gpu.assumption() {
+            f.assume(a);
+        }
         f.remediation = format!(
-            "`sudo virsh edit {name}` and put this inside `<features>` (replacing the existing `<hyperv>`):\n\n```xml\n{hyperv}\n```\n\n\
+            "`sudo virsh edit {name}` and put this inside `<features>`, in place of the `<hyperv>` it has (it keeps every enlightenment the VM has and adds the missing ones):\n\n```xml\n{hyperv}\n```\n\n\
              With libvirt ≥ 8.0 and QEMU ≥ 6.2, `<hyperv mode='passthrough'/>` turns on every enlightenment the host supports instead. \
              Add `<timer name='hypervclock' present='yes'/>` to `<clock>` as well. Shut {name} down and start it again.",
             name = vm.name,

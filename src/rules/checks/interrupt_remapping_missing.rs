@@ -44,6 +44,11 @@ const DMAR_ENABLED: &str = "Enabled IRQ remapping in";
 /// themselves. The unit test checks that every literal, as a line, is kept.
 pub(crate) const LOG_SIGNATURES: &[&str] = &[r"(?:interrupt|Interrupt|irq|IRQ) remapping", IOMMUFD_UNSAFE, NOT_IN_IVRS, NO_SOUTHBRIDGE_IOAPIC];
 
+/// Lines that alone show this fault: the kernel's refusal (drivers/vfio/vfio_iommu_type1.c) and
+/// QEMU's EPERM on VFIO_SET_IOMMU, "failed to set iommu for container: Operation not
+/// permitted" (hw/vfio, every version; /work/shared/reference/signatures.md §3.6).
+pub(crate) const FAILURE_SIGNATURES: &[&str] = &[r"No interrupt remapping support\.", r"[Ff]ailed to set iommu for container: Operation not permitted"];
+
 fn sign(message: &str) -> Option<Sign> {
     let m = message;
     if m.contains(VFIO_REFUSED) && m.contains(UNSAFE_PARAM) {

@@ -34,7 +34,9 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
     let groups_source = sys.sources.iter().find(|s| s.kind == SourceKind::IommuGroups && s.status == crate::bundle::Status::Ok);
     let Some(groups_source) = groups_source else { return };
     let mut evidence = vec![Evidence::new(format!("/{}", groups_source.path), "entries", "empty: no IOMMU groups")];
-    if sys.has(SourceKind::KernelLog) {
+    // An absence in the log means something only when the log starts at boot; an excerpt lacking
+    // these lines proves nothing.
+    if sys.kernel_log_from_boot() {
         evidence.push(Evidence::new(
             sys.sources.iter().find(|s| s.kind == SourceKind::KernelLog).map(|s| s.origin.clone()).unwrap_or_default(),
             "whole log",
@@ -50,8 +52,21 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
         let mut r = String::from(
             "1. In the firmware setup enable **Intel VT-d** (often under Advanced → System Agent / Chipset Configuration).\n",
         );
+        // Configured but not on the running command line: that is cmdline-not-applied's finding,
+        // whose fix is the command that applies it; asking to add it again would contradict it.
+        let configured = sys
+            .boot_configs
+            .iter()
+            .flat_map(|c| c.options.iter())
+            .find(|o| o.key == "intel_iommu" && o.value.as_deref().is_some_and(|v| v.split(',').any(|x| x == "on")));
         if intel_on {
             r.push_str("2. `intel_iommu=on` is already on the command line, so the firmware setting is what is missing.\n");
+        } else if let Some(o) = configured {
+            r.push_str(&format!(
+                "2. Intel kernels before 6.2 (and many distro configs) need `intel_iommu=on`. It is in `{}` {}, but the running kernel did not get it: \
+                 apply the boot loader configuration as cmdline-not-applied (VD103) says, and reboot.\n",
+                o.evidence.source, o.evidence.location
+            ));
         } else {
             r.push_str("2. Intel kernels before 6.2 (and many distro configs) do not enable the IOMMU by default:\n\n");
             r.push_str(&fix::in_step(&fix::add_kernel_options(sys, &["intel_iommu=on", "iommu=pt"])));

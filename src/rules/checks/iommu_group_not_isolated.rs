@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 
 use crate::rules::{fix, Evidence, Findings};
+use crate::system::isolation::{self, HostCritical};
 use crate::system::{Device, Group, PciAddress, System, Vm};
 
 /// A group member that does not stop vfio from using the group: a bridge, a device with no
@@ -101,57 +102,36 @@ fn report(sys: &System, out: &mut Findings<'_>, g: &Group, passed: &[&PciAddress
     }
 
     let mut r = String::from("Pick one:\n\n");
-    // 1. A slot with a group of its own.
-    r.push_str("1. **Move the card to a CPU-attached slot** (the top x16 slot on most boards); chipset slots share one group behind the chipset's bridge.");
-    let own: Vec<String> = sys
-        .groups
-        .iter()
-        .filter(|o| o.id != g.id)
-        .filter(|o| {
-            let endpoints: Vec<&Device> = o.members.iter().filter_map(|a| sys.device_at(a)).filter(|d| !d.is_bridge()).collect();
-            endpoints.iter().any(|d| d.is_gpu()) && endpoints.iter().all(|d| d.address.slot() == endpoints[0].address.slot())
-        })
-        .filter_map(|o| {
-            let gpu = o.members.iter().filter_map(|a| sys.device_at(a)).find(|d| d.is_gpu())?;
-            Some(format!("group {} holds only {} and its functions", o.id, gpu.label()))
-        })
-        .collect();
-    if own.is_empty() {
-        r.push_str(" Check the new slot's group with `find /sys/kernel/iommu_groups/ -type l` before moving things back.\n");
+    r.push_str(&fix::isolation_ways_out(sys, &g.id, 1));
+    // 3. Pass the whole group — only when the host needs none of it.
+    let needed: Vec<(&Device, HostCritical)> = culprits.iter().filter_map(|d| isolation::host_needs(sys, d).map(|n| (*d, n))).collect();
+    if needed.is_empty() {
+        r.push_str("3. **Pass the whole group** to the VM");
+        match vm.and_then(|v| v.pve.as_ref()) {
+            Some(p) => {
+                let addrs: Vec<&crate::system::PciAddress> = culprits.iter().map(|d| &d.address).collect();
+                r.push_str(":\n\n");
+                r.push_str(&fix::in_step(&fix::render_pve(p, &fix::pve_pass_devices(p, &addrs, ""))));
+                r.push_str("\n\n   The host then loses these devices while the VM runs.");
+            }
+            None => {
+                if let Some(v) = vm {
+                    r.push_str(&format!(" (`virsh edit {}`, inside `<devices>`)", v.name));
+                }
+                r.push_str(":\n\n   ```xml\n");
+                for d in &culprits {
+                    r.push_str(&fix::in_step(&fix::hostdev_xml(&d.address, None, None)));
+                    r.push('\n');
+                }
+                r.push_str("   ```\n\n   The host then loses these devices while the VM runs.");
+            }
+        }
     } else {
-        r.push_str(&format!(" On this host {}: that slot is isolated, so swapping the cards (and choosing the host's display in the firmware) gives the VM a clean group.\n", own.join("; ")));
-    }
-    // 2. ACS override.
-    r.push_str(
-        "2. **ACS override** (needs a kernel carrying the out-of-tree patch: linux-zen, linux-vfio, the Proxmox kernel): \
-         it makes the kernel pretend the chipset's ports isolate their devices.\n\n",
-    );
-    r.push_str(&fix::in_step(&fix::add_kernel_options(sys, &["pcie_acs_override=downstream,multifunction"])));
-    r.push_str(
-        "\n\n   Risk: the isolation is only pretended. The guest's card can still reach the other devices of the \
-         group by peer-to-peer DMA without the IOMMU seeing it, so a malicious or buggy guest driver can read or \
-         corrupt host memory through them. Acceptable on a single-user desktop, not on a shared host.\n",
-    );
-    // 3. Pass the whole group.
-    let disks: Vec<String> =
-        culprits.iter().filter(|d| matches!(d.driver.as_deref(), Some("nvme" | "ahci" | "xhci_hcd"))).map(|d| d.address.short().to_string()).collect();
-    r.push_str("3. **Pass the whole group** to the VM");
-    if let Some(v) = vm {
-        r.push_str(&format!(" (`virsh edit {}`, inside `<devices>`)", v.name));
-    }
-    r.push_str(":\n\n   ```xml\n");
-    for d in &culprits {
-        r.push_str(&fix::in_step(&fix::hostdev_xml(&d.address, None, None)));
-        r.push('\n');
-    }
-    r.push_str("   ```\n\n   The host then loses these devices while the VM runs");
-    if !disks.is_empty() {
         r.push_str(&format!(
-            " — {} are storage/USB controllers; if the host boots from or uses them, this option is out",
-            disks.join(", ")
+            "\nDo not bind the rest of the group to vfio-pci or pass it to the VM: the host needs {} — its disks, network or keyboard would go with the card.",
+            fix::host_needed_list(&needed)
         ));
     }
-    r.push('.');
 
     let subject = match vm {
         Some(v) => format!("IOMMU group {} (VM {})", g.id, v.name),

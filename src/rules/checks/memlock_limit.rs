@@ -10,6 +10,7 @@ use regex::Regex;
 use crate::bundle::SourceKind;
 use crate::rules::{fix, FoldedEvidence, Findings};
 use crate::system::vm::qemu_line_device;
+use crate::system::limits::{Limit, Memlock};
 use crate::system::{LogLine, PciAddress, System, Vm};
 
 /// QEMU hw/vfio (signatures.md §3.7): 2.8 `VFIO_MAP_DMA: -12`; 8.1 `VFIO_MAP_DMA failed: Cannot
@@ -78,13 +79,22 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
             }
         }
     }
-    if by_vm.is_empty() && kernel.is_empty() {
+    // A pasted ulimit/prlimit reading below the guest's RAM (1 GiB when no guest is known):
+    // evidence with a failure, and a finding of its own without one.
+    let vm_bytes = sys.vms.iter().filter_map(|v| v.memory.kib).max().map(|k| k.saturating_mul(1024));
+    let low: Vec<&Memlock> = sys
+        .memlock
+        .iter()
+        .filter(|m| matches!(m.soft, Limit::Bytes(b) if b < vm_bytes.unwrap_or(1 << 30)))
+        .collect();
+    let from_limit_only = by_vm.is_empty() && kernel.is_empty();
+    if from_limit_only && low.is_empty() {
         return;
     }
     let out_of_mappings = [SourceKind::QemuLog, SourceKind::Text, SourceKind::KernelLog]
         .into_iter()
         .any(|k| sys.lines(k).any(|l| l.message.contains(OUT_OF_MAPPINGS)));
-    if out_of_mappings && kernel.is_empty() {
+    if out_of_mappings && kernel.is_empty() && low.is_empty() {
         return;
     }
     if by_vm.is_empty() {
@@ -104,8 +114,11 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
         };
         let mut evidence = hit.evidence.into_vec();
         evidence.extend(kernel_evidence.iter().cloned());
+        evidence.extend(low.iter().map(|m| crate::rules::Evidence::from(&m.line)));
         let memory_kib = vm.and_then(|v| v.memory.kib);
-        if let Some(v) = vm.filter(|v| v.from_xml) {
+        if let Some((v, p)) = vm.and_then(|v| v.pve.as_ref().map(|p| (v, p))) {
+            evidence.extend(["memory", "balloon"].iter().filter_map(|k| p.get(k)).map(|s| v.evidence(s.line, s.text())));
+        } else if let Some(v) = vm.filter(|v| v.from_xml) {
             if let Some(k) = v.memory.kib {
                 evidence.push(v.evidence(v.memory.line, format!("<memory unit='KiB'>{k}</memory>")));
             }
@@ -124,9 +137,26 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
             },
             None => "QEMU".to_string(),
         };
-        let mut message = format!(
-            "{who} could not pin its memory for VFIO DMA: QEMU's mapping failed with -12 (Cannot allocate memory), the memory-lock limit (RLIMIT_MEMLOCK) of the QEMU process is smaller than the guest's RAM"
-        );
+        let mut message = if from_limit_only {
+            let m = low[0];
+            format!(
+                "The memory-lock limit (RLIMIT_MEMLOCK) that {} shows is {}, smaller than {}: a QEMU started under it cannot pin the guest's memory for VFIO DMA (`VFIO_MAP_DMA … Cannot allocate memory`). libvirt raises the limit for the QEMU it starts; a QEMU run by hand, by a script or by a service keeps this one",
+                m.line.source,
+                m.soft.human(),
+                match (vm_bytes, &vm_name) {
+                    (Some(b), Some(n)) => format!("the {} of VM {n}", Limit::Bytes(b).human()),
+                    (Some(b), None) => format!("the guest's {}", Limit::Bytes(b).human()),
+                    _ => "any guest's RAM".to_string(),
+                }
+            )
+        } else {
+            format!(
+                "{who} could not pin its memory for VFIO DMA: QEMU's mapping failed with -12 (Cannot allocate memory), the memory-lock limit (RLIMIT_MEMLOCK) of the QEMU process is smaller than the guest's RAM"
+            )
+        };
+        if let (false, Some(m)) = (from_limit_only, low.first()) {
+            message.push_str(&format!("; {} shows the limit as {}", m.line.source, m.soft.human()));
+        }
         if let Some(l) = limit {
             message.push_str(&format!("; the kernel reports the limit as {l} bytes ({})", bytes(l)));
         }
@@ -155,8 +185,25 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
             unknown: unknown_to_libvirt,
             hard_limit_low: hard_limit_low.is_some(),
         };
+        if vm.is_some_and(|v| v.pve.is_some()) {
+            message = format!(
+                "{who} could not pin its memory for VFIO DMA: QEMU's mapping failed with -12 (Cannot allocate memory). Proxmox VE runs QEMU as root, \
+                 which may lock any amount, so the host did not have the guest's RAM free to pin"
+            );
+        }
         let f = out.emit(subject, message, evidence);
-        f.remediation = remediation(&situation);
+        if kernel_evidence.is_empty() && low.is_empty() {
+            // -12 is ENOMEM; the kernel's line (or a limit reading) is what names the lock limit
+            // as its cause.
+            f.assume(
+                "the kernel's `vfio_pin_pages_remote: RLIMIT_MEMLOCK (…) exceeded` line is not in the input: QEMU's -12 is taken \
+                 to come from the memory-lock limit, its usual cause",
+            );
+        }
+        f.remediation = match vm {
+            Some(v) => fix::vm_remediation(v, || remediation(&situation), |p| pve_fix(p, memory_kib)),
+            None => remediation(&situation),
+        };
     }
 }
 
@@ -207,6 +254,29 @@ fn gib(kib: u64) -> String {
         format!("{} GiB", g.round() as u64)
     } else {
         format!("{g:.1} GiB")
+    }
+}
+
+/// Proxmox: every page of a VM with PCI devices is pinned, so ballooning cannot give memory back,
+/// and the guest's RAM must fit in what the host has free.
+fn pve_fix(p: &crate::system::pve::PveVm, memory_kib: Option<u64>) -> fix::PveFix {
+    let mib = memory_kib.map(|k| k / 1024).unwrap_or(0);
+    let mut set = Vec::new();
+    if p.get("balloon").is_none_or(|b| b.value.trim() != "0") {
+        set.push(fix::QmSet::set("balloon", "0"));
+    }
+    let smaller = (mib / 2).max(1024);
+    if set.is_empty() || mib > 4096 {
+        set.push(fix::QmSet::set("memory", smaller.to_string()));
+    }
+    fix::PveFix {
+        lead: format!(
+            "All of the guest's RAM ({mib} MiB) is pinned when a PCI device is passed, so the host must have that much free when the VM starts. \
+             Check with `free -m` and `arc_summary | head -20` (ZFS's ARC takes up to half the RAM by default). Turn ballooning off \
+             (it cannot return pinned memory) and give the guest what fits:"
+        ),
+        set,
+        note: "Or free host memory: other VMs, or a smaller ARC (`options zfs zfs_arc_max=BYTES` in `/etc/modprobe.d/zfs.conf`, then `update-initramfs -u -k all` and reboot).".into(),
     }
 }
 

@@ -15,6 +15,12 @@ pub(crate) fn signatures(name: &str) -> &'static [&'static str] {
     SIGNATURES.iter().find(|(n, _)| *n == name).map(|(_, s)| *s).unwrap_or(&[])
 }
 
+/// The failure messages a logic rule declares (`FAILURE_SIGNATURES` in its file), by its name:
+/// lines that alone are a sign of its fault.
+pub(crate) fn failures(name: &str) -> &'static [&'static str] {
+    FAILURES.iter().find(|(n, _)| *n == name).map(|(_, s)| *s).unwrap_or(&[])
+}
+
 pub(crate) fn names() -> Vec<&'static str> {
     CHECKS.iter().map(|(n, _)| *n).collect()
 }

@@ -10,7 +10,8 @@ fn is_nat(i: &Interface) -> bool {
 }
 
 pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
-    for vm in sys.vms.iter().filter(|v| v.from_xml && !v.hostdevs.is_empty()) {
+    // Proxmox VMs join the host's vmbr bridges, set up in /etc/network/interfaces: not libvirt's networks.
+    for vm in sys.vms.iter().filter(|v| v.from_xml && !v.hostdevs.is_empty() && v.pve.is_none()) {
         if vm.interfaces.is_empty() || !vm.interfaces.iter().all(is_nat) {
             continue;
         }
@@ -51,7 +52,7 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
             ));
         }
         r.push_str(&format!(
-            "Then `sudo virsh edit {name}` and replace the `<interface>` with:\n\n\
+            "Then `sudo virsh edit {name}` and replace the `<interface>` with this — keep its `<mac address=…/>` line, or the guest sees a new network adapter:\n\n\
              ```xml\n<interface type='bridge'>\n  <source bridge='{bridge}'/>\n  <model type='virtio'/>\n</interface>\n```",
             name = vm.name
         ));

@@ -57,11 +57,51 @@ const NVIDIA: &str = "nvidia";
 pub(crate) const LOG_SIGNATURES: &[&str] =
     &[NOT_CALLED, LOOP_CONTEXT, VFIO_ADD, NVIDIA_DRM, r"nvidia [0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]: "];
 
+/// A line that alone shows this fault: nvidia.ko finding the card held by vfio-pci
+/// (kernel-open/nvidia/nv-pci.c, 550+: "NVRM: GPU %04x:%02x:%02x.%x is already bound to %s.").
+pub(crate) const FAILURE_SIGNATURES: &[&str] = &[r"NVRM: GPU [0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7] is already bound to vfio-pci\."];
+
 const KINDS: [SourceKind; 3] = [SourceKind::KernelLog, SourceKind::KernelLogPrevious, SourceKind::Text];
 
 pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
     reload_loop(sys, out);
     nvidia_on_passed_card(sys, out);
+    held_by_programs(sys, out);
+}
+
+/// A pasted fuser/lsof/ps listing shows programs holding the NVIDIA device files (or NVML):
+/// the driver cannot let go of the card while they run. With a hook trace that failed,
+/// `hook-step-failed` reports it (and cites them).
+fn held_by_programs(sys: &System, out: &mut Findings<'_>) {
+    if sys.hook_traces.iter().any(|t| !t.failed.is_empty()) {
+        return;
+    }
+    let held: Vec<&crate::system::holders::Holder> = sys.holders.iter().filter(|h| h.is_nvidia()).collect();
+    if held.is_empty() {
+        return;
+    }
+    let mut who: Vec<String> = Vec::new();
+    for h in &held {
+        let name = match &h.pid {
+            Some(pid) => format!("{} (pid {pid})", h.command),
+            None => h.command.clone(),
+        };
+        if !who.contains(&name) {
+            who.push(name);
+        }
+    }
+    let files: std::collections::BTreeSet<&str> = held.iter().map(|h| h.file.as_str()).filter(|f| *f != "running").collect();
+    let holds = if files.is_empty() { "run on the host".to_string() } else { format!("hold {}", files.into_iter().collect::<Vec<_>>().join(", ")) };
+    let evidence = held.iter().map(|h| crate::rules::Evidence::from(&h.line)).collect();
+    let f = out.emit(
+        "NVIDIA GPU held by host programs",
+        format!(
+            "{} {holds}: the nvidia driver cannot let go of the card while they do, so handing it to vfio-pci (`virsh nodedev-detach`, a hook's `modprobe -r nvidia`) hangs or fails with `Module nvidia is in use`",
+            who.join(", ")
+        ),
+        evidence,
+    );
+    f.remediation = "Stop them before the GPU is detached (in the hook's `prepare/begin` script, before `modprobe -r`): the display manager (`sudo systemctl stop display-manager`), `sudo systemctl stop nvidia-persistenced nvidia-powerd`, and any program in the list (`sudo kill PID`). Check with `sudo fuser -v /dev/nvidia*` that nothing is left, then unload `nvidia_drm nvidia_modeset nvidia_uvm nvidia` and detach. If the host needs no NVIDIA driver at all, blacklist it instead (see above).".to_string();
 }
 
 /// The loop: within one log, nvidia.ko's probe block repeats.

@@ -22,7 +22,7 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
             r.subject(),
             format!(
                 "The option ROM {} is for {vendor:04x}:{device:04x}{}, but it is meant for {card} ({})",
-                r.path,
+                r.named(),
                 rom_name.map(|n| format!(" ({n})")).unwrap_or_default(),
                 e.why
             ),

@@ -20,10 +20,11 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
         evidence.push(r.image_evidence(first));
         let f = out.emit(
             r.subject(),
-            format!("The option ROM {} starts with a {n}-byte dump header (nvflash/TechPowerUp): the ROM image begins at offset {n:#x}, so the guest firmware will not find it", r.path),
+            format!("The option ROM {} starts with a {n}-byte dump header (nvflash/TechPowerUp): the ROM image begins at offset {n:#x}, so the guest firmware will not find it", r.named()),
             evidence,
         );
-        let file = r.path.as_str();
+        // A pasted rom-parser report is not the file: the commands name the dump it was run on.
+        let file = if r.rom.listed { "vbios.rom".to_string() } else { r.path.clone() };
         let stripped = match file.strip_suffix(".rom").or_else(|| file.strip_suffix(".bin")) {
             Some(stem) => format!("{stem}-stripped.rom"),
             None => format!("{file}-stripped.rom"),

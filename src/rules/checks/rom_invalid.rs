@@ -14,6 +14,9 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
                 format!("has a broken image @{image_offset:x}h: its PCIR pointer leads to \"{found}\" instead of \"PCIR\"")
             }
             Problem::ZeroLength { image_offset } => format!("has an image @{image_offset:x}h whose length is 0"),
+            Problem::RanOffEnd { image_offset, needed: 0 } => format!(
+                "is truncated: the image @{image_offset:x}h says more images follow, but the file ends there; rom-parser says \"Error, ran off the end\""
+            ),
             Problem::RanOffEnd { image_offset, needed } => format!(
                 "is truncated: the image @{image_offset:x}h needs the file to reach {needed:#x} bytes (the chain is not finished), but it ends at {:#x}; rom-parser says \"Error, ran off the end\"",
                 r.rom.size
@@ -33,9 +36,8 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
         }
         let device = r.host_device(&sys.devices);
         let for_device = device.map(|d| format!(" for {} {}", d.address, d.name())).unwrap_or_default();
-        let f = out.emit(r.subject(), format!("The option ROM {}{for_device} {what}", r.path), evidence);
-        let out_file = format!("{}.rom", r.file_name().trim_end_matches(".rom").trim_end_matches(".bin"));
-        let out_file = format!("{}-redump.rom", out_file.trim_end_matches(".rom"));
+        let f = out.emit(r.subject(), format!("The option ROM {}{for_device} {what}", r.named()), evidence);
+        let out_file = format!("{}-redump.rom", r.stem());
         f.remediation = format!(
             "Dump the ROM again from the card{}:\n\n{}\n\nThen point the hostdev's `<rom file=…/>` at the new file{}.",
             device.map(|d| format!(" ({})", d.address)).unwrap_or_default(),

@@ -25,7 +25,7 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
             r.subject(),
             format!(
                 "The option ROM {}{for_device} has no x86-64 UEFI image (its images: {}){}: OVMF cannot show anything on this GPU until the guest's driver loads",
-                r.path,
+                r.named(),
                 kinds.join(", "),
                 if truncated { "; the dump is cut short, so the UEFI image may be in the missing part" } else { "" }
             ),

@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 use regex::Regex;
 
 use crate::bundle::{SourceKind, Status};
-use crate::rules::{Evidence, Findings, Severity};
+use crate::rules::{fix, Evidence, Findings, Severity};
 use crate::system::{Hostdev, LogLine, PciAddress, System, Vm};
 
 /// QEMU hw/pci/pci.c pci_add_option_rom(): `failed to find romfile "%s"` (missing, or unreadable
@@ -158,22 +158,39 @@ fn remediation(vm: Option<&str>, hostdev: Option<&Hostdev>, path: &str, cause: C
     let edit = format!("sudo virsh edit {}", vm.unwrap_or("NAME"));
     match hostdev {
         Some(h) => {
-            let (d, b, s, f) = hostdev_address_parts(&h.address);
-            r.push_str(&format!(
-                "Then `{edit}` and point the device's `<rom>` at it:\n\n\
-                 ```xml\n<hostdev mode='subsystem' type='pci' managed='yes'>\n  <source>\n    \
-                 <address domain='0x{d}' bus='0x{b}' slot='0x{s}' function='0x{f}'/>\n  </source>\n  \
-                 <rom file='{target}'/>\n</hostdev>\n```\n\n(keep its guest `<address>` line)."
-            ));
+            // The whole element, with the guest-side address it has, so pasting it over the old one keeps that.
+            let xml = fix::hostdev_xml(&h.address, h.guest_address.as_deref(), Some(&format!("<rom file='{target}'/>")));
+            r.push_str(&format!("Then `{edit}` and point the device's `<rom>` at it:\n\n```xml\n{xml}\n```"));
         }
         None => r.push_str(&format!("Then `{edit}` and set `<rom file='{target}'/>` in the GPU's `<hostdev>`.")),
     }
     r
 }
 
-fn hostdev_address_parts(a: &PciAddress) -> (String, String, String, String) {
-    let s = a.as_str();
-    (s[0..4].to_string(), s[5..7].to_string(), s[8..10].to_string(), s[11..12].to_string())
+/// Proxmox: qemu-server hands QEMU `romfile=NAME` as `/usr/share/kvm/NAME`; QEMU runs as root
+/// there, so the file only has to exist in that directory and be a good ROM.
+fn pve_fix(p: &crate::system::pve::PveVm, hostdev: Option<&Hostdev>, path: &str, cause: Cause) -> fix::PveFix {
+    let file = path.rsplit('/').next().filter(|f| !f.is_empty()).unwrap_or("vbios.rom").to_string();
+    let addr = hostdev.map(|h| h.address.to_string()).unwrap_or_else(|| "ADDRESS".into());
+    let get = match cause {
+        Cause::Missing | Cause::Unreadable if path == format!("/usr/share/kvm/{file}") => format!(
+            "`{path}` is missing or empty. Dump the card's ROM while no driver uses it (or download the one for this exact card), check it, \
+             and put it there:\n\n```sh\necho 1 > /sys/bus/pci/devices/{addr}/rom\ncat /sys/bus/pci/devices/{addr}/rom > /usr/share/kvm/{file}\n\
+             echo 0 > /sys/bus/pci/devices/{addr}/rom\nvfio-doctor rom /usr/share/kvm/{file}\n```"
+        ),
+        _ => format!(
+            "qemu-server reads `romfile=` from `/usr/share/kvm/` only, by file name. Copy the ROM there and check it:\n\n\
+             ```sh\ncp {path} /usr/share/kvm/{file}\nvfio-doctor rom /usr/share/kvm/{file}\n```"
+        ),
+    };
+    let set = match hostdev.and_then(|h| p.hostpci_of(&h.address)) {
+        // Already named by file name: putting the file in place is the whole fix.
+        Some(entry) if entry.romfile.as_deref() == Some(file.as_str()) => Vec::new(),
+        Some(entry) => vec![fix::QmSet::set(entry.key(), entry.value_with(&[("romfile", Some(&file))]))],
+        None => Vec::new(),
+    };
+    let lead = if set.is_empty() { format!("{get}\n\nThen start the VM again (`qm start {}`).", p.id()) } else { format!("{get}\n\nThen name it by file name only:") };
+    fix::PveFix { lead, set, note: String::new() }
 }
 
 /// Evidence that `path`, given to `vm`, could not be used; and whether it is missing (not just denied).
@@ -235,7 +252,8 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
             if !failed {
                 f.severity = Severity::Warning;
             }
-            f.remediation = remediation(Some(&vm.name), Some(h), path, cause_of(path, missing));
+            let cause = cause_of(path, missing);
+            f.remediation = fix::vm_remediation(vm, || remediation(Some(&vm.name), Some(h), path, cause), |p| pve_fix(p, Some(h), path, cause));
         }
     }
     // ROM paths seen only in logs (a pasted QEMU error without the XML).
@@ -257,7 +275,11 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
             format!("QEMU cannot use the ROM file {path} of {}: the VM does not start", vm_words(name, l)),
             evidence,
         );
-        f.remediation = remediation(name, hostdev, &path, cause_of(&path, l.message.contains("is empty")));
+        let cause = cause_of(&path, l.message.contains("is empty"));
+        f.remediation = match vm {
+            Some(v) => fix::vm_remediation(v, || remediation(name, hostdev, &path, cause), |p| pve_fix(p, hostdev, &path, cause)),
+            None => remediation(name, hostdev, &path, cause),
+        };
     }
     // No romfile, and the card's own ROM (the BAR) cannot be read.
     let mut seen_devices: Vec<String> = Vec::new();

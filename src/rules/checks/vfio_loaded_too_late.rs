@@ -137,7 +137,8 @@ fn race_note(sys: &System, d: &Device, driver: &str, vendor: u16, device: u16, e
     }
     match (native.and_then(|l| l.seconds), vfio.and_then(|l| l.seconds)) {
         (Some(a), Some(b)) if a < b => format!(" The kernel log shows {driver} on {} at {a:.2} s and vfio-pci registering the ids only at {b:.2} s.", d.address.short()),
-        (Some(a), None) => format!(" The kernel log shows {driver} on {} at {a:.2} s and no `vfio_pci: add` line for these ids.", d.address.short()),
+        // "No such line" holds only for a log that starts at boot, not for an excerpt.
+        (Some(a), None) if sys.kernel_log_from_boot() => format!(" The kernel log shows {driver} on {} at {a:.2} s and no `vfio_pci: add` line for these ids.", d.address.short()),
         _ => String::new(),
     }
 }

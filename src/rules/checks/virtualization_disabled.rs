@@ -49,6 +49,14 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
         }
         evidence.push(e);
     }
+    // lsmod / /proc/modules: kvm loaded, its vendor module not (it refuses to load without
+    // SVM/VT-x); the kvm row shows who uses kvm.
+    let lone_kvm = crate::system::modules::kvm_without_vendor_module(&sys.modules);
+    if let Some(kvm) = lone_kvm {
+        let mut e = Evidence::from(&kvm.line);
+        e.excerpt = format!("{}   (kvm is loaded; neither kvm_amd nor kvm_intel is, or uses it)", kvm.line.text.trim_end());
+        evidence.push(e);
+    }
     if evidence.is_empty() {
         return;
     }
@@ -64,7 +72,8 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
     let what = match (no_flag, no_kvm, !refused.is_empty()) {
         (true, _, _) => format!("{cpu} does not show hardware virtualization (no vmx/svm flag)"),
         (false, true, _) => format!("{cpu} has hardware virtualization but /dev/kvm does not exist"),
-        _ => "the kernel reports that KVM cannot use hardware virtualization".to_string(),
+        (false, false, true) => "the kernel reports that KVM cannot use hardware virtualization".to_string(),
+        _ => "kvm is loaded but neither kvm_amd nor kvm_intel: the CPU vendor's KVM module did not load, which it refuses to do while virtualization (SVM / VT-x) is off in the firmware".to_string(),
     };
     let mut remediation = format!(
         "Enable {setting} in the firmware setup of {vendor} platform, save, and power-cycle. After booting, \

@@ -23,7 +23,7 @@ fn main() {
     let mut rules = String::from("/// Every rule document, embedded: (file name, contents).\npub const EMBEDDED: &[(&str, &str)] = &[\n");
     for path in sorted_files(&manifest.join("rules"), "md") {
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-        if name == "README.md" {
+        if name == "README.md" || name == "SOURCES.md" {
             continue;
         }
         println!("cargo:rerun-if-changed={}", path.display());

@@ -77,9 +77,16 @@ impl SignatureSet {
                 if group.is_empty() {
                     continue;
                 }
-                match Prefilter::new(&group, ci) {
-                    Some(p) => prefilters.push(p),
-                    None => every_line = true,
+                // Teddy (SIMD) takes at most TEDDY_LITERALS literals and slows down well before
+                // its hard limit; a larger set is searched by several Teddy searchers, each one
+                // pass over the text, which stays faster than one automaton up to a few of them.
+                let chunks = if ci { 1 } else { group.len().div_ceil(TEDDY_LITERALS) };
+                let per = group.len().div_ceil(chunks.max(1)).max(1);
+                for chunk in group.chunks(per) {
+                    match Prefilter::new(chunk, ci) {
+                        Some(p) => prefilters.push(p),
+                        None => every_line = true,
+                    }
                 }
             }
         }
@@ -117,7 +124,7 @@ impl SignatureSet {
 
     /// A cursor over `haystack` that finds the candidate positions in it, in order.
     pub fn candidates<'s, 'h>(&'s self, haystack: &'h [u8]) -> Candidates<'s, 'h> {
-        Candidates { set: self, haystack, next: [Pending::Unknown; 2] }
+        Candidates { set: self, haystack, next: vec![Pending::Unknown; self.prefilters.len()] }
     }
 
     /// The offset in `haystack` of the first prefilter literal, if any (see [`candidates`](Self::candidates)).
@@ -135,7 +142,11 @@ impl SignatureSet {
     }
 }
 
-/// A multi-literal searcher: SIMD (Teddy) for up to 64 case-sensitive literals, else an
+/// The most case-sensitive literals one Teddy searcher is given (aho-corasick's packed
+/// searcher refuses more than 128; below this it stays near memory speed).
+const TEDDY_LITERALS: usize = 80;
+
+/// A multi-literal searcher: SIMD (Teddy) for up to 128 case-sensitive literals, else an
 /// Aho-Corasick automaton.
 #[derive(Debug)]
 enum Prefilter {
@@ -187,7 +198,8 @@ enum Pending {
 pub struct Candidates<'s, 'h> {
     set: &'s SignatureSet,
     haystack: &'h [u8],
-    next: [Pending; 2],
+    /// One entry per prefilter.
+    next: Vec<Pending>,
 }
 
 impl Candidates<'_, '_> {
@@ -414,5 +426,20 @@ mod tests {
         assert_eq!(set.next_candidate(b"noise\n[ 1.0] BAR 1: can't reserve\n"), Some(20));
         assert_eq!(set.next_candidate(b"x CAN'T RESERVE NOW\n"), Some(2));
         assert_eq!(set.next_candidate(b"xyz1 is busy now\n"), Some(4));
+    }
+
+    #[test]
+    fn many_literals_are_split_across_teddy_searchers() {
+        let patterns: Vec<String> = (0..200).map(|i| format!("signature number {i:03} failed")).collect();
+        let set = SignatureSet::new(&patterns);
+        assert!(!set.every_line_is_candidate());
+        assert_eq!(set.literals().len(), 200);
+        assert!(set.prefilters.len() >= 3 && set.prefilters.iter().all(|p| matches!(p, Prefilter::Packed(_))));
+        for i in [0, 79, 80, 150, 199] {
+            let hay = format!("noise line\nsomething signature number {i:03} failed here\n");
+            let at = set.next_candidate(hay.as_bytes()).expect("found");
+            assert_eq!(&hay[at..at + 16], "signature number");
+        }
+        assert_eq!(set.next_candidate(b"signature number 200 failed\n"), None);
     }
 }

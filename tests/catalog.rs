@@ -54,3 +54,51 @@ fn engine_files_name_no_rule() {
         }
     }
 }
+
+/// Every `[[match]]` signature is exercised: some line of its rule's `fires*` cases (the case's
+/// own files, and the fixture host a case is based on) matches it, so no signature of the
+/// catalog sits there untested.
+#[test]
+fn every_match_pattern_has_a_fires_line() {
+    fn lines_under(dir: &std::path::Path, out: &mut Vec<String>) {
+        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        for e in entries.filter_map(|e| e.ok()) {
+            let path = e.path();
+            // Not following links: fixture hosts' sysfs trees link back into themselves.
+            let Ok(kind) = e.file_type() else { continue };
+            if kind.is_dir() {
+                lines_under(&path, out);
+            } else if kind.is_file() && path.file_name().is_some_and(|n| n != "case.toml") {
+                if let Ok(bytes) = std::fs::read(&path) {
+                    out.extend(String::from_utf8_lossy(&bytes).lines().map(str::to_string));
+                }
+            }
+        }
+    }
+    let catalog = Catalog::builtin().expect("catalog parses");
+    let fixtures = support::fixtures();
+    for rule in catalog.rules().iter().filter(|r| !r.patterns.is_empty()) {
+        let mut lines = Vec::new();
+        let dir = fixtures.join("rules").join(&rule.name);
+        for case in std::fs::read_dir(&dir).expect("fixtures dir").filter_map(|e| e.ok()) {
+            if !case.file_name().to_string_lossy().starts_with("fires") {
+                continue;
+            }
+            lines_under(&case.path(), &mut lines);
+            let toml = std::fs::read_to_string(case.path().join("case.toml")).unwrap_or_default();
+            if let Some(base) = toml.lines().find_map(|l| l.strip_prefix("base = \"").and_then(|b| b.strip_suffix('"'))) {
+                lines_under(&fixtures.join("hosts").join(base), &mut lines);
+            }
+        }
+        for (i, p) in rule.patterns.iter().enumerate() {
+            assert!(
+                lines.iter().any(|l| p.regex.is_match(l)),
+                "{}: [[match]] #{} ({}) matches no line of fixtures/rules/{}/fires*",
+                rule.name,
+                i + 1,
+                p.regex.as_str(),
+                rule.name
+            );
+        }
+    }
+}

@@ -196,7 +196,7 @@ impl Catalog {
         let mut paths: Vec<_> = entries.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "md")).collect();
         paths.sort();
         for path in paths {
-            if path.file_name().is_some_and(|n| n == "README.md") {
+            if path.file_name().is_some_and(|n| n == "README.md" || n == "SOURCES.md") {
                 continue;
             }
             let read = crate::root::read_capped(&path, 1024 * 1024).map_err(|e| Error::RuleFile { path: path.clone(), problem: e.to_string() })?;

@@ -283,13 +283,34 @@ pub fn run(sys: &System, catalog: &Catalog) -> Outcome {
         if found.is_empty() && known::unconfirmed(sys, rule, None, &mut found) {
             outcome.unconfirmed.push(rule.code.clone());
         }
-        outcome.findings.extend(found);
+        outcome.findings.extend(fold_same_subject(found));
     }
     outcome.findings.sort_by(|a, b| {
         b.severity.cmp(&a.severity).then_with(|| a.code.cmp(&b.code)).then_with(|| a.subject.cmp(&b.subject))
     });
     relate::link(&mut outcome.findings, catalog);
     outcome
+}
+
+/// One finding per subject and rule: when a pattern and the rule's check both speak about the
+/// same subject, the check's finding (made last, with the wider view) stays and takes the
+/// pattern's evidence.
+fn fold_same_subject(found: Vec<Finding>) -> Vec<Finding> {
+    let mut out: Vec<Finding> = Vec::with_capacity(found.len());
+    for f in found {
+        match out.iter().position(|o| o.subject == f.subject) {
+            Some(i) => {
+                let earlier = std::mem::replace(&mut out[i], f);
+                let merged = &mut out[i];
+                let mut evidence = earlier.evidence;
+                evidence.retain(|e| !merged.evidence.iter().any(|m| m.source == e.source && m.excerpt == e.excerpt));
+                evidence.append(&mut merged.evidence);
+                merged.evidence = evidence;
+            }
+            None => out.push(f),
+        }
+    }
+    out
 }
 
 /// Every log signature the catalog needs kept from long logs: the `[[match]]` regexes, the

@@ -14,10 +14,10 @@ use serde::Deserialize;
 use vfio_doctor::commands::{obtain_bundle, Origin};
 use vfio_doctor::rules::Catalog;
 
-/// The least share of cases whose established cause must be named. Issue 10 asks for 0.90;
-/// this is the figure measured on this branch alone (the catalog, paste kinds and partial-evidence
-/// reasoning land on other branches) and is raised as they land.
-const MIN_RECALL: f64 = 0.36;
+/// The least share of cases whose established cause must be named. Issue 10 asks for 0.90; this
+/// is the figure measured with the catalog, the paste kinds and partial-evidence reasoning merged
+/// (38 of 55), a floor that only goes up.
+const MIN_RECALL: f64 = 0.69;
 
 /// Issue 10 asks for at least 80 cases.
 const MIN_CASES: usize = 55;

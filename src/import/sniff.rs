@@ -331,7 +331,13 @@ pub fn holders_line(line: &str) -> bool {
     let gpu_file = t.contains("/dev/nvidia") || t.contains("/dev/dri/") || t.contains("libnvidia-ml");
     static F: OnceLock<Option<Regex>> = OnceLock::new();
     let fuser = re(&F, r"^(?:/\S+:\s+)?\S+\s+(?:\d+|kernel)\s+[Ffrcem.]{1,6}\s+\S").is_some_and(|r| r.is_match(t));
-    (gpu_file && (fuser || t.split_whitespace().count() >= 8))
+    // An lsof row: COMMAND PID USER FD TYPE DEVICE SIZE/OFF NODE NAME, the PID a number and the
+    // GPU file its NAME (a log line that mentions /dev/dri in prose is not one).
+    let words: Vec<&str> = t.split_whitespace().collect();
+    let lsof = words.len() >= 8
+        && words[1].bytes().all(|b| b.is_ascii_digit())
+        && words.last().is_some_and(|n| n.contains("/dev/nvidia") || n.contains("/dev/dri/") || n.contains("libnvidia-ml"));
+    (gpu_file && (fuser || lsof))
         || t.split_whitespace().collect::<Vec<_>>() == ["USER", "PID", "ACCESS", "COMMAND"]
         || t.starts_with("COMMAND") && t.contains(" PID ") && t.ends_with("NAME")
 }
@@ -586,6 +592,9 @@ mod tests {
         assert_eq!(sniff("+ fast\n+ cheap\n+ good\n"), SourceKind::Text);
         assert_eq!(kind_from_command("lsmod | grep kvm"), Some(SourceKind::Modules));
         assert_eq!(kind_from_command("sudo fuser -v /dev/nvidia*"), Some(SourceKind::Holders));
+        // A journal line that names a GPU file in prose is not an lsof row.
+        assert!(!holders_line("gnome-shell: Failed to lock front buffer on /dev/dri/card2"));
+        assert!(holders_line("Xorg      1418 root   12u   CHR 195,0      0t0  615 /dev/nvidia0"));
         assert_eq!(kind_from_command("cat /proc/1234/limits"), Some(SourceKind::Limits));
         assert_eq!(kind_from_command("sudo bash -x /etc/libvirt/hooks/qemu.d/win10/prepare/begin/start.sh"), Some(SourceKind::HookTrace));
     }

@@ -32,12 +32,12 @@ pub(super) fn unconfirmed(sys: &System, rule: &Rule, not_evaluated: Option<&NotE
                 .iter()
                 .filter(|p| p.sources.contains(kind) || *kind == SourceKind::Text)
                 .find_map(|p| pattern_unconfirmed(sys, p, line));
+            // A failure signature is a failure whether or not a pattern also knows the line.
+            let fails = set.is_match(&line.message);
+            failed |= fails;
             let why = match why {
                 Some(w) => w,
-                None if set.is_match(&line.message) => {
-                    failed = true;
-                    String::new()
-                }
+                None if fails => String::new(),
                 None => continue,
             };
             match found.iter_mut().find(|(e, _)| *e.source == *line.source) {

@@ -80,9 +80,19 @@ pub fn parse(text: &str, path: &str) -> Vec<LogLine> {
         let device = device_re().captures(&message).and_then(|c| {
             Some(DeviceRef { driver: c["drv"].to_string(), address: PciAddress::parse(&c["addr"])? })
         });
+        let message = as_typed(message);
         out.push(LogLine { source: source.clone(), line_no: i + 1, count: 1, last_line_no: i + 1, timestamp, seconds, message, text: line.to_string(), device });
     }
     out
+}
+
+/// The message as the program printed it: forums and word processors turn `can't` into
+/// `can’t` and `"x"` into `“x”`, which no signature matches. `text` keeps the paste as posted.
+pub fn as_typed(message: String) -> String {
+    if !message.contains(['\u{2018}', '\u{2019}', '\u{201c}', '\u{201d}']) {
+        return message;
+    }
+    message.replace(['\u{2018}', '\u{2019}'], "'").replace(['\u{201c}', '\u{201d}'], "\"")
 }
 
 /// Lines of a text whose format has no timestamp convention of its own (yet): message = text.
@@ -100,7 +110,7 @@ pub fn plain_lines(text: &str, path: &str) -> Vec<LogLine> {
                 last_line_no: i + 1,
                 timestamp: None,
                 seconds: None,
-                message: l.to_string(),
+                message: as_typed(l.to_string()),
                 text: l.to_string(),
                 device: None,
             }
@@ -128,6 +138,10 @@ vfio_pci: add [10de:1c02[ffffffff:ffffffff]] class 0x000000/00000000
         assert_eq!(lines[0].device.as_ref().unwrap().driver, "vfio-pci");
         assert_eq!(lines[0].device.as_ref().unwrap().address.as_str(), "0000:05:00.0");
         assert_eq!(lines[1].message, "NVRM: No NVIDIA devices probed.");
+        // A typographic apostrophe from a forum is read as the kernel printed it; the text stays.
+        let cut = parse("[Wed Jun 12 02:42:37 2024] vfio-pci 0000:b3:00.0: BAR 1: can\u{2019}t reserve [mem 0xe0000000-0xefffffff 64bit pref]\n", "d");
+        assert_eq!(cut[0].message, "vfio-pci 0000:b3:00.0: BAR 1: can't reserve [mem 0xe0000000-0xefffffff 64bit pref]");
+        assert!(cut[0].text.contains('\u{2019}'));
         assert_eq!(lines[1].timestamp.as_deref(), Some("Tue Aug 26 16:02:52 2025"));
         assert_eq!(lines[2].message, "AMD-Vi: Interrupt remapping enabled");
         assert_eq!(lines[2].seconds, Some(7.02));

@@ -61,6 +61,16 @@ fn cannot_reset_re() -> &'static Regex {
 /// `CANNOT_RESET` matched): long logs keep them from between head and tail (`rules::signatures`).
 pub(crate) const LOG_SIGNATURES: &[&str] = &[NOT_READY, POWER, BAR_RESTORE, CANNOT_RESET];
 
+/// Lines that alone show a reset that failed for a VM, even when the check cannot tell which
+/// device (a pasted `stuck in D3` names none): QEMU or libvirt could not reset or wake it. The
+/// kernel's own `not ready … giving up` and D3cold lines are not among them: a GPU the host
+/// keeps prints them too (quiet-host-gpu).
+pub(crate) const FAILURE_SIGNATURES: &[&str] = &[
+    r"vfio: Unable to power on device, stuck in D\d",
+    r"vfio: Cannot reset device \S+, no available reset mechanism",
+    r"Unable to reset PCI device \S+: ",
+];
+
 /// What went wrong with one device.
 #[derive(Default)]
 struct Trouble {

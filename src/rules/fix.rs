@@ -486,16 +486,7 @@ pub fn property_string(value: Option<&str>, default: &str, set: &[(&str, Option<
             _ => {}
         }
     }
-    for (k, v) in set {
-        match (parts.iter().position(|(pk, _)| pk == k), v) {
-            (Some(i), Some(v)) => parts[i].1 = v.to_string(),
-            (Some(i), None) => {
-                parts.remove(i);
-            }
-            (None, Some(v)) => parts.push((k.to_string(), v.to_string())),
-            (None, None) => {}
-        }
-    }
+    crate::system::pve::apply_settings(&mut parts, set);
     let mut out = default.to_string();
     for (k, v) in parts {
         out.push_str(&format!(",{k}={v}"));

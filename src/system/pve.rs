@@ -88,16 +88,7 @@ impl Hostpci {
             let (k, v) = o.split_once('=').unwrap_or((o.as_str(), ""));
             parts.push((k.to_string(), v.to_string()));
         }
-        for (k, v) in set {
-            match (parts.iter().position(|(pk, _)| pk == k), v) {
-                (Some(i), Some(v)) => parts[i].1 = v.to_string(),
-                (Some(i), None) => {
-                    parts.remove(i);
-                }
-                (None, Some(v)) => parts.push((k.to_string(), v.to_string())),
-                (None, None) => {}
-            }
-        }
+        apply_settings(&mut parts, set);
         parts.iter().map(|(k, v)| if k.is_empty() { v.clone() } else { format!("{k}={v}") }).collect::<Vec<_>>().join(",")
     }
 }
@@ -186,6 +177,21 @@ impl PveVm {
     /// The first `hostpciN` index not in use (0–15).
     pub fn free_hostpci(&self) -> u32 {
         (0..16).find(|i| !self.hostpci.iter().any(|h| h.index == *i) && self.get(&format!("hostpci{i}")).is_none()).unwrap_or(15)
+    }
+}
+
+/// Apply `set` to the `key=value` parts of a property string: a `Some` value sets (or adds) the
+/// key, `None` removes it; the other parts keep their order.
+pub fn apply_settings(parts: &mut Vec<(String, String)>, set: &[(&str, Option<&str>)]) {
+    for (k, v) in set {
+        match (parts.iter().position(|(pk, _)| pk == k), v) {
+            (Some(i), Some(v)) => parts[i].1 = v.to_string(),
+            (Some(i), None) => {
+                parts.remove(i);
+            }
+            (None, Some(v)) => parts.push((k.to_string(), v.to_string())),
+            (None, None) => {}
+        }
     }
 }
 

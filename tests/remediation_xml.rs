@@ -172,8 +172,8 @@ fn validators_present() -> bool {
     )
 }
 
-/// (rule/case, snippet) for every ```xml block of every finding of every `fires*` case.
-fn remediation_snippets() -> Vec<(String, String)> {
+/// Every `fixtures/rules/<rule>/fires*` case directory, sorted.
+fn fires_cases() -> Vec<std::path::PathBuf> {
     let mut cases: Vec<_> = std::fs::read_dir(support::fixtures().join("rules"))
         .expect("fixtures/rules")
         .filter_map(|e| e.ok())
@@ -181,6 +181,12 @@ fn remediation_snippets() -> Vec<(String, String)> {
         .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("fires")) && p.join("case.toml").is_file())
         .collect();
     cases.sort();
+    cases
+}
+
+/// (rule/case, snippet) for every ```xml block of every finding of every `fires*` case.
+fn remediation_snippets() -> Vec<(String, String)> {
+    let cases = fires_cases();
     let mut snippets: Vec<(String, String)> = Vec::new();
     for dir in cases {
         let built = support::build_case(&dir);
@@ -267,13 +273,7 @@ const DROPPED_ON_PURPOSE: &[&str] = &["domain/cpu/model", "domain/cpu/vendor"];
 
 #[test]
 fn snippets_keep_what_the_domain_had() {
-    let mut cases: Vec<_> = std::fs::read_dir(support::fixtures().join("rules"))
-        .expect("fixtures/rules")
-        .filter_map(|e| e.ok())
-        .flat_map(|rule| std::fs::read_dir(rule.path()).into_iter().flatten().filter_map(|e| e.ok()).map(|e| e.path()))
-        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("fires")) && p.join("case.toml").is_file())
-        .collect();
-    cases.sort();
+    let cases = fires_cases();
     let mut checked = 0;
     let mut failures = Vec::new();
     for dir in cases {

@@ -251,8 +251,12 @@ impl Literals {
         self.alternatives.iter().map(Vec::len).min().unwrap_or(0)
     }
 
+    /// A case-sensitive literal long enough for the prefilter beats any case-insensitive one:
+    /// it joins the SIMD searchers, where a case-insensitive literal costs a pass of its own
+    /// (`[Ff]ailed to set iommu` is better looked for as `ailed to set iommu`).
     fn better_than(&self, other: &Literals) -> bool {
-        (self.score(), std::cmp::Reverse(self.alternatives.len())) > (other.score(), std::cmp::Reverse(other.alternatives.len()))
+        let key = |l: &Literals| (!l.case_insensitive && l.score() >= MIN_LITERAL, l.score(), std::cmp::Reverse(l.alternatives.len()));
+        key(self) > key(other)
     }
 }
 
@@ -273,13 +277,23 @@ fn required_literals(hir: &Hir) -> Option<Literals> {
                     best = Some(cand);
                 }
             };
-            // Adjacent exact pieces join into one longer literal.
+            // Adjacent exact pieces join into one longer literal; its case-sensitive stretches
+            // (between pieces written case-insensitively) are candidates too.
             let mut run: Vec<u8> = Vec::new();
             let mut run_ci = false;
+            let mut sensitive: Vec<u8> = Vec::new();
             for part in parts {
                 if let Some((bytes, ci)) = exact(part) {
                     run.extend_from_slice(&bytes);
                     run_ci |= ci;
+                    if ci {
+                        if run_ci && !sensitive.is_empty() {
+                            consider(Literals::one(std::mem::take(&mut sensitive), false));
+                        }
+                        sensitive.clear();
+                    } else {
+                        sensitive.extend_from_slice(&bytes);
+                    }
                     continue;
                 }
                 if matches!(part.kind(), HirKind::Look(_)) {
@@ -287,14 +301,21 @@ fn required_literals(hir: &Hir) -> Option<Literals> {
                     continue;
                 }
                 if !run.is_empty() {
+                    if run_ci && !sensitive.is_empty() {
+                        consider(Literals::one(std::mem::take(&mut sensitive), false));
+                    }
                     consider(Literals::one(std::mem::take(&mut run), run_ci));
                     run_ci = false;
                 }
+                sensitive.clear();
                 if let Some(inner) = required_literals(part) {
                     consider(inner);
                 }
             }
             if !run.is_empty() {
+                if run_ci && !sensitive.is_empty() {
+                    consider(Literals::one(sensitive, false));
+                }
                 consider(Literals::one(run, run_ci));
             }
             best
@@ -398,6 +419,11 @@ mod tests {
         assert_eq!(lits(r"\d+ \w+").unwrap().score(), 1);
         assert_eq!(lits(r"\d+\w*"), None);
         assert_eq!(lits(r"(?:foo)?bar").unwrap().alternatives, vec![b"bar".to_vec()]);
+        // A case-insensitive first letter: the case-sensitive rest is the better literal.
+        let cased = lits(r"[Ff]ailed to set iommu for container: (?i:operation) not permitted").unwrap();
+        assert_eq!((cased.alternatives, cased.case_insensitive), (vec![b"ailed to set iommu for container: ".to_vec()], false));
+        let short = lits(r"[Ff]ai(?i)led").unwrap();
+        assert_eq!((short.alternatives, short.case_insensitive), (vec![b"failed".to_vec()], true));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! with a count and their first and last line. What was left out is counted in a [`Cut`], with
 //! what a reader needs to give kept lines their original line numbers back.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::io::Read;
 
 use crate::bundle::{Cut, Folded};
@@ -159,8 +159,7 @@ impl<'k> Capture<'k> {
             return;
         }
         let region = &self.window[..cut];
-        self.folds.scan(region, self.window_line, self.window_mid_line, self.keep, self.caps.middle);
-        self.window_line += count_lines(region);
+        self.window_line += self.folds.scan(region, self.window_line, self.window_mid_line, self.keep, self.caps.middle);
         self.window_mid_line = region.last() != Some(&b'\n');
         self.slid = true;
         self.window.drain(..cut);
@@ -217,23 +216,39 @@ fn count_lines(bytes: &[u8]) -> u64 {
     memchr::memchr_iter(b'\n', bytes).count() as u64
 }
 
+/// Message-keyed maps: one lookup per candidate line, so the hash is a fast one (seeded per
+/// process, so a crafted log cannot count on collisions).
+type Messages<V> = HashMap<Box<[u8]>, V, foldhash::fast::RandomState>;
+
+/// What became of a candidate message the first time it was met.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Seen {
+    /// Kept, as this entry.
+    Kept(usize),
+    /// No signature matches it.
+    Rejected,
+}
+
 /// Signature lines from the middle, folded by message.
 #[derive(Default)]
 struct Folds {
     entries: Vec<Entry>,
-    by_message: HashMap<Box<[u8]>, usize>,
+    /// Kept messages, and up to [`REJECTED_MEMORY`] rejected ones.
+    seen: Messages<Seen>,
+    rejected: usize,
     /// Messages with their `0x…` numbers masked, for folding once the budget is spent.
-    by_shape: HashMap<Box<[u8]>, usize>,
-    rejected: HashSet<Box<[u8]>>,
+    by_shape: Messages<usize>,
     /// Reused for each line's shape: nothing is allocated per line.
     shape: Vec<u8>,
     bytes: usize,
-    last: Option<usize>,
+    /// The last candidate message looked up, and what it was: a run of one message (a flood)
+    /// costs a comparison per line.
+    last: Vec<u8>,
+    last_seen: Option<Seen>,
     unkept: u64,
 }
 
 struct Entry {
-    message: Box<[u8]>,
     line: Box<[u8]>,
     count: u64,
     similar: u64,
@@ -244,14 +259,15 @@ struct Entry {
 impl Folds {
     /// Find the signature lines of `region` (whole lines, the first of which is original line
     /// `first_line` + 1, 0-based `first_line`; when `mid_line`, the region starts inside a line).
-    fn scan(&mut self, region: &[u8], first_line: u64, mid_line: bool, keep: &SignatureSet, budget: usize) {
+    /// Returns the number of line ends in `region`.
+    fn scan(&mut self, region: &[u8], first_line: u64, mid_line: bool, keep: &SignatureSet, budget: usize) -> u64 {
         if keep.is_empty() {
-            return;
+            return count_lines(region);
         }
         let mut pos = 0;
         let mut line = first_line;
         if mid_line {
-            let Some(i) = memchr::memchr(b'\n', region) else { return };
+            let Some(i) = memchr::memchr(b'\n', region) else { return 0 };
             pos = i + 1;
             line += 1;
         }
@@ -270,6 +286,8 @@ impl Folds {
             self.line(&region[start..end], line + 1, keep, budget);
             pos = end + 1;
         }
+        // `line - first_line` line ends lie before `counted`.
+        line - first_line + count_lines(&region[counted..])
     }
 
     fn line(&mut self, raw: &[u8], line_no: u64, keep: &SignatureSet, budget: usize) {
@@ -278,38 +296,43 @@ impl Folds {
             return;
         }
         let message = strip_stamp(raw);
-        if let Some(i) = self.last.filter(|&i| *self.entries[i].message == *message) {
-            self.entries[i].bump(line_no, false);
-            return;
-        }
-        if let Some(&i) = self.by_message.get(message) {
-            self.entries[i].bump(line_no, false);
-            self.last = Some(i);
-            return;
-        }
-        if self.rejected.contains(message) {
-            return;
+        let seen = match self.last_seen {
+            Some(seen) if self.last == message => Some(seen),
+            _ => self.seen.get(message).copied().inspect(|&seen| self.remember(message, seen)),
+        };
+        match seen {
+            Some(Seen::Kept(i)) => return self.entries[i].bump(line_no, false),
+            Some(Seen::Rejected) => return,
+            None => {}
         }
         if !keep.matches(raw, message) {
-            if self.rejected.len() < REJECTED_MEMORY {
-                self.rejected.insert(message.into());
+            if self.rejected < REJECTED_MEMORY {
+                self.seen.insert(message.into(), Seen::Rejected);
+                self.rejected += 1;
+                self.remember(message, Seen::Rejected);
             }
             return;
         }
         mask_hex(message, &mut self.shape);
         if self.bytes + raw.len() <= budget {
             let i = self.entries.len();
-            self.entries.push(Entry { message: message.into(), line: raw.into(), count: 1, similar: 0, first: line_no, last: line_no });
-            self.by_message.insert(message.into(), i);
+            self.entries.push(Entry { line: raw.into(), count: 1, similar: 0, first: line_no, last: line_no });
+            self.seen.insert(message.into(), Seen::Kept(i));
             self.by_shape.entry(self.shape.as_slice().into()).or_insert(i);
             self.bytes += raw.len();
-            self.last = Some(i);
+            self.remember(message, Seen::Kept(i));
             return;
         }
         match self.by_shape.get(self.shape.as_slice()) {
             Some(&i) => self.entries[i].bump(line_no, true),
             None => self.unkept += 1,
         }
+    }
+
+    fn remember(&mut self, message: &[u8], seen: Seen) {
+        self.last.clear();
+        self.last.extend_from_slice(message);
+        self.last_seen = Some(seen);
     }
 
     fn into_folded(self) -> (Vec<Folded>, u64) {

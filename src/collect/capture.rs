@@ -38,6 +38,17 @@ const SLIDE: usize = 4 * 1024 * 1024;
 /// Candidate messages that matched no signature, remembered so that repeats cost one lookup.
 const REJECTED_MEMORY: usize = 64 * 1024;
 
+/// A region at least this long is searched for candidate lines in two halves at once, the
+/// second on another thread, where the machine has more than one: the prefilter's search is
+/// most of a long log's time, and its cost grows with the signature count.
+const PARALLEL_REGION: usize = 1024 * 1024;
+
+/// [`PARALLEL_REGION`], or never on a machine (or CPU set) of one core.
+fn parallel_region() -> usize {
+    static FROM: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *FROM.get_or_init(|| if std::thread::available_parallelism().is_ok_and(|n| n.get() > 1) { PARALLEL_REGION } else { usize::MAX })
+}
+
 /// What a capture kept: the head and tail bytes (the whole text when nothing was cut), and
 /// the [`Cut`] that records the rest.
 #[derive(Debug)]
@@ -114,7 +125,7 @@ impl<'k> Capture<'k> {
             window_mid_line: false,
             slid: false,
             total_bytes: 0,
-            folds: Folds::default(),
+            folds: Folds { parallel_from: parallel_region(), ..Folds::default() },
             slide_every: SLIDE,
         }
     }
@@ -246,6 +257,8 @@ struct Folds {
     last: Vec<u8>,
     last_seen: Option<Seen>,
     unkept: u64,
+    /// [`parallel_region`]; smaller in tests.
+    parallel_from: usize,
 }
 
 struct Entry {
@@ -273,18 +286,31 @@ impl Folds {
         }
         // `line` is the 0-based number of the line that starts at `counted`.
         let mut counted = pos;
-        let mut candidates = keep.candidates(region);
-        while pos < region.len() {
-            let Some(hit) = candidates.next_from(pos) else { break };
-            let start = memchr::memrchr(b'\n', &region[pos..hit]).map(|i| pos + i + 1).unwrap_or(pos);
-            let Some(end) = memchr::memchr(b'\n', &region[hit..]).map(|i| hit + i) else {
-                // The region ends inside this line (a line longer than the window): not a log line.
-                break;
-            };
+        let mut visit = |folds: &mut Folds, start: usize, end: usize| {
             line += count_lines(&region[counted..start]);
             counted = start;
-            self.line(&region[start..end], line + 1, keep, budget);
-            pos = end + 1;
+            folds.line(&region[start..end], line + 1, keep, budget);
+        };
+        // The second half starts after a line end: each half's candidate lines are the lines
+        // with a hit, as in the whole region (no signature literal spans a line end).
+        let half = pos + (region.len() - pos) / 2;
+        let split = (region.len() - pos >= self.parallel_from).then(|| memchr::memchr(b'\n', &region[half..]).map(|i| half + i + 1)).flatten();
+        match split {
+            Some(mid) if mid < region.len() => std::thread::scope(|scope| {
+                let second = scope.spawn(|| candidate_lines(keep, &region[mid..], 0).collect::<Vec<_>>());
+                for (start, end) in candidate_lines(keep, &region[..mid], pos) {
+                    visit(self, start, end);
+                }
+                let second = second.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                for (start, end) in second {
+                    visit(self, mid + start, mid + end);
+                }
+            }),
+            _ => {
+                for (start, end) in candidate_lines(keep, region, pos) {
+                    visit(self, start, end);
+                }
+            }
         }
         // `line - first_line` line ends lie before `counted`.
         line - first_line + count_lines(&region[counted..])
@@ -357,6 +383,20 @@ impl Entry {
         self.similar += u64::from(similar);
         self.last = line_no;
     }
+}
+
+/// The lines of `region` (from `pos`, a line start) that hold a prefilter hit, as the range of
+/// each without its line end, in order. Stops at a line the region ends inside (a line longer
+/// than the window: not a log line).
+fn candidate_lines<'a>(keep: &'a SignatureSet, region: &'a [u8], mut pos: usize) -> impl Iterator<Item = (usize, usize)> + 'a {
+    let mut candidates = keep.candidates(region);
+    std::iter::from_fn(move || {
+        let hit = candidates.next_from(pos)?;
+        let start = memchr::memrchr(b'\n', &region[pos..hit]).map(|i| pos + i + 1).unwrap_or(pos);
+        let end = memchr::memchr(b'\n', &region[hit..]).map(|i| hit + i)?;
+        pos = end + 1;
+        Some((start, end))
+    })
 }
 
 /// The message of a log line: without a leading ISO-8601 stamp (QEMU, libvirt, journal
@@ -591,6 +631,66 @@ mod tests {
         assert_eq!((cut.head_lines, cut.tail_first_line, cut.original_lines), (Some(1), Some(3), 3));
     }
 
+    /// Lines the prefilter and the folding could get wrong — two signatures in one line, CRLF,
+    /// invalid UTF-8, a literal cut by a feed piece or by the half where a region is split, one
+    /// message under several stamps, a candidate no signature matches — kept exactly as a
+    /// line-by-line reading of the text keeps them, whatever the pieces and the split.
+    #[test]
+    fn kept_lines_are_the_lines_a_signature_matches() {
+        let patterns = [r"^vfio: Cannot reset device \S+, no available reset mechanism", r"stuck in D\d", r"(?i)group \d+ is not viable", r"Device or resource busy$"];
+        let keep = SignatureSet::new(patterns);
+        let regexes: Vec<regex::bytes::Regex> = patterns.iter().map(|p| regex::bytes::Regex::new(p).unwrap()).collect();
+        let shapes: [&[u8]; 9] = [
+            b"2023-05-26T10:00:01.000000Z vfio: Cannot reset device 0000:08:00.1, no available reset mechanism",
+            b"[   61.590114] vfio: Unable to power on device, stuck in D3 and Device or resource busy\r",
+            b"Oct 24 14:18:36 host kernel: vfio 0000:04:00.0: GROUP 15 IS NOT VIABLE \xff\xfe",
+            b"2023-05-26T10:00:02.000000Z vfio: Cannot reset device 0000:08:00.1, no available reset mechanism\r",
+            b"noise: Cannot reset device but not at the start, no available reset mechanism",
+            b"stuck in Dx: a candidate (literal `stuck in D`) that no signature matches \x80",
+            b"\xc3\x28 Device or resource busy",
+            b"plain noise line without any literal",
+            b"",
+        ];
+        let mut text: Vec<u8> = Vec::new();
+        for i in 0..6000usize {
+            text.extend_from_slice(shapes[(i * 7 + i / 13) % shapes.len()]);
+            text.push(b'\n');
+        }
+        let caps = Caps { head: 300, tail: 300, middle: 64 * 1024 };
+        let lines: Vec<&[u8]> = text.split(|&b| b == b'\n').collect();
+        let mut outputs = Vec::new();
+        for (piece, parallel_from, slide_every) in [(text.len(), usize::MAX, SLIDE), (1, usize::MAX, 4096), (7, 1000, 4096), (4096, 1, 50_000), (333, 20_000, 100_000)] {
+            let mut c = Capture::new(caps, &keep);
+            c.slide_every = slide_every;
+            c.folds.parallel_from = parallel_from;
+            for p in text.chunks(piece) {
+                c.feed(p);
+            }
+            let got = c.finish();
+            let cut = got.cut.clone().expect("cut");
+            // Line by line: the middle lines a signature matches, by message, in order.
+            let (head, tail) = (cut.head_lines.unwrap() as usize, cut.tail_first_line.unwrap() as usize);
+            let mut expected: Vec<(String, u64, u64, u64)> = Vec::new();
+            for (i, raw) in lines.iter().enumerate().take(tail - 1).skip(head) {
+                let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+                let message = strip_stamp(raw);
+                if !regexes.iter().any(|r| r.is_match(message) || r.is_match(raw)) {
+                    continue;
+                }
+                let n = i as u64 + 1;
+                match expected.iter_mut().find(|e| strip_stamp(e.0.as_bytes()) == strip_stamp(String::from_utf8_lossy(raw).as_bytes())) {
+                    Some(e) => (e.1, e.3) = (e.1 + 1, n),
+                    None => expected.push((String::from_utf8_lossy(raw).into_owned(), 1, n, n)),
+                }
+            }
+            let folded: Vec<(String, u64, u64, u64)> = cut.folded.iter().map(|f| (f.line.clone(), f.count, f.first_line, f.last_line)).collect();
+            assert_eq!(folded, expected, "pieces of {piece}, split from {parallel_from}");
+            assert!(folded.len() >= 4 && folded.iter().any(|f| f.0.contains("stuck in D3 and Device or resource busy")));
+            outputs.push((got.bytes, cut));
+        }
+        assert!(outputs.windows(2).all(|w| w[0] == w[1]));
+    }
+
     /// Random texts, caps and piece sizes: every kept line (head, tail, folded) is the original
     /// line of the number the System gives it, and every signature line is kept or counted.
     #[test]
@@ -624,6 +724,8 @@ mod tests {
             let longest = lines.iter().map(String::len).max().unwrap_or(0);
             let splits = next(2) == 0;
             c.slide_every = 1 + next(300) as usize + if splits { 0 } else { longest + 1 };
+            // Candidate lines searched in two halves (on two threads) from any region size.
+            c.folds.parallel_from = if next(2) == 0 { 1 + next(400) as usize } else { usize::MAX };
             let bytes = text.as_bytes();
             let mut at = 0;
             while at < bytes.len() {

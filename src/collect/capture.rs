@@ -71,18 +71,38 @@ impl Captured {
 /// Capture all of `reader`. A reader that would block (a FIFO, a device) ends the text.
 pub fn capture_reader(mut reader: impl Read, caps: Caps, keep: &SignatureSet) -> std::io::Result<Captured> {
     let mut c = Capture::new(caps, keep);
-    let mut chunk = vec![0u8; 256 * 1024];
-    loop {
+    let mut chunk = vec![0u8; READ_CHUNK];
+    while !c.head_full {
         match reader.read(&mut chunk) {
-            Ok(0) => break,
+            Ok(0) => return Ok(c.finish()),
             Ok(n) => c.feed(&chunk[..n]),
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(c.finish()),
+            Err(e) => return Err(e),
+        }
+    }
+    drop(chunk);
+    // Past the head, straight into the window: each byte is copied once (by the kernel).
+    loop {
+        let before = c.window.len();
+        let read = (&mut reader).take(READ_CHUNK as u64).read_to_end(&mut c.window);
+        let n = c.window.len() - before;
+        c.total_bytes += n as u64;
+        if c.window.len() >= c.caps.tail + c.slide_every {
+            c.slide(true);
+        }
+        match read {
+            Ok(0) => break,
+            Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
             Err(e) => return Err(e),
         }
     }
     Ok(c.finish())
 }
+
+/// Bytes asked of a reader at a time.
+const READ_CHUNK: usize = 256 * 1024;
 
 /// Capture text already in memory.
 pub fn capture_bytes(bytes: &[u8], caps: Caps, keep: &SignatureSet) -> Captured {
@@ -688,6 +708,19 @@ mod tests {
             assert!(folded.len() >= 4 && folded.iter().any(|f| f.0.contains("stuck in D3 and Device or resource busy")));
             outputs.push((got.bytes, cut));
         }
+        // Read from a reader that hands out odd pieces (past the head, straight into the window).
+        struct Pieces<'a>(&'a [u8], usize);
+        impl Read for Pieces<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                self.1 = self.1 % 997 + 1;
+                let n = self.1.min(buf.len()).min(self.0.len());
+                buf[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let read = capture_reader(Pieces(&text, 0), caps, &keep).expect("read");
+        outputs.push((read.bytes, read.cut.expect("cut")));
         assert!(outputs.windows(2).all(|w| w[0] == w[1]));
     }
 

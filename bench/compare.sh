@@ -3,7 +3,8 @@
 #   1. `vfio-doctor check qemu-log:FILE` on a generated QEMU log (real line shapes, failure
 #      signatures scattered through it) against `rg -c -f PATTERNS FILE` with the same
 #      signature set (`vfio-doctor rules --patterns`): median wall time of interleaved runs,
-#      and peak RSS;
+#      median CPU time (user + system: steadier than wall time on a machine shared with other
+#      jobs), and peak RSS;
 #   2. `check --root fixtures/hosts/seed-b550` and live `check` wall time;
 #   3. `vfio-doctor iommu --root` against the classic `for g in /sys/kernel/iommu_groups/*` …
 #      `lspci -nns` script (from the seed) on the same fixture sysfs.
@@ -27,14 +28,14 @@ target/release/examples/qemu_log "$MIB" >"$LOG"
 "$BIN" rules --patterns >"$WORK/patterns.txt"
 cat "$LOG" >/dev/null # page cache, for both
 
-# run NAME CMD… : append "microseconds peak-RSS-KiB" of one run to $WORK/NAME
+# run NAME CMD… : append "wall-microseconds peak-RSS-KiB cpu-microseconds" of one run to $WORK/NAME
 run() {
   local name=$1 start end
   shift
   start=$(date +%s%N)
-  /usr/bin/time -f %M -o "$WORK/rss" "$@" >/dev/null 2>"$WORK/err" || true
+  /usr/bin/time -f '%M %U %S' -o "$WORK/rss" "$@" >/dev/null 2>"$WORK/err" || true
   end=$(date +%s%N)
-  echo "$(((end - start) / 1000)) $(tail -n1 "$WORK/rss")" >>"$WORK/$name"
+  echo "$(((end - start) / 1000)) $(tail -n1 "$WORK/rss" | awk '{ printf "%d %d", $1, ($2 + $3) * 1e6 }')" >>"$WORK/$name"
 }
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 ms() { awk -v us="$1" 'BEGIN { printf "%.1f ms", us / 1000 }'; }
@@ -47,12 +48,15 @@ for _ in $(seq "$RUNS"); do
 done
 d=$(col doctor 1 | median)
 r=$(col rg 1 | median)
+dc=$(col doctor 3 | median)
+rc=$(col rg 3 | median)
 size=$(stat -c %s "$LOG")
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "== ${MIB} MiB QEMU log ($(wc -l <"$LOG") lines), $(wc -l <"$WORK/patterns.txt") signatures, median of $RUNS interleaved runs"
-echo "vfio-doctor check qemu-log:FILE   $(ms "$d")   peak RSS $(mib "$(col doctor 2 | sort -n | tail -n1)")"
-echo "rg -c -f PATTERNS FILE            $(ms "$r")   peak RSS $(mib "$(col rg 2 | sort -n | tail -n1)")"
+echo "vfio-doctor check qemu-log:FILE   $(ms "$d")   CPU $(ms "$dc")   peak RSS $(mib "$(col doctor 2 | sort -n | tail -n1)")"
+echo "rg -c -f PATTERNS FILE            $(ms "$r")   CPU $(ms "$rc")   peak RSS $(mib "$(col rg 2 | sort -n | tail -n1)")"
 awk -v d="$d" -v r="$r" -v s="$size" 'BEGIN { printf "ratio vfio-doctor / rg: %.2f   (vfio-doctor: %.0f MiB/s)\n", d / r, s / 1048576 / (d / 1e6) }'
+awk -v d="$dc" -v r="$rc" 'BEGIN { printf "CPU-time ratio vfio-doctor / rg: %.2f\n", d / r }'
 
 echo "== check wall time, median of $RUNS"
 for _ in $(seq "$RUNS"); do

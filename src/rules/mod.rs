@@ -240,7 +240,7 @@ fn missing_uses(sys: &System, rule: &Rule) -> Vec<Vec<crate::bundle::SourceKind>
 /// than its input shows.
 pub fn run(sys: &System, catalog: &Catalog) -> Outcome {
     let mut outcome = Outcome::default();
-    let scanner = pattern::Scanner::new(catalog);
+    let scanner = pattern::Scanner::new(catalog, sys);
     for rule in catalog.rules() {
         if rule.retired {
             continue;

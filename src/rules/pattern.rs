@@ -14,13 +14,16 @@ use crate::system::{LogLine, System};
 /// The (rule name, pattern index) of each regex in a set, in set order.
 type Owners = Vec<(String, usize)>;
 
-pub(super) struct Scanner {
-    /// Per source kind: a set of every pattern regex that reads it, and which pattern each is.
-    sets: Vec<(SourceKind, RegexSet, Owners)>,
+pub(super) struct Scanner<'s> {
+    /// Per source kind: which pattern each regex of its set is, and each line of that kind
+    /// that some regex of the set matches, with the matching set indexes. The set runs over a
+    /// line once for the whole catalog, not once per rule.
+    kinds: Vec<(SourceKind, Owners, Vec<(&'s LogLine, Vec<usize>)>)>,
 }
 
-impl Scanner {
-    pub fn new(catalog: &super::Catalog) -> Scanner {
+impl<'s> Scanner<'s> {
+    /// The catalog's patterns, matched against the lines of `sys`.
+    pub fn new(catalog: &super::Catalog, sys: &'s System) -> Scanner<'s> {
         let mut by_kind: BTreeMap<SourceKind, Vec<(String, usize, String)>> = BTreeMap::new();
         for rule in catalog.rules() {
             for (i, p) in rule.patterns.iter().enumerate() {
@@ -33,32 +36,39 @@ impl Scanner {
                 }
             }
         }
-        let sets = by_kind
+        let kinds = by_kind
             .into_iter()
             .filter_map(|(kind, pats)| {
                 let set = RegexSet::new(pats.iter().map(|(_, _, r)| r)).ok()?;
-                Some((kind, set, pats.into_iter().map(|(n, i, _)| (n, i)).collect()))
+                let hits = sys
+                    .lines(kind)
+                    .filter_map(|line| {
+                        let m = set.matches(&line.message);
+                        m.matched_any().then(|| (line, m.into_iter().collect()))
+                    })
+                    .collect();
+                Some((kind, pats.into_iter().map(|(n, i, _)| (n, i)).collect(), hits))
             })
             .collect();
-        Scanner { sets }
+        Scanner { kinds }
     }
 
-    /// Append `rule`'s pattern findings, one per subject, with every corroborating source.
+    /// Append `rule`'s pattern findings, one per subject, with every corroborating source
+    /// (`sys` is the System the scanner was made with).
     pub fn run(&self, sys: &System, rule: &Rule, out: &mut Vec<Finding>) {
         if rule.patterns.is_empty() {
             return;
         }
         // subject → finding under construction
         let mut by_subject: BTreeMap<String, Finding> = BTreeMap::new();
-        for (kind, set, owners) in &self.sets {
+        for (_, owners, lines) in &self.kinds {
             let mine: Vec<usize> = owners.iter().enumerate().filter(|(_, (n, _))| n == &rule.name).map(|(i, _)| i).collect();
             if mine.is_empty() {
                 continue;
             }
-            for line in sys.lines(*kind) {
-                let hits = set.matches(&line.message);
+            for (line, hits) in lines {
                 for &slot in &mine {
-                    if !hits.matched(slot) {
+                    if !hits.contains(&slot) {
                         continue;
                     }
                     let pattern = &rule.patterns[owners[slot].1];

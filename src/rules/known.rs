@@ -10,13 +10,14 @@
 use regex::RegexSet;
 
 use super::catalog::{Pattern, Rule};
+use super::pattern::Scanner;
 use super::{Evidence, Finding, NotEvaluated};
 use crate::bundle::SourceKind;
 use crate::system::{LogLine, System};
 
 /// The unconfirmed finding for `rule`, which produced none (`not_evaluated`: why it did not
 /// run); whether there was one.
-pub(super) fn unconfirmed(sys: &System, rule: &Rule, not_evaluated: Option<&NotEvaluated>, out: &mut Vec<Finding>) -> bool {
+pub(super) fn unconfirmed(sys: &System, rule: &Rule, scanner: &Scanner<'_>, not_evaluated: Option<&NotEvaluated>, out: &mut Vec<Finding>) -> bool {
     let logic = super::checks::failures(&rule.name);
     if rule.patterns.is_empty() && logic.is_empty() {
         return false;
@@ -26,11 +27,17 @@ pub(super) fn unconfirmed(sys: &System, rule: &Rule, not_evaluated: Option<&NotE
     let mut found: Vec<(Evidence, String)> = Vec::new();
     let mut failed = false;
     for kind in SourceKind::ALL {
+        // A pattern can only know a line the scanner's set matched (lines come in the same order).
+        let mut hits = scanner.hits(*kind).map(|h| h.iter().peekable());
         for line in sys.lines(*kind) {
+            let may_match = match &mut hits {
+                Some(h) => h.next_if(|(hit, _)| std::ptr::eq(*hit, line)).is_some(),
+                None => true,
+            };
             let why = rule
                 .patterns
                 .iter()
-                .filter(|p| p.sources.contains(kind) || *kind == SourceKind::Text)
+                .filter(|p| may_match && (p.sources.contains(kind) || *kind == SourceKind::Text))
                 .find_map(|p| pattern_unconfirmed(sys, p, line));
             // A failure signature is a failure whether or not a pattern also knows the line.
             let fails = set.is_match(&line.message);

@@ -250,7 +250,7 @@ pub fn run(sys: &System, catalog: &Catalog) -> Outcome {
             let reason = missing.iter().map(|any_of| sys.why_none(any_of)).collect::<Vec<_>>().join("; ");
             let n = NotEvaluated { code: rule.code.clone(), rule: rule.name.clone(), reason, missing };
             // A known failure message in the input is reported even so, unconfirmed.
-            if known::unconfirmed(sys, rule, Some(&n), &mut outcome.findings) {
+            if known::unconfirmed(sys, rule, &scanner, Some(&n), &mut outcome.findings) {
                 outcome.unconfirmed.push(rule.code.clone());
             }
             outcome.not_evaluated.push(n);
@@ -280,7 +280,7 @@ pub fn run(sys: &System, catalog: &Catalog) -> Outcome {
                 outcome.to_confirm.push(NotEvaluated { code: rule.code.clone(), rule: rule.name.clone(), reason, missing });
             }
         }
-        if found.is_empty() && known::unconfirmed(sys, rule, None, &mut found) {
+        if found.is_empty() && known::unconfirmed(sys, rule, &scanner, None, &mut found) {
             outcome.unconfirmed.push(rule.code.clone());
         }
         outcome.findings.extend(fold_same_subject(found));

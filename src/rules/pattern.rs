@@ -53,6 +53,12 @@ impl<'s> Scanner<'s> {
         Scanner { kinds }
     }
 
+    /// The lines of `kind` that some pattern matches (in order, with the set indexes that
+    /// matched), or `None` when no set reads `kind`: then any line may match.
+    pub fn hits(&self, kind: SourceKind) -> Option<&[(&'s LogLine, Vec<usize>)]> {
+        self.kinds.iter().find(|(k, _, _)| *k == kind).map(|(_, _, hits)| hits.as_slice())
+    }
+
     /// Append `rule`'s pattern findings, one per subject, with every corroborating source
     /// (`sys` is the System the scanner was made with).
     pub fn run(&self, sys: &System, rule: &Rule, out: &mut Vec<Finding>) {

@@ -14,11 +14,15 @@ use crate::system::{LogLine, System};
 /// The (rule name, pattern index) of each regex in a set, in set order.
 type Owners = Vec<(String, usize)>;
 
+/// The lines of one source kind that some pattern of its set matches, in order, each with the
+/// indexes in the set of the patterns that match it.
+type Hits<'s> = Vec<(&'s LogLine, Vec<usize>)>;
+
 pub(super) struct Scanner<'s> {
     /// Per source kind: which pattern each regex of its set is, and each line of that kind
     /// that some regex of the set matches, with the matching set indexes. The set runs over a
     /// line once for the whole catalog, not once per rule.
-    kinds: Vec<(SourceKind, Owners, Vec<(&'s LogLine, Vec<usize>)>)>,
+    kinds: Vec<(SourceKind, Owners, Hits<'s>)>,
 }
 
 impl<'s> Scanner<'s> {

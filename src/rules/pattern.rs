@@ -215,3 +215,23 @@ fn interpolate(template: &str, sys: &System, caps: &Captures<'_>, line: &LogLine
         })
         .into_owned()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::wrapped;
+    use crate::system::kernel_log::plain_lines;
+
+    /// kubevirt/kubevirt#17694 as posted: libvirt's message broken after "locked memory".
+    #[test]
+    fn a_wrapped_message_continues_on_the_next_line() {
+        let l = plain_lines("internal error: Process exited prior to exec: libvirt: error : cannot limit locked memory\nof process 111 to 9007199254740991: Operation not permitted\n", "e");
+        assert!(wrapped(&l[0], &l[1]));
+        // A new message of its own (a `program:` prefix, a timestamp) is not a continuation,
+        // and neither is a line further down.
+        let l = plain_lines("libvirt: error : cannot limit locked memory\nqemu-system-x86_64: -device vfio-pci: error\n[   12.5] of process 1\n\nof process 2\n", "e");
+        assert!(!wrapped(&l[0], &l[1]));
+        let k = crate::system::kernel_log::parse("[   12.5] of process 1\n", "d");
+        assert!(!wrapped(&l[0], &k[0]));
+        assert!(!wrapped(&l[1], &l[3]));
+    }
+}

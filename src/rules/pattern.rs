@@ -105,7 +105,7 @@ impl Scanner {
             }
             let pattern = &rule.patterns[owners[slot].1];
             let Some(caps) = pattern.regex.captures(&joined) else { continue };
-            let whole = caps.get(0).expect("group 0");
+            let Some(whole) = caps.get(0) else { continue };
             if whole.start() >= seam || whole.end() <= seam + 1 {
                 continue;
             }

@@ -29,7 +29,12 @@ const NVIDIA_DAEMONS: &[&str] = &["nvidia-persistenced", "nvidia-powerd", "nv-ho
 /// A known NVIDIA daemon, also as `fuser -v` and `ps -e` print it: the kernel's 15-character
 /// command name (`nvidia-persiste` for nvidia-persistenced, TASK_COMM_LEN 16 with the NUL).
 fn nvidia_daemon(command: &str) -> bool {
-    NVIDIA_DAEMONS.iter().any(|d| *d == command || (command.len() == 15 && d.starts_with(command)))
+    full_daemon_name(command).is_some()
+}
+
+/// The NVIDIA daemon a (possibly 15-character) command name stands for.
+fn full_daemon_name(command: &str) -> Option<&'static str> {
+    NVIDIA_DAEMONS.iter().copied().find(|d| *d == command || (command.len() == 15 && d.starts_with(command)))
 }
 
 /// A GPU device node or NVML, also under a driver root: the NVIDIA GPU Operator's driver
@@ -77,7 +82,7 @@ pub fn parse(lines: &[&LogLine]) -> Vec<Holder> {
                     file: f.clone(),
                     pid: Some(pid.to_string()).filter(|p| p != "kernel"),
                     user: Some(user.to_string()),
-                    command: cmd.join(" "),
+                    command: full_daemon_name(&cmd.join(" ")).map(str::to_string).unwrap_or_else(|| cmd.join(" ")),
                     line: (*l).clone(),
                 });
                 continue;
@@ -159,7 +164,7 @@ mod tests {
         );
         let h = parse(&fuser.iter().collect::<Vec<_>>());
         assert_eq!(h.len(), 1);
-        assert_eq!((h[0].file.as_str(), h[0].command.as_str(), h[0].is_nvidia()), ("/run/nvidia/driver/dev/nvidia0", "nvidia-persiste", true));
+        assert_eq!((h[0].file.as_str(), h[0].command.as_str(), h[0].is_nvidia()), ("/run/nvidia/driver/dev/nvidia0", "nvidia-persistenced", true));
         assert!(nvidia_daemon("nvidia-persiste") && !nvidia_daemon("nvidia-persis") && !nvidia_daemon("bash"));
     }
 }

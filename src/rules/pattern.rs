@@ -22,7 +22,7 @@ pub(super) struct Scanner<'s> {
     /// Per source kind: which pattern each regex of its set is, and each line of that kind
     /// that some regex of the set matches, with the matching set indexes. The set runs over a
     /// line once for the whole catalog, not once per rule.
-    kinds: Vec<(SourceKind, Owners, Hits<'s>)>,
+    kinds: Vec<(SourceKind, RegexSet, Owners, Hits<'s>)>,
 }
 
 impl<'s> Scanner<'s> {
@@ -51,7 +51,7 @@ impl<'s> Scanner<'s> {
                         m.matched_any().then(|| (line, m.into_iter().collect()))
                     })
                     .collect();
-                Some((kind, pats.into_iter().map(|(n, i, _)| (n, i)).collect(), hits))
+                Some((kind, set, pats.into_iter().map(|(n, i, _)| (n, i)).collect(), hits))
             })
             .collect();
         Scanner { kinds }
@@ -60,7 +60,7 @@ impl<'s> Scanner<'s> {
     /// The lines of `kind` that some pattern matches (in order, with the set indexes that
     /// matched), or `None` when no set reads `kind`: then any line may match.
     pub fn hits(&self, kind: SourceKind) -> Option<&[(&'s LogLine, Vec<usize>)]> {
-        self.kinds.iter().find(|(k, _, _)| *k == kind).map(|(_, _, hits)| hits.as_slice())
+        self.kinds.iter().find(|(k, ..)| *k == kind).map(|(.., hits)| hits.as_slice())
     }
 
     /// Append `rule`'s pattern findings, one per subject, with every corroborating source
@@ -71,14 +71,18 @@ impl<'s> Scanner<'s> {
         }
         // subject → finding under construction
         let mut by_subject: BTreeMap<String, Finding> = BTreeMap::new();
-        for (_, owners, lines) in &self.kinds {
+        for (kind, set, owners, hits) in &self.kinds {
             let mine: Vec<usize> = owners.iter().enumerate().filter(|(_, (n, _))| n == &rule.name).map(|(i, _)| i).collect();
             if mine.is_empty() {
                 continue;
             }
-            for (line, hits) in lines {
+            let mut prev: Option<&LogLine> = None;
+            // The set's hits come in the order of the lines.
+            let mut hits = hits.iter().peekable();
+            for line in sys.lines(*kind) {
+                let matched = hits.next_if(|(hit, _)| std::ptr::eq(*hit, line)).map_or(&[][..], |(_, m)| m.as_slice());
                 for &slot in &mine {
-                    if !hits.contains(&slot) {
+                    if !matched.contains(&slot) {
                         continue;
                     }
                     let pattern = &rule.patterns[owners[slot].1];
@@ -88,10 +92,68 @@ impl<'s> Scanner<'s> {
                     }
                     record(sys, rule, pattern, &caps, line, &mut by_subject);
                 }
+                if let Some(first) = prev.filter(|p| wrapped(p, line)) {
+                    self.match_wrapped(sys, rule, set, owners, &mine, first, line, &mut by_subject);
+                }
+                prev = Some(line);
             }
         }
         out.extend(by_subject.into_values());
     }
+}
+
+impl Scanner<'_> {
+    /// A message the poster's terminal or editor wrapped over two lines (`… cannot limit locked
+    /// memory` / `of process 111 to …`): the patterns are tried on the two lines joined by a
+    /// space, and only a match that crosses the join counts (one inside either line alone is
+    /// found, or not, on that line). The finding cites the first line.
+    #[allow(clippy::too_many_arguments)]
+    fn match_wrapped(
+        &self,
+        sys: &System,
+        rule: &Rule,
+        set: &RegexSet,
+        owners: &Owners,
+        mine: &[usize],
+        first: &LogLine,
+        second: &LogLine,
+        by_subject: &mut BTreeMap<String, Finding>,
+    ) {
+        let joined = format!("{} {}", first.message.trim_end(), second.message.trim_start());
+        let seam = first.message.trim_end().len();
+        let hits = set.matches(&joined);
+        for &slot in mine {
+            if !hits.matched(slot) {
+                continue;
+            }
+            let pattern = &rule.patterns[owners[slot].1];
+            let Some(caps) = pattern.regex.captures(&joined) else { continue };
+            let Some(whole) = caps.get(0) else { continue };
+            if whole.start() >= seam || whole.end() <= seam + 1 {
+                continue;
+            }
+            if !requirements_met(sys, pattern, &caps, first) {
+                continue;
+            }
+            record(sys, rule, pattern, &caps, first, by_subject);
+        }
+    }
+}
+
+/// Whether `next` reads as the rest of `line`, wrapped: the next line of the same paste, with
+/// no timestamp, no device prefix and no `program:` of its own, starting in lower case or with
+/// `(` (`of process 111 to …`, `(Cannot allocate memory)`).
+fn wrapped(line: &LogLine, next: &LogLine) -> bool {
+    if line.count != 1 || next.count != 1 || next.line_no != line.last_line_no + 1 || line.source != next.source {
+        return false;
+    }
+    if next.timestamp.is_some() || next.device.is_some() {
+        return false;
+    }
+    let rest = next.message.trim_start();
+    let Some(first) = rest.split_whitespace().next() else { return false };
+    let starts = rest.starts_with('(') || rest.chars().next().is_some_and(|c| c.is_ascii_lowercase());
+    starts && !first.ends_with(':') && !line.message.trim_end().is_empty()
 }
 
 fn requirements_met(sys: &System, p: &Pattern, caps: &Captures<'_>, line: &LogLine) -> bool {
@@ -175,4 +237,24 @@ fn interpolate(template: &str, sys: &System, caps: &Captures<'_>, line: &LogLine
             }
         })
         .into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wrapped;
+    use crate::system::kernel_log::plain_lines;
+
+    /// kubevirt/kubevirt#17694 as posted: libvirt's message broken after "locked memory".
+    #[test]
+    fn a_wrapped_message_continues_on_the_next_line() {
+        let l = plain_lines("internal error: Process exited prior to exec: libvirt: error : cannot limit locked memory\nof process 111 to 9007199254740991: Operation not permitted\n", "e");
+        assert!(wrapped(&l[0], &l[1]));
+        // A new message of its own (a `program:` prefix, a timestamp) is not a continuation,
+        // and neither is a line further down.
+        let l = plain_lines("libvirt: error : cannot limit locked memory\nqemu-system-x86_64: -device vfio-pci: error\n[   12.5] of process 1\n\nof process 2\n", "e");
+        assert!(!wrapped(&l[0], &l[1]));
+        let k = crate::system::kernel_log::parse("[   12.5] of process 1\n", "d");
+        assert!(!wrapped(&l[0], &k[0]));
+        assert!(!wrapped(&l[1], &l[3]));
+    }
 }

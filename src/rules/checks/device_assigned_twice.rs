@@ -34,9 +34,9 @@ fn libvirt(vm: &Vm, out: &mut Findings<'_>) {
         let f = out.emit(
             format!("VM {} / {}", vm.name, address),
             format!(
-                "VM {} passes {address} {} times ({}): the second attach fails (QEMU: `device is already attached`, libvirt: `Device {address} is already in use`), so the VM does not start",
+                "VM {} passes {address} {} ({}): the second attach fails (QEMU: `device is already attached`, libvirt: `Device {address} is already in use`), so the VM does not start",
                 vm.name,
-                entries.len(),
+                if entries.len() == 2 { "twice".to_string() } else { format!("{} times", entries.len()) },
                 lines.join(", ")
             ),
             evidence,

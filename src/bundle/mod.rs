@@ -402,6 +402,13 @@ impl SourceKind {
         })
     }
 
+    /// Whether lines of this kind are scanned against every log signature, whatever source a
+    /// pattern names: unrecognised text, and a hook script's trace, whose step output is what
+    /// the programs it ran (`virsh`, `modprobe`, QEMU) printed.
+    pub fn scanned_against_all(self) -> bool {
+        matches!(self, SourceKind::Text | SourceKind::HookTrace)
+    }
+
     /// The words a user reads in "not evaluated: no kernel log".
     pub fn human(self) -> &'static str {
         match self {

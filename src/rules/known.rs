@@ -37,7 +37,7 @@ pub(super) fn unconfirmed(sys: &System, rule: &Rule, scanner: &Scanner<'_>, not_
             let why = rule
                 .patterns
                 .iter()
-                .filter(|p| may_match && (p.sources.contains(kind) || *kind == SourceKind::Text))
+                .filter(|p| may_match && (p.sources.contains(kind) || kind.scanned_against_all()))
                 .find_map(|p| pattern_unconfirmed(sys, p, line));
             // A failure signature is a failure whether or not a pattern also knows the line.
             let fails = set.is_match(&line.message);

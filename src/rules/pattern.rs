@@ -31,8 +31,9 @@ impl<'s> Scanner<'s> {
         let mut by_kind: BTreeMap<SourceKind, Vec<(String, usize, String)>> = BTreeMap::new();
         for rule in catalog.rules() {
             for (i, p) in rule.patterns.iter().enumerate() {
-                // Unrecognised text is scanned against every signature.
-                for kind in p.sources.iter().copied().chain([SourceKind::Text]) {
+                // Unrecognised text and hook traces are scanned against every signature.
+                let all = SourceKind::ALL.iter().copied().filter(|k| k.scanned_against_all());
+                for kind in p.sources.iter().copied().chain(all) {
                     let entry = by_kind.entry(kind).or_default();
                     if !entry.iter().any(|(n, j, _)| n == &rule.name && *j == i) {
                         entry.push((rule.name.clone(), i, p.regex.as_str().to_string()));

@@ -12,7 +12,7 @@ use super::{Evidence, LogLine, PciAddress, System};
 use crate::bundle::SourceKind;
 
 /// The lines read here: long logs keep them from between head and tail (`rules::signatures`).
-pub const LOG_SIGNATURES: &[&str] = &[ENUMERATED, BOOT_VGA, SMPBOOT_CPU];
+pub const LOG_SIGNATURES: &[&str] = &[ENUMERATED, BOOT_VGA, SMPBOOT_CPU, PREPARED_FOR_VM];
 
 /// drivers/pci/probe.c pci_setup_device(): `pci_info(dev, "[%04x:%04x] type %02x class %#08x %s\n", …)`
 /// (before 6.8 without the trailing kind). Real: `pci 0000:00:01.0: [1af4:1045] type 00 class
@@ -23,6 +23,21 @@ const ENUMERATED: &str = r": \[(?P<vendor>[0-9a-f]{4}):(?P<device>[0-9a-f]{4})\]
 const BOOT_VGA: &str = r"vgaarb: setting as boot VGA device";
 /// arch/x86/kernel/smpboot.c (print_cpu_info): `smpboot: CPU0: AMD Ryzen 7 3700X 8-Core Processor (family: 0x17, …)`.
 const SMPBOOT_CPU: &str = r"smpboot: CPU0: (?P<model>.+?)(?: \(family: |$)";
+
+/// A device that a VM start (or a hook's detach) was preparing, as its error names it: libvirt
+/// src/util/virpci.c `… for device '%s'` (`Unknown PCI header type '127' for device
+/// '0000:01:00.0'`, raised while libvirt resets or detaches a hostdev of the domain being
+/// started), virsh `Failed to detach device pci_0000_01_00_0` (nodedev-detach), and QEMU's
+/// `-device vfio-pci,host=0000:01:00.0` option in its error prefix.
+const PREPARED_FOR_VM: &str = concat!(
+    r"(?:header type '\d+' for device '(?P<libvirt>[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7])'",
+    r"|Failed to detach device pci_(?P<nodedev>[0-9a-fA-F]{4}_[0-9a-fA-F]{2}_[0-9a-fA-F]{2}_[0-7])",
+    r"|-device vfio-pci,host=(?P<qemu>(?:[0-9a-fA-F]{4}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]))"
+);
+
+fn prepared_for_vm_re() -> &'static Regex {
+    static_regex!(PREPARED_FOR_VM)
+}
 
 fn enumerated_re() -> &'static Regex {
     static_regex!(ENUMERATED)
@@ -109,6 +124,15 @@ impl System {
         self.devices.iter().any(|d| d.origin == "sysfs")
     }
 
+    /// The one card a pasted PCI listing is about: when the devices come from a paste (no sysfs)
+    /// and every function listed sits in one slot (`lspci -nnk -s 01:00`, what one pastes — and
+    /// what the report asks for — about the card to pass), that slot (`0000:01:00`). A listing of
+    /// several slots, or sysfs, singles out no card.
+    pub fn single_card_listing(&self) -> Option<&str> {
+        let first = self.devices.first()?;
+        (!self.pci_from_sysfs() && self.devices.iter().all(|d| d.address.slot() == first.address.slot())).then(|| first.address.slot())
+    }
+
     /// The ids of the device at `address` as a log names them, when sysfs/lspci do not: the
     /// kernel's enumeration line (vendor, device and class), or else the line of a driver that
     /// binds only one maker's GPUs (`nouveau 0000:01:00.0: …`, `NVRM: … PCI:0000:01:00` names
@@ -155,6 +179,29 @@ impl System {
             }
         }
         by_driver
+    }
+
+    /// The line of a VM start (or a hook's detach) that names `address` as a device it was
+    /// preparing, when no VM definition in the input says the device is passed: libvirt's and
+    /// QEMU's errors name the hostdev they failed on. `None` when no such line names it.
+    pub fn prepared_for_vm(&self, address: &PciAddress) -> Option<Evidence> {
+        [SourceKind::QemuLog, SourceKind::Text, SourceKind::HookTrace, SourceKind::KernelLog]
+            .into_iter()
+            .flat_map(|k| self.lines(k))
+            .find(|l| {
+                prepared_for_vm_re().captures(&l.message).is_some_and(|c| {
+                    let named = match (c.name("libvirt"), c.name("nodedev"), c.name("qemu")) {
+                        (Some(m), _, _) | (_, _, Some(m)) => PciAddress::parse(m.as_str()),
+                        (_, Some(m), _) => {
+                            let p: Vec<&str> = m.as_str().split('_').collect();
+                            PciAddress::parse(&format!("{}:{}:{}.{}", p[0], p[1], p[2], p[3]))
+                        }
+                        _ => None,
+                    };
+                    named.as_ref() == Some(address)
+                })
+            })
+            .map(Evidence::from)
     }
 
     /// The GPU the firmware booted on as the kernel's VGA arbiter names it, when sysfs' boot_vga

@@ -196,6 +196,7 @@ impl System {
                 line: 1,
                 memory: vm::Memory { kib: vm::qemu_memory_kib(text), line: 1, ..Default::default() },
                 raw_vfio_args: Vec::new(),
+                acpi_tables: Vec::new(),
                 pve: None,
             });
         }

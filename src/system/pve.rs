@@ -391,6 +391,7 @@ pub fn parse_config(text: &str, path: &str, vmid: Option<&str>, devices: &[Devic
         line: 1,
         memory: Memory::default(),
         raw_vfio_args: Vec::new(),
+        acpi_tables: Vec::new(),
         pve: None,
     };
 
@@ -416,6 +417,10 @@ pub fn parse_config(text: &str, path: &str, vmid: Option<&str>, devices: &[Devic
     // `args: -device vfio-pci,host=00:02.0,addr=0x02,…` passes devices behind qemu-server's back
     // (the legacy-IGD recipe of older guides).
     if let Some(args) = pve.get("args") {
+        let words: Vec<&str> = args.value.split_whitespace().collect();
+        for (i, w) in words.iter().enumerate().filter(|(_, w)| **w == "-acpitable") {
+            vm.acpi_tables.push((args.line, format!("{w} {}", words.get(i + 1).unwrap_or(&""))));
+        }
         let (_, devs) = super::vm::qemu_hostdevs(&args.value);
         for mut d in devs {
             d.line = args.line;

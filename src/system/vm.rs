@@ -34,6 +34,9 @@ pub struct Vm {
     /// `<qemu:arg value='…'/>` values of `<qemu:commandline>` that pass a device to vfio-pci
     /// behind libvirt's back (line, value).
     pub raw_vfio_args: Vec<(usize, String)>,
+    /// Extra ACPI tables given to the guest (line, what): `-acpitable …` arguments
+    /// (`<qemu:commandline>`, Proxmox VE `args:`) and libvirt's `<os><acpi><table>`.
+    pub acpi_tables: Vec<(usize, String)>,
     /// The Proxmox VE configuration this VM was read from (`None`: libvirt or a QEMU log). The
     /// remediation speaks `qm set` for these (`rules::fix::VmFix`).
     pub pve: Option<super::pve::PveVm>,
@@ -347,6 +350,7 @@ pub fn parse_domain_noting(text: &str, path: &str) -> Result<(Vm, Option<String>
         line: line_of(root),
         memory: Memory { line: line_of(root), ..Memory::default() },
         raw_vfio_args: Vec::new(),
+        acpi_tables: Vec::new(),
         pve: None,
     };
 
@@ -364,6 +368,21 @@ pub fn parse_domain_noting(text: &str, path: &str) -> Result<(Vm, Option<String>
             if let Some(v) = a.attribute("value").filter(|v| v.contains("vfio-pci")) {
                 vm.raw_vfio_args.push((line_of(a), v.to_string()));
             }
+        }
+        // `-acpitable` then its `file=…` (or both in one value).
+        let args: Vec<(usize, &str)> = c.children().filter(|a| a.tag_name().name() == "arg").filter_map(|a| Some((line_of(a), a.attribute("value")?))).collect();
+        for (i, (line, v)) in args.iter().enumerate() {
+            if v.trim_start().starts_with("-acpitable") {
+                let rest = v.trim_start().trim_start_matches("-acpitable").trim();
+                let what = if rest.is_empty() { args.get(i + 1).map(|(_, n)| n.to_string()).unwrap_or_default() } else { rest.to_string() };
+                vm.acpi_tables.push((*line, format!("-acpitable {what}")));
+            }
+        }
+    }
+    // libvirt's own `<os><acpi><table type='slic'>/path</table></acpi></os>`.
+    if let Some(tables) = child(root, "os").and_then(|os| child(os, "acpi")) {
+        for t in tables.children().filter(|t| t.tag_name().name() == "table") {
+            vm.acpi_tables.push((line_of(t), format!("<table type='{}'>{}</table>", t.attribute("type").unwrap_or(""), t.text().unwrap_or("").trim())));
         }
     }
 

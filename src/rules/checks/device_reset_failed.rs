@@ -14,7 +14,9 @@ use crate::system::{vfio_ids, Device, LogLine, PciAddress, System};
 
 /// drivers/pci/pci.c `pci_dev_wait()` (signatures.md §1.5): `not ready %dms after %s; giving up` /
 /// `; waiting`, the reset being `FLR`, `AF_FLR`, `bus reset`, `PM D3HOT->D0`, `resume`, ….
-const NOT_READY: &str = r"not ready (?P<ms>\d+)ms after (?P<what>[^;]+); (?P<state>giving up|waiting)";
+/// What follows the delay may be missing: a line cut by the poster (`not ready 1023ms afte`) still
+/// says the device did not answer after a reset or power-up, only not which one.
+const NOT_READY: &str = r"not ready (?P<ms>\d+)ms(?: after (?P<what>[^;]+)(?:; (?P<state>giving up|waiting))?)?";
 
 fn not_ready_re() -> &'static Regex {
     static_regex!(NOT_READY)
@@ -200,12 +202,17 @@ fn kernel_line(sys: &System, l: &LogLine, by: &mut BTreeMap<PciAddress, Trouble>
             return;
         }
         let t = trouble(sys, by, &address);
-        let what = c["what"].trim().to_string();
+        let what = match (c.name("what"), c.name("state")) {
+            (Some(w), Some(_)) => w.as_str().trim().to_string(),
+            // The line stops before it says which reset: ms is all there is.
+            _ => format!("a reset or power-up ({} ms; the log line is cut)", &c["ms"]),
+        };
         if !t.not_ready.contains(&what) {
             t.not_ready.push(what);
         }
-        t.gave_up |= &c["state"] == "giving up";
-        t.evidence.add(if &c["state"] == "giving up" { "gave-up" } else { "waiting" }, l);
+        let gave_up = c.name("state").is_some_and(|m| m.as_str() == "giving up");
+        t.gave_up |= gave_up;
+        t.evidence.add(if gave_up { "gave-up" } else { "waiting" }, l);
     } else if let Some(c) = power_re().captures(&l.message) {
         if !passed_through(sys, &address, l) {
             return;

@@ -17,7 +17,10 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
             _ => Vec::new(),
         };
         let override_vfio = d.driver_override.as_deref() == Some("vfio-pci");
-        if vms.is_empty() && configured.is_empty() && !override_vfio {
+        // Nothing in the input says which card is for a VM, but the pasted lspci lists only this one.
+        let singled_out =
+            vms.is_empty() && configured.is_empty() && !override_vfio && sys.vms.is_empty() && sys.single_card_listing() == Some(d.address.slot());
+        if vms.is_empty() && configured.is_empty() && !override_vfio && !singled_out {
             continue;
         }
         // Named only by ids that also match a card the host keeps (its boot GPU, a twin of the
@@ -42,6 +45,9 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
             why.push("its driver_override is vfio-pci".into());
             evidence.push(d.evidence("driver_override", "vfio-pci"));
         }
+        if singled_out {
+            why.push("the pasted lspci shows only this card, the one the question is about".into());
+        }
         let managed = vms.iter().flat_map(|v| v.hostdevs.iter().filter(|h| h.address == d.address)).any(|h| h.managed != Some(false));
         let mut message = format!("{} is driven by {driver}, not vfio-pci, although {}", d.label(), why.join(" and "));
         let by = if vms.iter().all(|v| v.pve.is_some()) { "qemu-server".to_string() } else { "libvirt's managed='yes'".to_string() };
@@ -55,6 +61,9 @@ pub(crate) fn check(sys: &System, out: &mut Findings<'_>) {
         }
 
         let f = out.emit(d.label(), message, evidence);
+        if singled_out {
+            f.assume("no VM definition and no vfio-pci ids in the input: the card is taken as the one meant for the VM because the pasted lspci lists only its functions");
+        }
         f.remediation = remediation(sys, d, driver, !configured.is_empty());
     }
 }

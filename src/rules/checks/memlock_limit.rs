@@ -19,7 +19,8 @@ use crate::system::{LogLine, PciAddress, System, Vm};
 /// (`= -22 (Invalid argument)`: an IOVA beyond the IOMMU's address width) are not this fault.
 const QEMU_MAP_FAILED: &str = concat!(
     r"VFIO_MAP_DMA(?: failed)?: (?:-12\b|Cannot allocate memory)",
-    r"|(?:Region (?P<region>[^:\s]+): )?vfio_(?:container_)?dma_map\([^)]*\) = -12 \(",
+    // The errno alone says ENOMEM: the strerror after it may be wrapped onto the next line or cut.
+    r"|(?:Region (?P<region>[^:\s]+): )?vfio_(?:container_)?dma_map\([^)]*\) = -12\b",
     // hw/vfio/common.c ≤ 2.x: the listener's hw_error after a failed map.
     r"|vfio: DMA mapping failed, unable to continue"
 );

@@ -172,7 +172,7 @@ fn reload_loop(sys: &System, out: &mut Findings<'_>) {
 
 /// nvidia drove a card a VM passes, seen only in the log (no sysfs or lspci driver for it).
 fn nvidia_on_passed_card(sys: &System, out: &mut Findings<'_>) {
-    let mut by_card: BTreeMap<PciAddress, FoldedEvidence> = BTreeMap::new();
+    let mut by_card: BTreeMap<PciAddress, (FoldedEvidence, Option<crate::rules::Evidence>)> = BTreeMap::new();
     for kind in KINDS {
         for l in sys.lines(kind) {
             let address = match &l.device {
@@ -189,15 +189,23 @@ fn nvidia_on_passed_card(sys: &System, out: &mut Findings<'_>) {
                 .device_at(&address)
                 .and_then(|d| Some((d.vendor_id?, d.device_id?)))
                 .is_some_and(|(v, i)| !vfio_ids::configured_for(sys, v, i).is_empty());
-            if !sys.is_assigned(&address) && !ids_configured {
+            // Without a VM definition or vfio-pci ids: a VM start that failed on it names it.
+            let prepared = if sys.is_assigned(&address) || ids_configured { None } else { sys.prepared_for_vm(&address) };
+            if !sys.is_assigned(&address) && !ids_configured && prepared.is_none() {
                 continue;
             }
-            by_card.entry(address).or_default().add(tag(l), l);
+            let card = by_card.entry(address).or_default();
+            card.0.add(tag(l), l);
+            card.1 = card.1.take().or(prepared);
         }
     }
-    for (address, found) in by_card {
+    for (address, (found, prepared)) in by_card {
         let vms: Vec<String> = sys.vms_taking(&address).iter().map(|v| v.name.clone()).collect();
-        let meant = if vms.is_empty() { "vfio-pci's ids reserve for passthrough".to_string() } else { format!("{} passes through", vms.join(", ")) };
+        let meant = match (&prepared, vms.is_empty()) {
+            (Some(_), _) => "a VM start was preparing for passthrough (its error names it)".to_string(),
+            (None, true) => "vfio-pci's ids reserve for passthrough".to_string(),
+            (None, false) => format!("{} passes through", vms.join(", ")),
+        };
         let label = sys.device_at(&address).map(|d| d.label()).unwrap_or_else(|| address.to_string());
         let mut evidence = found.into_vec();
         for vm in sys.vms_taking(&address) {
@@ -208,7 +216,13 @@ fn nvidia_on_passed_card(sys: &System, out: &mut Findings<'_>) {
         let message = format!(
             "The kernel log shows the NVIDIA host driver taking {label}, which {meant}: nvidia bound the card before vfio-pci, so libvirt must tear it away from the host driver at VM start, which hangs or leaves the card unusable while anything (the desktop, nvidia-persistenced) holds it"
         );
-        let f = out.emit(label, message, evidence);
+        if let Some(e) = &prepared {
+            evidence.push(e.clone());
+        }
+        let f = out.emit(label.clone(), message, evidence);
+        if prepared.is_some() {
+            f.assume(format!("no VM definition in the input: {label} is taken as the VM's device because the failed start's error names it"));
+        }
         f.remediation = remediation(sys, std::slice::from_ref(&address), false);
     }
 }

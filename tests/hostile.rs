@@ -310,6 +310,9 @@ const PASTE_PER_PARSER: &[(&str, &str)] = &[
     ("text", "pastes/seed-article.txt"),
 ];
 
+/// Turns a paste into a hostile variant of itself.
+type Mangle = fn(&[u8]) -> Vec<u8>;
+
 /// Hostile variants of each parser's real paste, each forced onto its parser (`KIND:PATH`) and
 /// also left to the sniffer: one 128 KiB line in the middle, the paste repeated to 64 KiB, every line
 /// cut at two thirds, invalid UTF-8 inside lines, CRs and tabs in place of newlines. Each run is a
@@ -318,7 +321,7 @@ const PASTE_PER_PARSER: &[(&str, &str)] = &[
 fn every_paste_parser_survives_hostile_variants_of_its_paste() {
     let inputs = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/inputs");
     let dir = tempfile::tempdir().expect("tmp");
-    let variants: [(&str, fn(&[u8]) -> Vec<u8>); 5] = [
+    let variants: [(&str, Mangle); 5] = [
         ("huge-line", |t| {
             let mid = t.len() / 2;
             [&t[..mid], &vec![b'A'; 128 << 10][..], &t[mid..]].concat()

@@ -355,7 +355,15 @@ pub fn holders_line(line: &str) -> bool {
     let lsof = words.len() >= 8
         && words[1].bytes().all(|b| b.is_ascii_digit())
         && words.last().is_some_and(|n| n.contains("/dev/nvidia") || n.contains("/dev/dri/") || n.contains("libnvidia-ml"));
+    // fuser -v prints a long file name alone on its line (`/run/nvidia/driver/dev/nvidia0:`)
+    // and its processes on the rows below, whose ACCESS column is always five flags.
+    static N: OnceLock<Option<Regex>> = OnceLock::new();
+    let fuser_name = gpu_file && re(&N, r"^/\S+:$").is_some_and(|r| r.is_match(t));
+    static C: OnceLock<Option<Regex>> = OnceLock::new();
+    let fuser_row = re(&C, r"^\S+\s+(?:\d+|kernel)\s+[Ffrcem.]{5}\s+\S+$").is_some_and(|r| r.is_match(t));
     (gpu_file && (fuser || lsof))
+        || fuser_name
+        || fuser_row
         || t.split_whitespace().collect::<Vec<_>>() == ["USER", "PID", "ACCESS", "COMMAND"]
         || t.starts_with("COMMAND") && t.contains(" PID ") && t.ends_with("NAME")
 }
@@ -616,6 +624,10 @@ mod tests {
         // A journal line that names a GPU file in prose is not an lsof row.
         assert!(!holders_line("gnome-shell: Failed to lock front buffer on /dev/dri/card2"));
         assert!(holders_line("Xorg      1418 root   12u   CHR 195,0      0t0  615 /dev/nvidia0"));
+        assert!(holders_line("/run/nvidia/driver/dev/nvidia0:"));
+        assert!(holders_line("                     root      37526 F.... nvidia-persiste"));
+        assert!(!holders_line("/etc/modprobe.d/vfio.conf:"));
+        assert!(!holders_line("root 37526 running fine"));
         assert_eq!(kind_from_command("cat /proc/1234/limits"), Some(SourceKind::Limits));
         assert_eq!(kind_from_command("sudo bash -x /etc/libvirt/hooks/qemu.d/win10/prepare/begin/start.sh"), Some(SourceKind::HookTrace));
     }

@@ -14,8 +14,36 @@ use crate::system::{LogLine, System};
 /// The (rule name, pattern index) of each regex in a set, in set order.
 type Owners = Vec<(String, usize)>;
 
-/// Per line of a kind that any pattern's set matched: the line's index and the set slots.
-type Hits = Vec<(usize, Vec<usize>)>;
+/// What a kind's set matched, found once per System: per line that any pattern matched, the
+/// line's index and the set slots; per wrapped pair of lines whose joined text matched, the
+/// second line's index and the slots.
+#[derive(Default)]
+struct KindHits {
+    lines: Vec<(usize, Vec<usize>)>,
+    wrapped: Vec<(usize, Vec<usize>)>,
+}
+
+impl KindHits {
+    fn scan(sys: &System, kind: SourceKind, set: &RegexSet) -> KindHits {
+        let mut hits = KindHits::default();
+        let mut prev: Option<&LogLine> = None;
+        for (i, line) in sys.lines(kind).enumerate() {
+            let m = set.matches(&line.message);
+            if m.matched_any() {
+                hits.lines.push((i, m.into_iter().collect()));
+            }
+            if let Some(first) = prev.filter(|p| wrapped(p, line)) {
+                let joined = format!("{} {}", first.message.trim_end(), line.message.trim_start());
+                let m = set.matches(&joined);
+                if m.matched_any() {
+                    hits.wrapped.push((i, m.into_iter().collect()));
+                }
+            }
+            prev = Some(line);
+        }
+        hits
+    }
+}
 
 /// One scanner serves one System: the set is run over each kind's lines once, on the first rule
 /// that reads the kind, and every later rule looks up the lines its own slots matched (running
@@ -23,7 +51,7 @@ type Hits = Vec<(usize, Vec<usize>)>;
 pub(super) struct Scanner {
     /// Per source kind: a set of every pattern regex that reads it, which pattern each is, and the
     /// lines the set matched (filled on first use).
-    sets: Vec<(SourceKind, RegexSet, Owners, std::cell::OnceCell<Hits>)>,
+    sets: Vec<(SourceKind, RegexSet, Owners, std::cell::OnceCell<KindHits>)>,
 }
 
 impl Scanner {
@@ -62,21 +90,20 @@ impl Scanner {
             if mine.is_empty() {
                 continue;
             }
-            let hits = memo.get_or_init(|| {
-                sys.lines(*kind)
-                    .enumerate()
-                    .filter_map(|(i, line)| {
-                        let m = set.matches(&line.message);
-                        m.matched_any().then(|| (i, m.into_iter().collect()))
-                    })
-                    .collect()
-            });
-            if hits.is_empty() {
+            let hits = memo.get_or_init(|| KindHits::scan(sys, *kind, set));
+            if hits.lines.is_empty() && hits.wrapped.is_empty() {
                 continue;
             }
-            let lines: Vec<&LogLine> = sys.lines(*kind).collect();
-            for (i, slots) in hits {
-                let Some(&line) = lines.get(*i) else { continue };
+            let (mut next, mut next_wrapped) = (hits.lines.iter().peekable(), hits.wrapped.iter().peekable());
+            let mut prev: Option<&LogLine> = None;
+            for (i, line) in sys.lines(*kind).enumerate() {
+                let slots: &[usize] = match next.peek() {
+                    Some((j, s)) if *j == i => {
+                        next.next();
+                        s
+                    }
+                    _ => &[],
+                };
                 for &slot in &mine {
                     if !slots.contains(&slot) {
                         continue;
@@ -88,10 +115,69 @@ impl Scanner {
                     }
                     record(sys, rule, pattern, &caps, line, &mut by_subject);
                 }
+                if let Some((_, joined_slots)) = next_wrapped.next_if(|(j, _)| *j == i) {
+                    if let Some(first) = prev {
+                        self.match_wrapped(sys, rule, joined_slots, owners, &mine, first, line, &mut by_subject);
+                    }
+                }
+                prev = Some(line);
             }
         }
         out.extend(by_subject.into_values());
     }
+}
+
+impl Scanner {
+    /// A message the poster's terminal or editor wrapped over two lines (`… cannot limit locked
+    /// memory` / `of process 111 to …`): the patterns are tried on the two lines joined by a
+    /// space, and only a match that crosses the join counts (one inside either line alone is
+    /// found, or not, on that line). The finding cites the first line.
+    #[allow(clippy::too_many_arguments)]
+    fn match_wrapped(
+        &self,
+        sys: &System,
+        rule: &Rule,
+        joined_slots: &[usize],
+        owners: &Owners,
+        mine: &[usize],
+        first: &LogLine,
+        second: &LogLine,
+        by_subject: &mut BTreeMap<String, Finding>,
+    ) {
+        let joined = format!("{} {}", first.message.trim_end(), second.message.trim_start());
+        let seam = first.message.trim_end().len();
+        for &slot in mine {
+            if !joined_slots.contains(&slot) {
+                continue;
+            }
+            let pattern = &rule.patterns[owners[slot].1];
+            let Some(caps) = pattern.regex.captures(&joined) else { continue };
+            let Some(whole) = caps.get(0) else { continue };
+            if whole.start() >= seam || whole.end() <= seam + 1 {
+                continue;
+            }
+            if !requirements_met(sys, pattern, &caps, first) {
+                continue;
+            }
+            record(sys, rule, pattern, &caps, first, by_subject);
+        }
+    }
+}
+
+/// Whether `next` reads as the rest of `line`, wrapped: the next line of the same paste, with
+/// no timestamp, no device prefix and no `program:` of its own, starting in lower case or with
+/// `(` (`of process 111 to …`, `(Cannot allocate memory)`).
+fn wrapped(line: &LogLine, next: &LogLine) -> bool {
+    if line.count != 1 || next.count != 1 || next.line_no != line.last_line_no + 1 || line.source != next.source {
+        return false;
+    }
+    if next.timestamp.is_some() || next.device.is_some() {
+        return false;
+    }
+    let rest = next.message.trim_start();
+    let Some(first) = rest.split_whitespace().next() else { return false };
+    let starts = rest.starts_with('(') || rest.chars().next().is_some_and(|c| c.is_ascii_lowercase());
+    starts && !first.ends_with(':') && !line.message.trim_end().is_empty()
 }
 
 fn requirements_met(sys: &System, p: &Pattern, caps: &Captures<'_>, line: &LogLine) -> bool {
@@ -175,4 +261,24 @@ fn interpolate(template: &str, sys: &System, caps: &Captures<'_>, line: &LogLine
             }
         })
         .into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wrapped;
+    use crate::system::kernel_log::plain_lines;
+
+    /// kubevirt/kubevirt#17694 as posted: libvirt's message broken after "locked memory".
+    #[test]
+    fn a_wrapped_message_continues_on_the_next_line() {
+        let l = plain_lines("internal error: Process exited prior to exec: libvirt: error : cannot limit locked memory\nof process 111 to 9007199254740991: Operation not permitted\n", "e");
+        assert!(wrapped(&l[0], &l[1]));
+        // A new message of its own (a `program:` prefix, a timestamp) is not a continuation,
+        // and neither is a line further down.
+        let l = plain_lines("libvirt: error : cannot limit locked memory\nqemu-system-x86_64: -device vfio-pci: error\n[   12.5] of process 1\n\nof process 2\n", "e");
+        assert!(!wrapped(&l[0], &l[1]));
+        let k = crate::system::kernel_log::parse("[   12.5] of process 1\n", "d");
+        assert!(!wrapped(&l[0], &k[0]));
+        assert!(!wrapped(&l[1], &l[3]));
+    }
 }

@@ -19,15 +19,28 @@ pub struct Holder {
 impl Holder {
     /// Whether what it holds is NVIDIA's (device files, NVML), rather than a DRM node.
     pub fn is_nvidia(&self) -> bool {
-        self.file.contains("nvidia") || self.file.starts_with("nvidia") || NVIDIA_DAEMONS.contains(&self.command.as_str())
+        self.file.contains("nvidia") || self.file.starts_with("nvidia") || nvidia_daemon(&self.command)
     }
 }
 
 /// Processes that hold an NVIDIA GPU by design (a `ps` listing shows them running).
 const NVIDIA_DAEMONS: &[&str] = &["nvidia-persistenced", "nvidia-powerd", "nv-hostengine", "nvidia-smi"];
 
+/// A known NVIDIA daemon, also as `fuser -v` and `ps -e` print it: the kernel's 15-character
+/// command name (`nvidia-persiste` for nvidia-persistenced, TASK_COMM_LEN 16 with the NUL).
+fn nvidia_daemon(command: &str) -> bool {
+    full_daemon_name(command).is_some()
+}
+
+/// The NVIDIA daemon a (possibly 15-character) command name stands for.
+fn full_daemon_name(command: &str) -> Option<&'static str> {
+    NVIDIA_DAEMONS.iter().copied().find(|d| *d == command || (command.len() == 15 && d.starts_with(command)))
+}
+
+/// A GPU device node or NVML, also under a driver root: the NVIDIA GPU Operator's driver
+/// container puts the nodes at `/run/nvidia/driver/dev/nvidia0`.
 fn gpu_file(name: &str) -> bool {
-    name.starts_with("/dev/nvidia") || name.starts_with("/dev/dri/") || name.contains("libnvidia-ml")
+    name.contains("/dev/nvidia") || name.contains("/dev/dri/") || name.contains("libnvidia-ml")
 }
 
 /// Every holder in the lines of one listing.
@@ -69,7 +82,7 @@ pub fn parse(lines: &[&LogLine]) -> Vec<Holder> {
                     file: f.clone(),
                     pid: Some(pid.to_string()).filter(|p| p != "kernel"),
                     user: Some(user.to_string()),
-                    command: cmd.join(" "),
+                    command: full_daemon_name(&cmd.join(" ")).map(str::to_string).unwrap_or_else(|| cmd.join(" ")),
                     line: (*l).clone(),
                 });
                 continue;
@@ -99,7 +112,7 @@ pub fn parse(lines: &[&LogLine]) -> Vec<Holder> {
         if let Some(col) = col {
             if let Some(cmd) = words.get(col) {
                 let program = cmd.rsplit('/').next().unwrap_or(cmd);
-                if NVIDIA_DAEMONS.contains(&program) {
+                if nvidia_daemon(program) {
                     out.push(Holder {
                         file: "running".into(),
                         pid: words.get(1).map(|p| p.to_string()),
@@ -136,5 +149,22 @@ mod tests {
         let h = parse(&ps.iter().collect::<Vec<_>>());
         assert_eq!(h.len(), 1);
         assert_eq!(h[0].command, "nvidia-persistenced");
+    }
+
+    /// `fuser -v` on the GPU Operator's driver root puts the long name alone on its line and
+    /// the process (its 15-character command name) below (kubernetes-sigs/dra-driver-nvidia-gpu#1037).
+    #[test]
+    fn fuser_driver_root_and_truncated_comm() {
+        let fuser = super::super::kernel_log::plain_lines(
+            "                     USER        PID ACCESS COMMAND
+/run/nvidia/driver/dev/nvidia0:
+                     root      37526 F.... nvidia-persiste
+",
+            "f",
+        );
+        let h = parse(&fuser.iter().collect::<Vec<_>>());
+        assert_eq!(h.len(), 1);
+        assert_eq!((h[0].file.as_str(), h[0].command.as_str(), h[0].is_nvidia()), ("/run/nvidia/driver/dev/nvidia0", "nvidia-persistenced", true));
+        assert!(nvidia_daemon("nvidia-persiste") && !nvidia_daemon("nvidia-persis") && !nvidia_daemon("bash"));
     }
 }

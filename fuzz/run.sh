@@ -10,7 +10,10 @@ secs="${1:-60}"
 
 seed() { mkdir -p "fuzz/corpus/$1"; shift; for f in "$@"; do [ -f "$f" ] && cp "$f" "fuzz/corpus/${TARGET}/$(basename "$(dirname "$f")")-$(basename "$f")"; done; true; }
 
-TARGET=paste_import; seed $TARGET fixtures/inputs/pastes/* fixtures/inputs/guest/* fixtures/rules/*/*/*.txt fixtures/rules/*/*/*.log
+# The same files as src/untrusted.rs's paste_seeds() (its test checks every paste kind has one).
+TARGET=paste_import; seed $TARGET fixtures/inputs/*/* fixtures/real/*/* fixtures/rules/*/*/* \
+  fixtures/hosts/*/etc/pve/qemu-server/* fixtures/hosts/*/etc/pve/mapping/* fixtures/hosts/*/var/log/pve/tasks/*/*
+rm -f fuzz/corpus/paste_import/*.toml fuzz/corpus/paste_import/*.md
 TARGET=domain_xml;   seed $TARGET fixtures/rules/*/*/*.xml fixtures/hosts/*/etc/libvirt/qemu/*.xml fixtures/inputs/pastes/domain-xml-*.txt
 TARGET=rom_parse;    seed $TARGET fixtures/roms/*.rom
 TARGET=bundle_load;  mkdir -p fuzz/corpus/bundle_load

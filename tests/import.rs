@@ -438,3 +438,49 @@ fn plain_lspci_gets_ids_from_names() {
     );
     assert!(b.notes.iter().any(|n| n.contains("run without -k")), "{:?}", b.notes);
 }
+
+/// r15ch13's iommu.sh (`Group 9:  [10de:1d01] [R] 01:00.0  VGA compatible controller …`), as a
+/// Proxmox homelab post quotes it (SOURCES.md): told from its content alone (also inside prose),
+/// its 18 groups rebuilt with IDs and classes, and judged — the GT 1030 can be passed with its
+/// audio function, the chipset group 10 cannot.
+#[test]
+fn iommu_sh_listing_is_sniffed_and_judged() {
+    let b = import_paste("iommu-sh-r15ch13-renoir.txt");
+    assert_eq!(kinds(&b), vec![SourceKind::IommuScript]);
+    assert_eq!(b.iommu_groups.len(), 18);
+    let g10 = b.iommu_groups.iter().find(|g| g.id == "10").expect("group 10");
+    assert_eq!(g10.devices.len(), 15, "USB lines are not devices: {:?}", g10.devices);
+    let sata = b.pci_devices.iter().find(|d| d.address == "0000:02:00.1").expect("02:00.1");
+    assert_eq!((sata.vendor.as_deref(), sata.device.as_deref(), sata.class.as_deref()), (Some("0x1022"), Some("0x43eb"), Some("0x010600")));
+    assert!(b.notes.iter().any(|n| n.ends_with("this IOMMU group listing does not show drivers, so the drivers in use are not known from it")), "{:?}", b.notes);
+
+    let (code, out, err) = run(&["iommu", "--format", "json", &paste("iommu-sh-r15ch13-renoir.txt").display().to_string()], None);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let verdict = |id: &str| v["groups"].as_array().expect("groups").iter().find(|g| g["id"] == id).map(|g| g["verdict"]["passable"].clone());
+    assert_eq!((verdict("9"), verdict("10")), (Some(serde_json::Value::Bool(true)), Some(serde_json::Value::Bool(false))));
+
+    // The same rows with a sentence before and after them are still a listing.
+    let listing = std::fs::read_to_string(paste("iommu-sh-r15ch13-renoir.txt")).expect("fixture");
+    let dir = tempfile::tempdir().expect("tmp");
+    let post = dir.path().join("post.txt");
+    std::fs::write(&post, format!("My SATA controller shares a group with lots of devices:\n\n{listing}\nSo I cannot pass it to TrueNAS yet.\n")).expect("write");
+    let b = import(&[post.display().to_string()]);
+    assert_eq!((kinds(&b), b.iommu_groups.len()), (vec![SourceKind::IommuScript], 18), "{:?}", b.notes);
+}
+
+/// The VM that post wanted (its SATA controller 02:00.1 for TrueNAS): with the listing,
+/// partial-group-passthrough names the members of group 10 it leaves behind.
+#[test]
+fn iommu_sh_listing_judges_a_vm_that_passes_part_of_a_group() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let conf = dir.path().join("100.conf");
+    // Constructed for this test: the post names the wish, not its config.
+    std::fs::write(&conf, "bios: ovmf\nhostpci0: 0000:02:00.1\nmachine: q35\nmemory: 16384\nname: truenas\n").expect("write");
+    let (code, out, err) = run(&["check", "--format", "json", &paste("iommu-sh-r15ch13-renoir.txt").display().to_string(), &format!("qm-config:{}", conf.display())], None);
+    assert!(code == 0 || code == 1, "exit {code}: {err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let f = v["findings"].as_array().expect("findings").iter().find(|f| f["name"] == "partial-group-passthrough").expect("partial-group-passthrough");
+    let msg = f["message"].as_str().unwrap_or("");
+    assert!(msg.contains("0000:02:00.1") && msg.contains("0000:02:00.0"), "{msg}");
+}

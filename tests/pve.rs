@@ -173,6 +173,13 @@ fn the_healthy_node_lists_its_vms_and_has_no_error() {
     // The failed start that a later good start superseded is not collected.
     let text = vfio_doctor::report::text::render(&report, vfio_doctor::report::text::Style { width: 100, color: false });
     assert!(text.contains("100 (win11-gaming) — Proxmox VE, OVMF, pc-q35-8.1"), "{text}");
+    // Markdown and HTML list the same VMs, one line each.
+    let md = vfio_doctor::report::markdown::render(&report);
+    assert!(md.contains("#### VMs\n\n- **100 (win11-gaming)** — Proxmox VE, OVMF, pc-q35-8.1, `etc/pve/qemu-server/100.conf`: passes 0000:01:00.0, 0000:01:00.1\n"), "{md}");
+    assert!(md.contains("- **102 (opnsense)** — Proxmox VE,"), "{md}");
+    let html = vfio_doctor::report::html::render(&report);
+    assert!(html.contains("<h2>VMs (3)</h2>"), "{html}");
+    assert!(html.contains("<li><b>101 (debian-services)</b> — Proxmox VE,"), "{html}");
     assert!(!report.findings.iter().any(|f| f.evidence.iter().any(|e| e.source.contains("var/log/pve/tasks"))));
 }
 

@@ -52,7 +52,8 @@ pub fn split(text: &str) -> (Vec<Island>, String) {
             let same = sniff::line_kind(line) == Some(kind)
                 // lspci property lines and the group scripts' indented device lines
                 || (matches!(kind, SourceKind::Lspci | SourceKind::IommuScript)
-                    && (line.starts_with(char::is_whitespace) && !line.trim().is_empty() || sniff::lspci_property(line) || sniff::lspci_header(line.trim_start())));
+                    && (line.starts_with(char::is_whitespace) && !line.trim().is_empty() || sniff::lspci_property(line) || sniff::lspci_header(line.trim_start())))
+                || (kind == SourceKind::IommuScript && sniff::iommu_usb_line(line.trim_start()));
             if same {
                 end = j;
                 j += 1;

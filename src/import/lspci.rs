@@ -92,6 +92,18 @@ pub fn ids_from_names(desc: &str) -> Option<(u16, u16)> {
     }
 }
 
+/// The class code of a class as `lspci -mm` prints it: a name ([`class_from_name`]), or a
+/// name with the code (`Non-Essential Instrumentation [1300]`) for one lspci has no name for.
+pub fn class_code(name: &str) -> Option<String> {
+    let name = name.trim();
+    if let Some(code) = name.strip_suffix(']').and_then(|n| n.rsplit_once('[')).map(|(_, c)| c) {
+        if code.len() == 4 && code.chars().all(|ch| ch.is_ascii_hexdigit()) {
+            return Some(code.to_ascii_lowercase());
+        }
+    }
+    class_from_name(name).map(str::to_string)
+}
+
 /// Class codes of plain `lspci -k`/`-v` output, which names the class without `[0300]`
 /// (names from pci.ids; only the ones passthrough questions involve).
 fn class_from_name(name: &str) -> Option<&'static str> {
@@ -110,6 +122,9 @@ fn class_from_name(name: &str) -> Option<&'static str> {
         "SATA controller" => "0106",
         "SMBus" => "0c05",
         "Serial bus controller" => "0c80",
+        "RAID bus controller" => "0104",
+        "Multimedia audio controller" => "0401",
+        "Encryption controller" => "1080",
         _ => return None,
     })
 }

@@ -138,6 +138,20 @@ fn iommu_listing_line(line: &str) -> bool {
         r"^(?:IOMMU [Gg]roup:? \S+?:?(?:\s|$)|### Group \d+ ###$|Group:?\s+\d+\s+(?:-\s+)?(?:[0-9a-fA-F]{4}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]|Group Device: (?:[0-9a-fA-F]{4}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7] |/sys/kernel/iommu_groups/\d+/devices/)",
     )
     .is_some_and(|r| r.is_match(line))
+        || ids_first_row(line)
+}
+
+/// A row of r15ch13's iommu.sh (`Group 9:\t[10de:1d01] [R] 01:00.0  VGA compatible …`).
+fn ids_first_row(line: &str) -> bool {
+    static R: OnceLock<Option<Regex>> = OnceLock::new();
+    re(&R, crate::import::iommu_listing::IDS_FIRST_ROW).is_some_and(|r| r.is_match(line))
+}
+
+/// iommu.sh's `USB:\t\t[1d6b:0002]\t\t Bus 001 Device 001 …` lines (devices behind a listed
+/// USB controller): part of a listing, never one by themselves.
+pub(crate) fn iommu_usb_line(line: &str) -> bool {
+    static R: OnceLock<Option<Regex>> = OnceLock::new();
+    re(&R, r"^USB:\s+\[[0-9a-fA-F]{4}:[0-9a-fA-F]{4}\]\s+Bus \d+ Device \d+").is_some_and(|r| r.is_match(line))
 }
 
 fn modprobe_line(line: &str) -> bool {
@@ -225,7 +239,11 @@ pub fn sniff(text: &str) -> SourceKind {
         return SourceKind::XorgLog;
     }
     if lines.iter().filter(|l| iommu_listing_line(l.trim_start())).count() >= 1
-        && lines.iter().filter(|l| iommu_listing_line(l.trim_start()) || lspci_header(l.trim_start()) || l.starts_with(char::is_whitespace)).count() * 10
+        && lines
+            .iter()
+            .filter(|l| iommu_listing_line(l.trim_start()) || iommu_usb_line(l.trim_start()) || lspci_header(l.trim_start()) || l.starts_with(char::is_whitespace))
+            .count()
+            * 10
             >= lines.len() * 6
     {
         return SourceKind::IommuScript;
@@ -593,6 +611,9 @@ mod tests {
         assert_eq!(sniff(fixture("hook-trace-start-sh.txt").split_once('\n').expect("prompt").1), SourceKind::HookTrace);
         assert_eq!(sniff(&fixture("lsof-nvidia0.txt").split_once('\n').expect("prompt").1.replace("nvidia0", "/dev/nvidia0")), SourceKind::Holders);
         assert_eq!(sniff(&fixture("iommu-tree-dmar.txt")), SourceKind::IommuScript);
+        assert_eq!(sniff(&fixture("iommu-sh-r15ch13-renoir.txt")), SourceKind::IommuScript);
+        assert_eq!(line_kind("Group 9:\t[10de:1d01] [R] 01:00.0  VGA compatible controller                GP108 [GeForce GT 1030]"), Some(SourceKind::IommuScript));
+        assert_eq!(line_kind("USB:\t\t[1d6b:0002]\t\t Bus 001 Device 001                       Linux Foundation 2.0 root hub"), None);
         assert_eq!(sniff("\tGroup \x1b[38;5;99m16\x1b(B\x1b[m - 08:00.0 VGA compatible controller [0300]: NVIDIA Corporation GP106 [10de:1c02] (rev a1)\n"), SourceKind::IommuScript);
         assert_eq!(sniff("RESOURCE DESCRIPTION                         SOFT    HARD UNITS\nMEMLOCK  max locked-in-memory address space 8388608 8388608 bytes\n"), SourceKind::Limits);
         assert_eq!(sniff("                     USER        PID ACCESS COMMAND\n/dev/nvidia0:        root       1418 F...m Xorg\n"), SourceKind::Holders);

@@ -25,6 +25,16 @@ struct View<'a> {
     all_not_evaluated: bool,
     /// How many asks are shown (a root ask counts as one).
     asks_shown: usize,
+    /// The VMs the input defines, one line each (as the text report lists them).
+    vms: Vec<VmLine>,
+}
+
+#[derive(Serialize)]
+struct VmLine {
+    name: String,
+    facts: String,
+    source: String,
+    passes: String,
 }
 
 #[derive(Serialize)]
@@ -102,6 +112,7 @@ pub fn render(report: &Report) -> String {
         groups: pic.ordered().into_iter().filter(|g| g.verdict.kind != "bridges-only").collect(),
         ungrouped: &pic.ungrouped,
         bridge_groups: pic.groups.iter().filter(|g| g.verdict.kind == "bridges-only").map(|g| g.id.as_str()).collect(),
+        vms: report.vms.iter().map(|v| VmLine { name: v.name.clone(), facts: v.facts(), source: v.source.clone(), passes: v.passes_text() }).collect(),
         gpus: pic
             .groups
             .iter()

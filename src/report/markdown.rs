@@ -67,6 +67,8 @@ struct View<'a> {
     asks: Vec<AskView>,
     asks_more: usize,
     notes: Vec<String>,
+    /// One line per VM the input defines (already escaped).
+    vms: Vec<String>,
     iommu: String,
     iommu_count: usize,
     redacted: bool,
@@ -405,6 +407,7 @@ fn view(report: &Report, budget: Budget, form: Form) -> View<'_> {
         notes: report.notes.iter().map(|n| escape(&if form.compact { shorten_words(n, 200).0 } else { n.clone() })).collect(),
         iommu: if form.with_picture { picture(&report.host_picture) } else { String::new() },
         iommu_count: report.host_picture.groups.len(),
+        vms: report.vms.iter().map(|v| format!("**{}** — {}, {}: {}", escape(&v.name), escape(&v.facts()), code(&v.source), escape(&v.passes_text()))).collect(),
         redacted: report.redacted,
     }
 }

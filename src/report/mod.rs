@@ -96,6 +96,28 @@ impl VmSummary {
             passes: vm.hostdevs.iter().map(|h| h.address.to_string()).collect(),
         }
     }
+
+    /// `Proxmox VE, OVMF, q35`: what defines the VM and how it boots, as every format prints it.
+    pub fn facts(&self) -> String {
+        let manager = match self.manager.as_str() {
+            "proxmox" => "Proxmox VE",
+            "libvirt" => "libvirt",
+            _ => "QEMU command line",
+        };
+        let mut facts: Vec<String> = vec![manager.to_string()];
+        facts.extend(self.firmware.as_deref().map(|f| if f == "uefi" { "OVMF".to_string() } else { "SeaBIOS".to_string() }));
+        facts.extend(self.machine.clone());
+        facts.join(", ")
+    }
+
+    /// `passes 0000:01:00.0, 0000:01:00.1`, or `passes no PCI device`.
+    pub fn passes_text(&self) -> String {
+        if self.passes.is_empty() {
+            "passes no PCI device".to_string()
+        } else {
+            format!("passes {}", self.passes.join(", "))
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

@@ -155,16 +155,7 @@ pub fn render(report: &Report, style: Style) -> String {
         out.push_str(&bold(style, "VMs"));
         out.push('\n');
         for v in &report.vms {
-            let manager = match v.manager.as_str() {
-                "proxmox" => "Proxmox VE",
-                "libvirt" => "libvirt",
-                _ => "QEMU command line",
-            };
-            let mut facts: Vec<String> = vec![manager.to_string()];
-            facts.extend(v.firmware.as_deref().map(|f| if f == "uefi" { "OVMF".to_string() } else { "SeaBIOS".to_string() }));
-            facts.extend(v.machine.clone());
-            let passes = if v.passes.is_empty() { "passes no PCI device".to_string() } else { format!("passes {}", v.passes.join(", ")) };
-            out.push_str(&wrap(&format!("{} — {}, {}: {passes}", clean(&v.name), facts.join(", "), clean(&v.source)), "  ", style.width as usize));
+            out.push_str(&wrap(&format!("{} — {}, {}: {}", clean(&v.name), v.facts(), clean(&v.source), v.passes_text()), "  ", style.width as usize));
         }
         out.push('\n');
     }

@@ -18,11 +18,42 @@ type Owners = Vec<(String, usize)>;
 /// indexes in the set of the patterns that match it.
 type Hits<'s> = Vec<(&'s LogLine, Vec<usize>)>;
 
+/// What a kind's set matched, found once per System: each line that some pattern matched, and
+/// each wrapped pair of lines whose joined text matched (by its second line), with the set slots.
+struct KindHits<'s> {
+    lines: Hits<'s>,
+    wrapped: Hits<'s>,
+}
+
+impl<'s> KindHits<'s> {
+    fn scan(sys: &'s System, kind: SourceKind, set: &RegexSet) -> KindHits<'s> {
+        let (mut lines, mut wrapped_pairs) = (Vec::new(), Vec::new());
+        let mut prev: Option<&LogLine> = None;
+        for line in sys.lines(kind) {
+            let m = set.matches(&line.message);
+            if m.matched_any() {
+                lines.push((line, m.into_iter().collect()));
+            }
+            if let Some(first) = prev.filter(|p| wrapped(p, line)) {
+                let joined = format!("{} {}", first.message.trim_end(), line.message.trim_start());
+                let m = set.matches(&joined);
+                if m.matched_any() {
+                    wrapped_pairs.push((line, m.into_iter().collect()));
+                }
+            }
+            prev = Some(line);
+        }
+        KindHits { lines, wrapped: wrapped_pairs }
+    }
+}
+
+/// One scanner serves one System: each kind's set runs over its lines once, and every rule looks
+/// up the lines its own slots matched (running the whole set over every line once per rule took
+/// minutes on a 2 MiB paste).
 pub(super) struct Scanner<'s> {
-    /// Per source kind: which pattern each regex of its set is, and each line of that kind
-    /// that some regex of the set matches, with the matching set indexes. The set runs over a
-    /// line once for the whole catalog, not once per rule.
-    kinds: Vec<(SourceKind, RegexSet, Owners, Hits<'s>)>,
+    /// Per source kind: a set of every pattern regex that reads it, which pattern each is, and
+    /// what the set matched.
+    kinds: Vec<(SourceKind, RegexSet, Owners, KindHits<'s>)>,
 }
 
 impl<'s> Scanner<'s> {
@@ -45,13 +76,7 @@ impl<'s> Scanner<'s> {
             .into_iter()
             .filter_map(|(kind, pats)| {
                 let set = RegexSet::new(pats.iter().map(|(_, _, r)| r)).ok()?;
-                let hits = sys
-                    .lines(kind)
-                    .filter_map(|line| {
-                        let m = set.matches(&line.message);
-                        m.matched_any().then(|| (line, m.into_iter().collect()))
-                    })
-                    .collect();
+                let hits = KindHits::scan(sys, kind, &set);
                 Some((kind, set, pats.into_iter().map(|(n, i, _)| (n, i)).collect(), hits))
             })
             .collect();
@@ -61,7 +86,7 @@ impl<'s> Scanner<'s> {
     /// The lines of `kind` that some pattern matches (in order, with the set indexes that
     /// matched), or `None` when no set reads `kind`: then any line may match.
     pub fn hits(&self, kind: SourceKind) -> Option<&[(&'s LogLine, Vec<usize>)]> {
-        self.kinds.iter().find(|(k, ..)| *k == kind).map(|(.., hits)| hits.as_slice())
+        self.kinds.iter().find(|(k, ..)| *k == kind).map(|(.., hits)| hits.lines.as_slice())
     }
 
     /// Append `rule`'s pattern findings, one per subject, with every corroborating source
@@ -72,18 +97,20 @@ impl<'s> Scanner<'s> {
         }
         // subject → finding under construction
         let mut by_subject: BTreeMap<String, Finding> = BTreeMap::new();
-        for (kind, set, owners, hits) in &self.kinds {
+        for (kind, _set, owners, hits) in &self.kinds {
             let mine: Vec<usize> = owners.iter().enumerate().filter(|(_, (n, _))| n == &rule.name).map(|(i, _)| i).collect();
             if mine.is_empty() {
                 continue;
             }
+            if hits.lines.is_empty() && hits.wrapped.is_empty() {
+                continue;
+            }
+            let (mut next, mut next_wrapped) = (hits.lines.iter().peekable(), hits.wrapped.iter().peekable());
             let mut prev: Option<&LogLine> = None;
-            // The set's hits come in the order of the lines.
-            let mut hits = hits.iter().peekable();
             for line in sys.lines(*kind) {
-                let matched = hits.next_if(|(hit, _)| std::ptr::eq(*hit, line)).map_or(&[][..], |(_, m)| m.as_slice());
+                let slots: &[usize] = next.next_if(|(hit, _)| std::ptr::eq(*hit, line)).map_or(&[][..], |(_, m)| m.as_slice());
                 for &slot in &mine {
-                    if !matched.contains(&slot) {
+                    if !slots.contains(&slot) {
                         continue;
                     }
                     let pattern = &rule.patterns[owners[slot].1];
@@ -93,8 +120,10 @@ impl<'s> Scanner<'s> {
                     }
                     record(sys, rule, pattern, &caps, line, &mut by_subject);
                 }
-                if let Some(first) = prev.filter(|p| wrapped(p, line)) {
-                    self.match_wrapped(sys, rule, set, owners, &mine, first, line, &mut by_subject);
+                if let Some((_, joined_slots)) = next_wrapped.next_if(|(hit, _)| std::ptr::eq(*hit, line)) {
+                    if let Some(first) = prev {
+                        self.match_wrapped(sys, rule, joined_slots, owners, &mine, first, line, &mut by_subject);
+                    }
                 }
                 prev = Some(line);
             }
@@ -113,7 +142,7 @@ impl Scanner<'_> {
         &self,
         sys: &System,
         rule: &Rule,
-        set: &RegexSet,
+        joined_slots: &[usize],
         owners: &Owners,
         mine: &[usize],
         first: &LogLine,
@@ -122,9 +151,8 @@ impl Scanner<'_> {
     ) {
         let joined = format!("{} {}", first.message.trim_end(), second.message.trim_start());
         let seam = first.message.trim_end().len();
-        let hits = set.matches(&joined);
         for &slot in mine {
-            if !hits.matched(slot) {
+            if !joined_slots.contains(&slot) {
                 continue;
             }
             let pattern = &rule.patterns[owners[slot].1];

@@ -14,13 +14,12 @@ use serde::Deserialize;
 use vfio_doctor::commands::{obtain_bundle, Origin};
 use vfio_doctor::rules::Catalog;
 
-/// The least share of cases whose established cause must be named. Issue 10 asks for 0.90; this
-/// is the figure measured with the catalog, the paste kinds and partial-evidence reasoning merged
-/// (38 of 55), a floor that only goes up.
-const MIN_RECALL: f64 = 0.69;
+/// The least share of cases whose established cause must be named: issue 10's 0.90 (measured:
+/// 80 of 85, 94.1 %).
+const MIN_RECALL: f64 = 0.90;
 
-/// Issue 10 asks for at least 80 cases.
-const MIN_CASES: usize = 55;
+/// Issue 10 asks for at least 80 cases; the corpus holds 85, a floor that only goes up.
+const MIN_CASES: usize = 85;
 
 /// fixtures/real/<case>/case.toml
 #[derive(Debug, Deserialize)]

@@ -74,6 +74,9 @@ impl<'s> Scanner<'s> {
         }
         let kinds = by_kind
             .into_iter()
+            // A kind the System has no line of needs no set (compiling them all took most of a
+            // small check's time).
+            .filter(|(kind, _)| sys.lines(*kind).next().is_some())
             .filter_map(|(kind, pats)| {
                 let set = RegexSet::new(pats.iter().map(|(_, _, r)| r)).ok()?;
                 let hits = KindHits::scan(sys, kind, &set);

@@ -51,9 +51,9 @@ impl<'s> KindHits<'s> {
 /// up the lines its own slots matched (running the whole set over every line once per rule took
 /// minutes on a 2 MiB paste).
 pub(super) struct Scanner<'s> {
-    /// Per source kind: a set of every pattern regex that reads it, which pattern each is, and
-    /// what the set matched.
-    kinds: Vec<(SourceKind, RegexSet, Owners, KindHits<'s>)>,
+    /// Per source kind that the input has lines of: which pattern each slot of the kind's set is,
+    /// and what the set matched.
+    kinds: Vec<(SourceKind, Owners, KindHits<'s>)>,
 }
 
 impl<'s> Scanner<'s> {
@@ -80,7 +80,7 @@ impl<'s> Scanner<'s> {
             .filter_map(|(kind, pats)| {
                 let set = RegexSet::new(pats.iter().map(|(_, _, r)| r)).ok()?;
                 let hits = KindHits::scan(sys, kind, &set);
-                Some((kind, set, pats.into_iter().map(|(n, i, _)| (n, i)).collect(), hits))
+                Some((kind, pats.into_iter().map(|(n, i, _)| (n, i)).collect(), hits))
             })
             .collect();
         Scanner { kinds }
@@ -100,7 +100,7 @@ impl<'s> Scanner<'s> {
         }
         // subject → finding under construction
         let mut by_subject: BTreeMap<String, Finding> = BTreeMap::new();
-        for (kind, _set, owners, hits) in &self.kinds {
+        for (kind, owners, hits) in &self.kinds {
             let mine: Vec<usize> = owners.iter().enumerate().filter(|(_, (n, _))| n == &rule.name).map(|(i, _)| i).collect();
             if mine.is_empty() {
                 continue;
